@@ -1,0 +1,83 @@
+// Declaring events. An event is a plain struct described with Boost.Describe and registered once, in the
+// same namespace, with a stable name and a schema version:
+//
+//   struct OrderPlaced { std::string order_id; std::int64_t total_cents; };
+//   BOOST_DESCRIBE_STRUCT(OrderPlaced, (), (order_id, total_cents))
+//   EVS_EVENT(OrderPlaced, "shop.order_placed", 1)
+//
+// The name and version are stored with every event: never change them for a type that has been stored.
+// Registering two types under one name stops the program at start-up with a message naming both.
+#pragma once
+
+#include "evs/core/codec.hpp"
+#include "evs/core/fingerprint.hpp"
+#include "evs/core/registry.hpp"
+
+#include <boost/core/demangle.hpp>
+#include <boost/describe/class.hpp>
+
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace evs {
+
+struct EventInfo {
+  std::string_view name;
+  std::uint32_t version;
+};
+
+// A type registered with EVS_EVENT.
+template <class T>
+concept Event = requires(const T* p) {
+  { evs_event_info(p) } -> std::same_as<EventInfo>;
+};
+
+template <Event T>
+inline constexpr EventInfo event_info_v = evs_event_info(static_cast<const T*>(nullptr));
+
+namespace detail {
+
+template <class T>
+Result<void> validate_payload(std::string_view payload, Encoding encoding) {
+  T value{};
+  return decode_into(payload, encoding, value);
+}
+
+template <class T>
+Result<std::string> payload_to_json(std::string_view payload, Encoding encoding) {
+  T value{};
+  if (auto r = decode_into(payload, encoding, value); !r) return r.error();
+  return encode(value, Encoding::json);
+}
+
+template <class T>
+bool register_event() {
+  EventTypeInfo info;
+  info.name = std::string(event_info_v<T>.name);
+  info.version = event_info_v<T>.version;
+  info.fingerprint = fingerprint_v<T>;
+  info.cpp_type = boost::core::demangle(typeid(T).name());
+  info.type = typeid(T);
+  info.validate = &validate_payload<T>;
+  info.to_json = &payload_to_json<T>;
+  try {
+    EventRegistry::global().add(std::move(info));
+  } catch (const Exception& e) {
+    std::fprintf(stderr, "evs: fatal: %s\n", e.what());
+    std::abort();
+  }
+  return true;
+}
+
+}  // namespace detail
+}  // namespace evs
+
+#define EVS_EVENT(Type, Name, Version)                                                           \
+  static_assert(::boost::describe::has_describe_members<Type>::value,                            \
+                "EVS_EVENT(" #Type "): describe the type first with BOOST_DESCRIBE_STRUCT");     \
+  static_assert((Version) >= 1, "EVS_EVENT(" #Type "): schema versions start at 1");             \
+  [[maybe_unused]] constexpr ::evs::EventInfo evs_event_info(const Type*) { return {Name, Version}; } \
+  [[maybe_unused]] inline const bool evs_event_registered_##Type = ::evs::detail::register_event<Type>();

@@ -1,0 +1,130 @@
+// The EventStore interface: the one contract every backend (in-memory, SQLite, later PostgreSQL) implements
+// and one shared contract test suite checks.
+//
+// Guarantees of every implementation:
+//  - An acknowledged append is durable (per the backend's durability setting) and visible to every later
+//    read on any thread. Global positions are unique, gap-free, start at 1, and the events of one append
+//    occupy consecutive positions. Stream versions are contiguous, starting at 1.
+//  - Appends are atomic: all events of one append are stored, or none.
+//  - recorded_at never decreases along global positions (time travel relies on it).
+//  - All methods are safe to call concurrently from any number of threads.
+//  - Expected outcomes (conflict, missing stream, duplicate, bad argument, locked/read-only db, full disk)
+//    come back as errors in Result; nothing already acknowledged is ever lost because of them.
+#pragma once
+
+#include "evs/core/envelope.hpp"
+#include "evs/core/error.hpp"
+#include "evs/core/expected_version.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace evs {
+
+struct AppendResult {
+  std::uint64_t stream_version = 0;  // the stream's version after the append (the last event's version)
+  std::uint64_t first_position = 0;  // global position of the first appended event (0 for an empty append)
+  std::uint64_t last_position = 0;   // global position of the last appended event (0 for an empty append)
+  bool idempotent_replay = false;    // true: these event ids were already stored; nothing new was written
+};
+
+enum class Direction : std::uint8_t { forward, backward };
+
+inline constexpr std::uint64_t end_of_stream = std::numeric_limits<std::uint64_t>::max();
+
+struct ReadStreamOptions {
+  Direction direction = Direction::forward;
+  // forward: first version returned is >= from_version; backward: first version returned is <= from_version.
+  std::uint64_t from_version = 1;
+  std::size_t max_count = std::numeric_limits<std::size_t>::max();
+  // Only events with global position <= until_position (time travel). Default: no bound.
+  std::uint64_t until_position = std::numeric_limits<std::uint64_t>::max();
+
+  static ReadStreamOptions backward_from_end(std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
+    return {Direction::backward, end_of_stream, max_count};
+  }
+};
+
+// Filter for read_all. Empty vectors mean "no filter on that field"; both filters combine with AND.
+struct ReadAllFilter {
+  std::vector<std::string> event_types;  // type names, e.g. {"shop.order_placed"}
+  std::vector<std::string> categories;   // stream categories (the part of the stream id before the first '-')
+  bool empty() const { return event_types.empty() && categories.empty(); }
+};
+
+struct ReadAllBatch {
+  std::vector<RecordedEvent> events;  // ascending global position, all matching the filter
+  // Where the next read should start: one past the last position examined. When the batch is short because
+  // the filter skipped events, next_position still moves past them, so sparse filters make progress.
+  std::uint64_t next_position = 1;
+};
+
+// The latest snapshot of one stream's aggregate state.
+struct Snapshot {
+  std::string stream_id;
+  std::uint64_t version = 0;       // the stream version the state includes
+  std::string state_type;          // informational: the state type's name
+  std::uint64_t fingerprint = 0;   // schema fingerprint of the state type; a mismatch means "ignore"
+  Encoding encoding = Encoding::binary;
+  std::string payload;
+  Timestamp recorded_at{};
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Appends `events` to `stream_id` atomically if the stream's current version satisfies `expected`.
+  // Errors: wrong_expected_version (nothing stored; message names the current version), invalid_argument
+  // (empty stream id or type name, an id repeated inside the batch), duplicate_event (some but not all ids
+  // are already stored in this stream, or an id is stored in another stream), read_only, database_locked,
+  // disk_full, io_error, shutting_down.
+  // Idempotence: if every event id is already stored in this stream, as the same consecutive versions, the
+  // call stores nothing and returns the original result with idempotent_replay = true, whatever `expected`.
+  // An empty `events` checks the expectation only and returns the current version.
+  virtual Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+                                      std::span<const EventData> events) = 0;
+
+  using AppendCallback = std::function<void(Result<AppendResult>)>;
+  // Asynchronous append: same contract as append(); `done` is called exactly once, on an unspecified thread
+  // (possibly before append_async returns), after the outcome is durable. The backend copies what it needs
+  // from the arguments before returning. Backends with a single writer batch concurrent appends into one
+  // transaction (group commit), each append's expectation checked on its own.
+  virtual void append_async(std::string_view stream_id, ExpectedVersion expected,
+                            std::span<const EventData> events, AppendCallback done) = 0;
+
+  // Reads one stream in the given direction. Errors: stream_not_found (the stream has no events; with an
+  // until_position bound, none at or before it), io_error. An existing stream with nothing in range gives an
+  // empty vector.
+  virtual Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+                                                         const ReadStreamOptions& options = {}) = 0;
+
+  // Reads the global log from `from_position` (inclusive) in ascending order, at most `max_count` events
+  // that match `filter`. Reading past the end returns an empty batch with next_position unchanged.
+  virtual Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
+                                        const ReadAllFilter& filter = {}) = 0;
+
+  // The stream's current version; 0 if it does not exist.
+  virtual Result<std::uint64_t> stream_version(std::string_view stream_id) = 0;
+
+  // The global position of the last stored event; 0 if the store is empty.
+  virtual Result<std::uint64_t> last_position() = 0;
+
+  // The last global position recorded at or before `t`; 0 if none.
+  virtual Result<std::uint64_t> position_at(Timestamp t) = 0;
+
+  // Replaces the stream's snapshot. A snapshot may be saved for any version <= the stream's version.
+  virtual Result<void> save_snapshot(const Snapshot& snapshot) = 0;
+
+  // The stream's latest snapshot, or nullopt. `max_version` ignores a snapshot newer than that version.
+  virtual Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
+                                                        std::uint64_t max_version = end_of_stream) = 0;
+};
+
+}  // namespace evs

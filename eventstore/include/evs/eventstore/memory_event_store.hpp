@@ -1,0 +1,36 @@
+// The in-memory backend: the reference implementation of the EventStore contract, and a test double.
+// Nothing survives the object. All methods are serialized by one mutex.
+#pragma once
+
+#include "evs/eventstore/event_store.hpp"
+
+#include <memory>
+
+namespace evs {
+
+class MemoryEventStore final : public EventStore {
+ public:
+  MemoryEventStore();
+  ~MemoryEventStore() override;
+
+  Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+                              std::span<const EventData> events) override;
+  void append_async(std::string_view stream_id, ExpectedVersion expected, std::span<const EventData> events,
+                    AppendCallback done) override;
+  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+                                                 const ReadStreamOptions& options = {}) override;
+  Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
+                                const ReadAllFilter& filter = {}) override;
+  Result<std::uint64_t> stream_version(std::string_view stream_id) override;
+  Result<std::uint64_t> last_position() override;
+  Result<std::uint64_t> position_at(Timestamp t) override;
+  Result<void> save_snapshot(const Snapshot& snapshot) override;
+  Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
+                                                std::uint64_t max_version = end_of_stream) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace evs

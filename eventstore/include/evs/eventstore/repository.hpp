@@ -1,0 +1,151 @@
+// Repository<A>: loads aggregates (latest valid snapshot + the events after it) and saves their pending
+// events with the right expectation. Optional snapshot policy: one snapshot every N events.
+#pragma once
+
+#include "evs/core/aggregate.hpp"
+#include "evs/core/codec.hpp"
+#include "evs/core/event.hpp"
+#include "evs/eventstore/event_store.hpp"
+
+#include <boost/core/demangle.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace evs {
+
+struct RepositoryOptions {
+  Encoding encoding = Encoding::binary;  // how new events and snapshots are encoded
+  std::uint64_t snapshot_every = 0;      // save a snapshot each time the version crosses a multiple of N; 0 = never
+  std::size_t page_size = 4096;          // events read per round trip while loading
+};
+
+template <class A>
+class Repository {
+ public:
+  using State = typename A::state_type;
+
+  explicit Repository(EventStore& store, RepositoryOptions options = {}) : store_(store), options_(options) {}
+
+  // The aggregate with every stored event applied. Errors: stream_not_found, and any read/decode error.
+  Result<A> load(std::string_view id) { return load_until(id, std::numeric_limits<std::uint64_t>::max()); }
+
+  // Like load(), but a stream with no events gives a new aggregate at version 0 instead of an error.
+  Result<A> load_or_create(std::string_view id) {
+    auto r = load(id);
+    if (!r && r.error().is(errc::stream_not_found)) return A(std::string(id));
+    return r;
+  }
+
+  // Time travel: the aggregate as it was when the global log ended at `position`.
+  Result<A> load_as_of(std::string_view id, std::uint64_t position) { return load_until(id, position); }
+
+  // Time travel: the aggregate as it was at time `t` (events recorded at or before t).
+  Result<A> load_as_of(std::string_view id, Timestamp t) {
+    auto p = store_.position_at(t);
+    if (!p) return p.error();
+    if (*p == 0) return Error{errc::stream_not_found, "no events recorded at or before the requested time"};
+    return load_until(id, *p);
+  }
+
+  // Appends the aggregate's pending events, expecting the stream to be at persisted_version(), and marks
+  // them committed. Nothing pending: checks nothing and returns the current version.
+  Result<AppendResult> save(A& aggregate, const EventMetadata& metadata = {}) {
+    const auto& pending = aggregate.pending_events();
+    const std::uint64_t before = aggregate.persisted_version();
+    if (pending.empty()) return AppendResult{before, 0, 0, false};
+    std::vector<EventData> batch(pending.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      std::visit(
+          [&]<class E>(const E& e) {
+            batch[i].type = std::string(event_info_v<E>.name);
+            batch[i].schema_version = event_info_v<E>.version;
+            batch[i].encoding = options_.encoding;
+            encode_to(batch[i].payload, e, options_.encoding);
+            batch[i].metadata = metadata;
+          },
+          pending[i]);
+    }
+    const std::string stream = aggregate.stream_id();
+    auto result = store_.append(stream, ExpectedVersion::exact(before), batch);
+    if (!result) return result;
+    aggregate.mark_committed();
+    const std::uint64_t n = options_.snapshot_every;
+    if (n > 0 && aggregate.version() / n > before / n) {
+      // A snapshot is an optimisation: failing to save one never fails the save (the events are stored).
+      (void)save_snapshot(aggregate);
+    }
+    return result;
+  }
+
+  // Stores a snapshot of the aggregate's current (persisted) state.
+  Result<void> save_snapshot(const A& aggregate) {
+    Snapshot s;
+    s.stream_id = aggregate.stream_id();
+    s.version = aggregate.persisted_version();
+    s.state_type = boost::core::demangle(typeid(State).name());
+    s.fingerprint = fingerprint_v<State>;
+    s.encoding = options_.encoding;
+    s.payload = encode(aggregate.state(), options_.encoding);
+    return store_.save_snapshot(s);
+  }
+
+ private:
+  Result<A> load_until(std::string_view id, std::uint64_t until_position) {
+    A aggregate{std::string(id)};
+    const std::string stream = aggregate.stream_id();
+    std::uint64_t next_version = 1;
+    if (auto snap = usable_snapshot(stream, until_position); !snap) {
+      return snap.error();
+    } else if (*snap) {
+      aggregate.restore(std::move((*snap)->first), (*snap)->second);
+      next_version = (*snap)->second + 1;
+    }
+    for (;;) {
+      ReadStreamOptions o;
+      o.from_version = next_version;
+      o.max_count = options_.page_size;
+      o.until_position = until_position;
+      auto events = store_.read_stream(stream, o);
+      if (!events) {
+        if (events.error().is(errc::stream_not_found) && next_version > 1) break;  // snapshot covers it all
+        return events.error();
+      }
+      for (const RecordedEvent& e : *events)
+        if (auto r = aggregate.replay(e); !r) return r.error();
+      if (events->size() < options_.page_size) break;
+      next_version = events->back().version + 1;
+    }
+    return aggregate;
+  }
+
+  // The latest snapshot if it is trustworthy for this load: fingerprint matches the current State type, it
+  // decodes, and (for time travel) it does not include events after until_position. Otherwise nullopt, so
+  // the caller replays from the start; a bad snapshot is never an error.
+  Result<std::optional<std::pair<State, std::uint64_t>>> usable_snapshot(const std::string& stream,
+                                                                          std::uint64_t until_position) {
+    using Out = std::optional<std::pair<State, std::uint64_t>>;
+    auto snap = store_.load_snapshot(stream);
+    if (!snap) return snap.error();
+    if (!*snap || (*snap)->fingerprint != fingerprint_v<State> || (*snap)->version == 0) return Out{};
+    if (until_position != std::numeric_limits<std::uint64_t>::max()) {
+      ReadStreamOptions o;
+      o.from_version = (*snap)->version;
+      o.max_count = 1;
+      auto at = store_.read_stream(stream, o);
+      if (!at) return at.error().is(errc::stream_not_found) ? Result<Out>(Out{}) : Result<Out>(at.error());
+      if (at->empty() || at->front().position > until_position) return Out{};
+    }
+    State state{};
+    if (!decode_into((*snap)->payload, (*snap)->encoding, state)) return Out{};
+    return Out{std::in_place, std::move(state), (*snap)->version};
+  }
+
+  EventStore& store_;
+  RepositoryOptions options_;
+};
+
+}  // namespace evs

@@ -1,0 +1,70 @@
+// The embedded SQLite backend (the default). One file, WAL mode, versioned schema migrations on open.
+//
+// Writes go through one writer thread that practises group commit: every append queued while the previous
+// transaction was committing is committed in the next single transaction, each append's expectation checked
+// on its own, so durable throughput is not bounded by one fsync per append. Reads use a pool of read-only
+// connections and run concurrently with the writer (WAL).
+#pragma once
+
+#include "evs/eventstore/event_store.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+namespace evs {
+
+enum class Durability : std::uint8_t {
+  // synchronous=FULL: the WAL is fsynced before an append is acknowledged. Survives power loss.
+  full,
+  // synchronous=NORMAL: the WAL is fsynced at checkpoints only. A crash of the process loses nothing; a power
+  // loss or OS crash may lose the last acknowledged appends, but never corrupts the file.
+  normal,
+};
+
+struct SqliteOptions {
+  std::filesystem::path path;
+  Durability durability = Durability::full;
+  // How long a statement waits for a lock held by another process before failing with database_locked.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Open without writing anything (no migrations; appends fail with read_only). A file that cannot be
+  // written is opened this way automatically if its schema is already current.
+  bool read_only = false;
+  // Upper bound on appends committed in one group transaction.
+  std::size_t max_group = 1024;
+};
+
+class SqliteEventStore final : public EventStore {
+ public:
+  // Opens (creating if needed) and migrates the store. Throws evs::Exception with not_an_evs_database,
+  // read_only, database_locked or io_error and a message naming the file when that fails.
+  explicit SqliteEventStore(SqliteOptions options);
+  ~SqliteEventStore() override;  // finishes queued appends, then closes
+  SqliteEventStore(const SqliteEventStore&) = delete;
+  SqliteEventStore& operator=(const SqliteEventStore&) = delete;
+
+  Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+                              std::span<const EventData> events) override;
+  void append_async(std::string_view stream_id, ExpectedVersion expected, std::span<const EventData> events,
+                    AppendCallback done) override;
+  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+                                                 const ReadStreamOptions& options = {}) override;
+  Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
+                                const ReadAllFilter& filter = {}) override;
+  Result<std::uint64_t> stream_version(std::string_view stream_id) override;
+  Result<std::uint64_t> last_position() override;
+  Result<std::uint64_t> position_at(Timestamp t) override;
+  Result<void> save_snapshot(const Snapshot& snapshot) override;
+  Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
+                                                std::uint64_t max_version = end_of_stream) override;
+
+  const SqliteOptions& options() const;
+  // The schema version this build writes (see docs/event-format.md).
+  static int schema_version();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace evs

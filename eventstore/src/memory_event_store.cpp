@@ -1,0 +1,170 @@
+#include "evs/eventstore/memory_event_store.hpp"
+
+#include "append_checks.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace evs {
+
+struct MemoryEventStore::Impl {
+  std::mutex mutex;
+  std::vector<RecordedEvent> log;                                       // index = position - 1
+  std::unordered_map<std::string, std::vector<std::size_t>> streams;    // stream -> log indexes
+  std::unordered_map<Uuid, std::size_t, UuidHash> by_id;                // event id -> log index
+  std::map<std::string, Snapshot, std::less<>> snapshots;
+
+  std::uint64_t version_of(std::string_view stream) const {
+    auto it = streams.find(std::string(stream));
+    return it == streams.end() ? 0 : it->second.size();
+  }
+
+  // The original result if `events` is an exact retry; an error if it overlaps only partly; nullopt if new.
+  std::optional<Result<AppendResult>> idempotent(std::string_view stream, std::span<const EventData> events) {
+    std::size_t found = 0;
+    for (const EventData& e : events) {
+      auto it = by_id.find(e.event_id);
+      if (it == by_id.end()) continue;
+      ++found;
+      if (log[it->second].stream_id != stream)
+        return Result<AppendResult>(
+            detail::partial_duplicate(stream, e.event_id, "is already stored in stream " + log[it->second].stream_id));
+    }
+    if (found == 0) return std::nullopt;
+    if (found != events.size())
+      return Result<AppendResult>(detail::partial_duplicate(
+          stream, events.front().event_id, "is part of a retry that overlaps an earlier append only partly"));
+    const RecordedEvent& first = log[by_id[events.front().event_id]];
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const RecordedEvent& r = log[by_id[events[i].event_id]];
+      if (r.version != first.version + i)
+        return Result<AppendResult>(detail::partial_duplicate(
+            stream, events[i].event_id, "was stored at another place in the stream than this retry puts it"));
+    }
+    const RecordedEvent& last = log[by_id[events.back().event_id]];
+    return Result<AppendResult>(AppendResult{last.version, first.position, last.position, true});
+  }
+};
+
+MemoryEventStore::MemoryEventStore() : impl_(std::make_unique<Impl>()) {}
+MemoryEventStore::~MemoryEventStore() = default;
+
+Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, ExpectedVersion expected,
+                                              std::span<const EventData> events) {
+  if (Error e = detail::validate_append(stream_id, events); e.code) return e;
+  std::lock_guard lock(impl_->mutex);
+  if (auto replay = impl_->idempotent(stream_id, events)) return *replay;
+  const std::uint64_t current = impl_->version_of(stream_id);
+  if (!expected.accepts(current)) return detail::wrong_version(stream_id, current, expected);
+  if (events.empty()) return AppendResult{current, 0, 0, false};
+
+  auto& indexes = impl_->streams[std::string(stream_id)];
+  Timestamp now = std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now());
+  if (!impl_->log.empty()) now = std::max(now, impl_->log.back().recorded_at);
+  AppendResult result{current + events.size(), impl_->log.size() + 1, impl_->log.size() + events.size(), false};
+  for (const EventData& e : events) {
+    RecordedEvent r;
+    r.position = impl_->log.size() + 1;
+    r.stream_id = std::string(stream_id);
+    r.version = indexes.size() + 1;
+    r.event_id = e.event_id;
+    r.type = e.type;
+    r.schema_version = e.schema_version;
+    r.encoding = e.encoding;
+    r.recorded_at = now;
+    r.payload = e.payload;
+    r.metadata = e.metadata;
+    impl_->by_id.emplace(e.event_id, impl_->log.size());
+    indexes.push_back(impl_->log.size());
+    impl_->log.push_back(std::move(r));
+  }
+  return result;
+}
+
+void MemoryEventStore::append_async(std::string_view stream_id, ExpectedVersion expected,
+                                    std::span<const EventData> events, AppendCallback done) {
+  done(append(stream_id, expected, events));
+}
+
+Result<std::vector<RecordedEvent>> MemoryEventStore::read_stream(std::string_view stream_id,
+                                                                 const ReadStreamOptions& o) {
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->streams.find(std::string(stream_id));
+  const auto& log = impl_->log;
+  const auto visible = [&](std::size_t index) { return log[index].position <= o.until_position; };
+  if (it == impl_->streams.end() || it->second.empty() || !visible(it->second.front()))
+    return Error{errc::stream_not_found, "stream " + std::string(stream_id) + " has no events"};
+  const auto& idx = it->second;
+  std::vector<RecordedEvent> out;
+  if (o.direction == Direction::forward) {
+    for (std::uint64_t v = std::max<std::uint64_t>(o.from_version, 1); v <= idx.size() && out.size() < o.max_count; ++v) {
+      if (!visible(idx[v - 1])) break;
+      out.push_back(log[idx[v - 1]]);
+    }
+  } else {
+    for (std::uint64_t v = std::min<std::uint64_t>(o.from_version, idx.size()); v >= 1 && out.size() < o.max_count; --v)
+      if (visible(idx[v - 1])) out.push_back(log[idx[v - 1]]);
+  }
+  return out;
+}
+
+Result<ReadAllBatch> MemoryEventStore::read_all(std::uint64_t from_position, std::size_t max_count,
+                                                const ReadAllFilter& filter) {
+  std::lock_guard lock(impl_->mutex);
+  ReadAllBatch batch;
+  std::uint64_t p = std::max<std::uint64_t>(from_position, 1);
+  const auto matches = [&](const RecordedEvent& e) {
+    const auto has = [](const std::vector<std::string>& set, std::string_view v) {
+      return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
+    };
+    return has(filter.event_types, e.type) && has(filter.categories, stream_category(e.stream_id));
+  };
+  for (; p <= impl_->log.size() && batch.events.size() < max_count; ++p)
+    if (matches(impl_->log[p - 1])) batch.events.push_back(impl_->log[p - 1]);
+  batch.next_position = std::max(p, from_position);
+  return batch;
+}
+
+Result<std::uint64_t> MemoryEventStore::stream_version(std::string_view stream_id) {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->version_of(stream_id);
+}
+
+Result<std::uint64_t> MemoryEventStore::last_position() {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->log.size();
+}
+
+Result<std::uint64_t> MemoryEventStore::position_at(Timestamp t) {
+  std::lock_guard lock(impl_->mutex);
+  auto it = std::upper_bound(impl_->log.begin(), impl_->log.end(), t,
+                             [](Timestamp ts, const RecordedEvent& e) { return ts < e.recorded_at; });
+  return static_cast<std::uint64_t>(it - impl_->log.begin());
+}
+
+Result<void> MemoryEventStore::save_snapshot(const Snapshot& snapshot) {
+  if (snapshot.stream_id.empty()) return Error{errc::invalid_argument, "snapshot without a stream id"};
+  std::lock_guard lock(impl_->mutex);
+  if (const std::uint64_t current = impl_->version_of(snapshot.stream_id); snapshot.version > current)
+    return Error{errc::invalid_argument, "snapshot of stream " + snapshot.stream_id + " at version " +
+                                             std::to_string(snapshot.version) + ", but the stream is at version " +
+                                             std::to_string(current)};
+  auto it = impl_->snapshots.find(snapshot.stream_id);
+  if (it != impl_->snapshots.end() && it->second.version > snapshot.version) return {};  // keep the newer one
+  Snapshot s = snapshot;
+  s.recorded_at = std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now());
+  impl_->snapshots[snapshot.stream_id] = std::move(s);
+  return {};
+}
+
+Result<std::optional<Snapshot>> MemoryEventStore::load_snapshot(std::string_view stream_id,
+                                                                std::uint64_t max_version) {
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->snapshots.find(stream_id);
+  if (it == impl_->snapshots.end() || it->second.version > max_version) return std::optional<Snapshot>{};
+  return std::optional<Snapshot>{it->second};
+}
+
+}  // namespace evs

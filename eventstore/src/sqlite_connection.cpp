@@ -1,0 +1,238 @@
+#include "sqlite_connection.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+namespace evs::sqlite {
+namespace {
+
+struct Mapping {
+  errc code;
+  std::string_view advice;
+};
+
+Mapping map_code(int rc, Access access) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return {errc::database_locked,
+              "the database is locked by another connection or process for longer than the busy timeout; "
+              "retry later, or stop the process that holds the lock"};
+    case SQLITE_READONLY:
+      return {errc::read_only,
+              "the file or its directory cannot be written; check their permissions (WAL mode also creates "
+              "the -wal and -shm files next to it), or open the store read-only"};
+    case SQLITE_CANTOPEN:
+      if (access == Access::write)
+        return {errc::read_only,
+                "the file (or its -wal/-shm companions) cannot be created or opened for writing; check that "
+                "the directory exists and is writable, or open the store read-only"};
+      return {errc::io_error, "the file cannot be opened; check that it exists and is readable"};
+    case SQLITE_FULL:
+      return {errc::disk_full,
+              "the disk or quota is full; nothing of the failed write was stored; free space and retry"};
+    case SQLITE_NOTADB:
+      return {errc::not_an_evs_database, "the file is not a SQLite database, so not an evs store; check the path"};
+    case SQLITE_CORRUPT:
+      return {errc::io_error,
+              "the database file is corrupt; restore it from a backup (the sqlite3 shell's .recover command "
+              "may salvage its contents)"};
+    case SQLITE_IOERR:
+      return {errc::io_error, "an I/O error occurred; check the disk and the file system"};
+    default:
+      return {errc::io_error, "unexpected SQLite failure"};
+  }
+}
+
+std::string_view db_path(sqlite3* db) {
+  const char* name = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  return name != nullptr ? std::string_view(name) : std::string_view("(unknown database)");
+}
+
+}  // namespace
+
+Error sqlite_error(int rc, std::string_view sqlite_message, std::string_view path, std::string_view action,
+                   Access access) {
+  const Mapping m = map_code(rc, access);
+  std::string message;
+  message.reserve(action.size() + path.size() + m.advice.size() + sqlite_message.size() + 40);
+  message.append(action).append(" ").append(path).append(": ").append(m.advice);
+  message.append(" (sqlite: ").append(sqlite_message).append(", code ").append(std::to_string(rc)).append(")");
+  return {m.code, std::move(message)};
+}
+
+// ---- Statement ----------------------------------------------------------------------------------------------
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement::Statement(Statement&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)), access_(other.access_) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    access_ = other.access_;
+  }
+  return *this;
+}
+
+void Statement::reset() noexcept {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+void Statement::bind(int index, std::int64_t value) {
+  [[maybe_unused]] const int rc = sqlite3_bind_int64(stmt_, index, value);
+  assert(rc == SQLITE_OK);
+}
+
+void Statement::bind_text(int index, std::string_view text) {
+  // A null data pointer would bind NULL: bind an empty string instead.
+  [[maybe_unused]] const int rc =
+      sqlite3_bind_text(stmt_, index, text.empty() ? "" : text.data(), static_cast<int>(text.size()),
+                        SQLITE_TRANSIENT);
+  assert(rc == SQLITE_OK);
+}
+
+void Statement::bind_blob(int index, std::string_view bytes) {
+  // sqlite3_bind_blob with no data binds NULL; an empty payload must stay an (empty) blob.
+  [[maybe_unused]] const int rc =
+      bytes.empty() ? sqlite3_bind_zeroblob(stmt_, index, 0)
+                    : sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
+                                        SQLITE_TRANSIENT);
+  assert(rc == SQLITE_OK);
+}
+
+void Statement::bind_null(int index) {
+  [[maybe_unused]] const int rc = sqlite3_bind_null(stmt_, index);
+  assert(rc == SQLITE_OK);
+}
+
+void Statement::bind_text_or_null(int index, std::string_view text) {
+  if (text.empty())
+    bind_null(index);
+  else
+    bind_text(index, text);
+}
+
+Result<bool> Statement::step(std::string_view action) {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  return sqlite_error(rc, sqlite3_errmsg(db), db_path(db), action, access_);
+}
+
+Result<void> Statement::run(std::string_view action) {
+  for (;;) {
+    auto row = step(action);
+    if (!row) return row.error();
+    if (!*row) return {};
+  }
+}
+
+std::int64_t Statement::column_int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+bool Statement::column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+std::string_view Statement::column_text(int column) const {
+  const auto* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return {};
+  return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+std::string_view Statement::column_blob(int column) const {
+  const void* blob = sqlite3_column_blob(stmt_, column);
+  if (blob == nullptr) return {};  // NULL or a zero-length blob
+  return {static_cast<const char*>(blob), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+// ---- Connection ---------------------------------------------------------------------------------------------
+
+Connection::State::~State() {
+  statements.clear();  // finalize before closing
+  sqlite3_close_v2(db);
+}
+
+Result<Connection> Connection::open(const std::filesystem::path& path, Access access,
+                                    std::chrono::milliseconds busy_timeout) {
+  Connection connection;
+  connection.state_ = std::make_unique<State>();
+  State& state = *connection.state_;
+  state.path = path.string();
+  state.access = access;
+
+  const int flags = SQLITE_OPEN_NOMUTEX |
+                    (access == Access::write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+  const int rc = sqlite3_open_v2(state.path.c_str(), &state.db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    const char* message = state.db != nullptr ? sqlite3_errmsg(state.db) : sqlite3_errstr(rc);
+    return sqlite_error(rc, message, state.path, "open", access);
+  }
+  sqlite3_extended_result_codes(state.db, 1);
+  const auto timeout_ms = std::clamp<std::chrono::milliseconds::rep>(busy_timeout.count(), 0,
+                                                                     std::numeric_limits<int>::max());
+  sqlite3_busy_timeout(state.db, static_cast<int>(timeout_ms));
+  // SQLite silently falls back to read-only when a read-write open hits a file it cannot write.
+  if (access == Access::write && sqlite3_db_readonly(state.db, "main") == 1)
+    return sqlite_error(SQLITE_READONLY, "file opened read-only", state.path, "open", access);
+  return connection;
+}
+
+Result<void> Connection::exec(std::string_view sql, std::string_view action) {
+  const std::string text(sql);
+  char* message = nullptr;
+  const int rc = sqlite3_exec(state_->db, text.c_str(), nullptr, nullptr, &message);
+  if (rc == SQLITE_OK) return {};
+  Error error = sqlite_error(rc, message != nullptr ? message : sqlite3_errstr(rc), state_->path, action,
+                             state_->access);
+  sqlite3_free(message);
+  return error;
+}
+
+Result<StatementScope> Connection::cached(std::string_view sql, std::string_view action) {
+  auto it = state_->statements.find(sql);
+  if (it == state_->statements.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(state_->db, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return error(rc, action);
+    it = state_->statements.emplace(std::string(sql), Statement(stmt, state_->access)).first;
+  }
+  it->second.reset();
+  return StatementScope(it->second);
+}
+
+Error Connection::error(int rc, std::string_view action) const {
+  return sqlite_error(rc, sqlite3_errmsg(state_->db), state_->path, action, state_->access);
+}
+
+// ---- Transaction --------------------------------------------------------------------------------------------
+
+Result<Transaction> Transaction::begin(Connection& connection, Mode mode, std::string_view action) {
+  auto statement = connection.cached(mode == Mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN", action);
+  if (!statement) return statement.error();
+  if (auto ran = (*statement)->run(action); !ran) return ran.error();
+  return Transaction(connection);
+}
+
+Transaction::~Transaction() { rollback(); }
+
+Result<void> Transaction::commit(std::string_view action) {
+  auto statement = connection_->cached("COMMIT", action);
+  if (!statement) return statement.error();
+  if (auto ran = (*statement)->run(action); !ran) return ran.error();
+  connection_ = nullptr;
+  return {};
+}
+
+void Transaction::rollback() noexcept {
+  Connection* connection = std::exchange(connection_, nullptr);
+  // Some errors (SQLITE_FULL, IOERR, ...) make SQLite roll back by itself: then no transaction is active.
+  if (connection == nullptr || sqlite3_get_autocommit(connection->handle()) != 0) return;
+  sqlite3_exec(connection->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+}  // namespace evs::sqlite

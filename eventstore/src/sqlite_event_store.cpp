@@ -1,0 +1,866 @@
+// The SQLite backend. Layout of this file:
+//   - helpers: value conversions, StorageFailure/must(), row decoding
+//   - Writer: the single writer thread with group commit (owns the read-write connection)
+//   - ReaderPool: read-only connections handed out per read
+//   - SqliteEventStore::Impl: open/migrate, reads
+//   - SqliteEventStore: the public methods
+#include "evs/eventstore/sqlite_event_store.hpp"
+
+#include "append_checks.hpp"
+#include "evs/core/codec.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_schema.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+namespace evs {
+namespace {
+
+using sqlite::Access;
+using sqlite::Connection;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+using UserMetadata = std::map<std::string, std::string>;
+
+constexpr auto int64_max = std::numeric_limits<std::int64_t>::max();
+
+// Unsigned API values as SQLite integers; values beyond int64 (the "no bound" sentinels) clamp.
+std::int64_t to_db(std::uint64_t value) { return value > std::uint64_t(int64_max) ? int64_max : std::int64_t(value); }
+std::uint64_t to_u64(std::int64_t value) { return static_cast<std::uint64_t>(value); }
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+Timestamp from_us(std::int64_t us) { return Timestamp(std::chrono::microseconds(us)); }
+
+// A storage failure inside a read or a write group. Thrown by must() and caught at the boundary that reports
+// it (Impl::read, Writer::commit_group), so the SQL code reads straight through.
+struct StorageFailure {
+  Error error;
+};
+
+template <class T>
+T must(Result<T>&& result) {
+  if (!result) throw StorageFailure{result.error()};
+  return std::move(*result);
+}
+void must(Result<void>&& result) {
+  if (!result) throw StorageFailure{result.error()};
+}
+
+// Columns of every event query, in this order (read_event() relies on it).
+#define EVS_EVENT_COLUMNS                                                                                    \
+  "e.position, e.version, e.event_id, t.name, e.schema_version, e.encoding, e.recorded_at, e.correlation_id, " \
+  "e.causation_id, e.metadata, e.payload"
+
+// Decodes the current row of a query selecting EVS_EVENT_COLUMNS. Throws StorageFailure (corrupt_payload)
+// when the stored id or metadata does not decode.
+RecordedEvent read_event(const Statement& row, std::string stream_id, const std::string& path) {
+  RecordedEvent event;
+  event.position = to_u64(row.column_int64(0));
+  event.stream_id = std::move(stream_id);
+  event.version = to_u64(row.column_int64(1));
+  const auto corrupt = [&](std::string_view what) {
+    return StorageFailure{{errc::corrupt_payload, "read " + path + ": the " + std::string(what) +
+                                                      " of the event at position " +
+                                                      std::to_string(event.position) + " does not decode"}};
+  };
+  const auto id = Uuid::from_bytes(row.column_blob(2));
+  if (!id) throw corrupt("event id");
+  event.event_id = *id;
+  event.type = std::string(row.column_text(3));
+  event.schema_version = static_cast<std::uint32_t>(row.column_int64(4));
+  event.encoding = static_cast<Encoding>(row.column_int64(5));
+  event.recorded_at = from_us(row.column_int64(6));
+  event.metadata.correlation_id = std::string(row.column_text(7));
+  event.metadata.causation_id = std::string(row.column_text(8));
+  if (!row.column_is_null(9)) {
+    auto user = decode<UserMetadata>(row.column_blob(9), Encoding::binary);
+    if (!user) throw corrupt("user metadata (" + user.error().message + ")");
+    event.metadata.user = std::move(*user);
+  }
+  event.payload = std::string(row.column_blob(10));
+  return event;
+}
+
+// ---- Writer -------------------------------------------------------------------------------------------------
+
+// An event as queued for the writer: the caller's thread already encoded the user metadata.
+struct PendingEvent {
+  Uuid id;
+  std::string type;
+  std::uint32_t schema_version;
+  Encoding encoding;
+  std::string payload;
+  std::string correlation_id;
+  std::string causation_id;
+  std::optional<std::string> metadata;  // nullopt when the user map is empty
+
+  static PendingEvent from(const EventData& e) {
+    return {e.event_id,
+            e.type,
+            e.schema_version,
+            e.encoding,
+            e.payload,
+            e.metadata.correlation_id,
+            e.metadata.causation_id,
+            e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
+  }
+};
+
+struct AppendJob {
+  std::string stream_id;
+  ExpectedVersion expected;
+  std::vector<PendingEvent> events;
+  EventStore::AppendCallback done;
+  Result<AppendResult> outcome{};
+};
+
+struct SnapshotJob {
+  Snapshot snapshot;
+  std::function<void(Result<void>)> done;
+  Result<void> outcome{};
+};
+
+using WriteJob = std::variant<AppendJob, SnapshotJob>;
+
+void set_outcome(WriteJob& job, const Error& error) {
+  std::visit([&](auto& j) { j.outcome = error; }, job);
+}
+
+// Calls the job's callback with its outcome. A throwing callback cannot be reported to anyone; it must not
+// take the writer thread down, so its exception is dropped.
+void complete(WriteJob& job) noexcept {
+  std::visit(
+      [](auto& j) {
+        try {
+          if (j.done) j.done(std::move(j.outcome));
+        } catch (...) {
+        }
+      },
+      job);
+}
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+// The single writer. Jobs queue from any thread; the writer thread takes everything pending (up to
+// max_group), applies it in one BEGIN IMMEDIATE transaction, commits once, and only then completes the
+// jobs. Each append's checks run on their own: one failing append does not fail the others. An unexpected
+// SQLite failure rolls the whole group back and fails all of its jobs with the mapped error.
+class Writer {
+ public:
+  Writer(Connection connection, std::size_t max_group)
+      : connection_(std::move(connection)), max_group_(std::max<std::size_t>(max_group, 1)),
+        thread_([this] { run(); }) {}
+
+  // Commits everything queued, then stops the thread.
+  ~Writer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Queues `job`; once the writer is stopping, completes it at once with shutting_down.
+  void submit(WriteJob job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_) {
+        queue_.push_back(std::move(job));
+        wake_.notify_one();
+        return;
+      }
+    }
+    set_outcome(job, Error{errc::shutting_down, "write to " + connection_.path() + ": the store is closing"});
+    complete(job);
+  }
+
+ private:
+  struct StreamState {
+    std::int64_t id = 0;        // streams.id; 0 when the stream does not exist
+    std::uint64_t version = 0;  // 0 when the stream does not exist
+  };
+  struct Head {
+    std::uint64_t position = 0;    // the last stored position (0: empty store)
+    std::int64_t recorded_at = 0;  // its recorded_at (microseconds)
+  };
+  static constexpr std::size_t max_cached_streams = 100'000;
+
+  void run() {
+    std::vector<WriteJob> group;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything queued is done
+        const std::size_t count = std::min(queue_.size(), max_group_);
+        group.clear();
+        for (std::size_t i = 0; i < count; ++i) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      commit_group(group);
+    }
+  }
+
+  void commit_group(std::vector<WriteJob>& group) {
+    std::optional<Error> failure;
+    try {
+      auto transaction = must(Transaction::begin(connection_, Transaction::Mode::immediate, "append to"));
+      check_data_version();
+      for (WriteJob& job : group) std::visit([&](auto& j) { apply(j); }, job);
+      must(transaction.commit("commit appends to"));
+    } catch (const StorageFailure& f) {
+      failure = f.error;
+    } catch (const std::exception& e) {
+      failure = Error{errc::io_error, "append to " + connection_.path() + ": " + e.what()};
+    }
+    if (failure) {
+      // The transaction rolled back: nothing of this group is stored, and the caches may hold its changes.
+      invalidate_caches();
+      for (WriteJob& job : group) set_outcome(job, *failure);
+    }
+    for (WriteJob& job : group) complete(job);
+  }
+
+  void apply(AppendJob& job) {
+    const StreamState stream = stream_state(job.stream_id);
+    if (job.events.empty()) {
+      if (job.expected.accepts(stream.version))
+        job.outcome = AppendResult{stream.version, 0, 0, false};
+      else
+        job.outcome = detail::wrong_version(job.stream_id, stream.version, job.expected);
+      return;
+    }
+    if (auto replay = check_duplicates(job, stream)) {
+      job.outcome = std::move(*replay);
+      return;
+    }
+    if (!job.expected.accepts(stream.version)) {
+      job.outcome = detail::wrong_version(job.stream_id, stream.version, job.expected);
+      return;
+    }
+    job.outcome = insert(job, stream);
+  }
+
+  void apply(SnapshotJob& job) {
+    const Snapshot& s = job.snapshot;
+    const StreamState stream = stream_state(s.stream_id);
+    if (s.version > stream.version) {
+      job.outcome = Error{errc::invalid_argument, "snapshot of stream " + s.stream_id + " at version " +
+                                                      std::to_string(s.version) + ", but the stream is at version " +
+                                                      std::to_string(stream.version)};
+      return;
+    }
+    constexpr std::string_view action = "save a snapshot to";
+    // Replaces the stored snapshot unless that one is newer.
+    auto statement = must(connection_.cached(
+        "INSERT INTO snapshots (stream, version, state_type, fingerprint, encoding, payload, recorded_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, state_type = excluded.state_type, "
+        "fingerprint = excluded.fingerprint, encoding = excluded.encoding, payload = excluded.payload, "
+        "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshots.version",
+        action));
+    statement->bind_text(1, s.stream_id);
+    statement->bind(2, to_db(s.version));
+    statement->bind_text(3, s.state_type);
+    statement->bind(4, std::bit_cast<std::int64_t>(s.fingerprint));
+    statement->bind(5, static_cast<std::int64_t>(s.encoding));
+    statement->bind_blob(6, s.payload);
+    statement->bind(7, s.recorded_at == Timestamp{} ? now_us() : s.recorded_at.time_since_epoch().count());
+    must(statement->run(action));
+    job.outcome = {};
+  }
+
+  // Idempotence: nullopt when no id of the batch is stored yet; otherwise the replayed result (every id
+  // stored in this stream at consecutive versions, in batch order) or a duplicate_event error.
+  std::optional<Result<AppendResult>> check_duplicates(const AppendJob& job, const StreamState& stream) {
+    struct Stored {
+      std::size_t index;
+      std::int64_t stream;
+      std::uint64_t version;
+      std::uint64_t position;
+    };
+    std::vector<Stored> stored;
+    constexpr std::string_view action = "append to";
+    for (std::size_t i = 0; i < job.events.size(); ++i) {
+      auto lookup =
+          must(connection_.cached("SELECT stream, version, position FROM events WHERE event_id = ?1", action));
+      lookup->bind_blob(1, job.events[i].id.bytes_view());
+      if (must(lookup->step(action)))
+        stored.push_back({i, lookup->column_int64(0), to_u64(lookup->column_int64(1)),
+                          to_u64(lookup->column_int64(2))});
+    }
+    if (stored.empty()) return std::nullopt;
+
+    const auto duplicate = [&](const Stored& s, std::string why) {
+      return detail::partial_duplicate(job.stream_id, job.events[s.index].id, why);
+    };
+    for (const Stored& s : stored)
+      if (s.stream != stream.id) return duplicate(s, "is already stored in stream " + stream_name(s.stream));
+    if (stored.size() != job.events.size())
+      return duplicate(stored.front(), "is already stored in this stream, but " +
+                                           std::to_string(job.events.size() - stored.size()) + " of the " +
+                                           std::to_string(job.events.size()) +
+                                           " events of this append are not: it is not an exact retry");
+    for (std::size_t i = 1; i < stored.size(); ++i)
+      if (stored[i].version != stored.front().version + i)
+        return duplicate(stored[i], "is already stored in this stream at version " +
+                                        std::to_string(stored[i].version) +
+                                        ", out of the order of this append: it is not an exact retry");
+    return AppendResult{stored.back().version, stored.front().position, stored.back().position, true};
+  }
+
+  AppendResult insert(const AppendJob& job, StreamState stream) {
+    constexpr std::string_view action = "append to";
+    const Head head = load_head();
+    const std::int64_t recorded_at = std::max(now_us(), head.recorded_at);
+    const std::uint64_t first_position = head.position + 1;
+    const std::uint64_t new_version = stream.version + job.events.size();
+
+    if (stream.id == 0) {
+      auto statement = must(connection_.cached(
+          "INSERT INTO streams (name, category, version, updated_at) VALUES (?1, ?2, ?3, ?4)", action));
+      statement->bind_text(1, job.stream_id);
+      statement->bind_text(2, stream_category(job.stream_id));
+      statement->bind(3, to_db(new_version));
+      statement->bind(4, recorded_at);
+      must(statement->run(action));
+      stream.id = sqlite3_last_insert_rowid(connection_.handle());
+    } else {
+      auto statement =
+          must(connection_.cached("UPDATE streams SET version = ?1, updated_at = ?2 WHERE id = ?3", action));
+      statement->bind(1, to_db(new_version));
+      statement->bind(2, recorded_at);
+      statement->bind(3, stream.id);
+      must(statement->run(action));
+    }
+
+    for (std::size_t i = 0; i < job.events.size(); ++i) {
+      const PendingEvent& e = job.events[i];
+      const std::int64_t type = type_id(e.type);
+      auto statement = must(connection_.cached(
+          "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at, "
+          "correlation_id, causation_id, metadata, payload) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+          action));
+      statement->bind(1, to_db(first_position + i));
+      statement->bind(2, stream.id);
+      statement->bind(3, to_db(stream.version + 1 + i));
+      statement->bind_blob(4, e.id.bytes_view());
+      statement->bind(5, type);
+      statement->bind(6, e.schema_version);
+      statement->bind(7, static_cast<std::int64_t>(e.encoding));
+      statement->bind(8, recorded_at);
+      statement->bind_text_or_null(9, e.correlation_id);
+      statement->bind_text_or_null(10, e.causation_id);
+      if (e.metadata)
+        statement->bind_blob(11, *e.metadata);
+      else
+        statement->bind_null(11);
+      statement->bind_blob(12, e.payload);
+      must(statement->run(action));
+    }
+
+    const std::uint64_t last_position = first_position + job.events.size() - 1;
+    head_ = Head{last_position, recorded_at};
+    remember_stream(job.stream_id, {stream.id, new_version});
+    return {new_version, first_position, last_position, false};
+  }
+
+  // ---- writer caches: valid only while they match the database (see invalidate_caches) ----
+
+  StreamState stream_state(const std::string& name) {
+    if (auto it = streams_.find(name); it != streams_.end()) return it->second;
+    constexpr std::string_view action = "append to";
+    auto statement = must(connection_.cached("SELECT id, version FROM streams WHERE name = ?1", action));
+    statement->bind_text(1, name);
+    if (!must(statement->step(action))) return {};  // absent streams are not cached: nothing to invalidate
+    const StreamState state{statement->column_int64(0), to_u64(statement->column_int64(1))};
+    remember_stream(name, state);
+    return state;
+  }
+
+  void remember_stream(const std::string& name, StreamState state) {
+    if (streams_.size() >= max_cached_streams && !streams_.contains(name)) streams_.clear();
+    streams_.insert_or_assign(name, state);
+  }
+
+  std::string stream_name(std::int64_t id) {
+    constexpr std::string_view action = "append to";
+    auto statement = must(connection_.cached("SELECT name FROM streams WHERE id = ?1", action));
+    statement->bind(1, id);
+    return must(statement->step(action)) ? std::string(statement->column_text(0)) : "#" + std::to_string(id);
+  }
+
+  std::int64_t type_id(const std::string& name) {
+    if (auto it = types_.find(name); it != types_.end()) return it->second;
+    constexpr std::string_view action = "append to";
+    std::int64_t id = 0;
+    {
+      auto select = must(connection_.cached("SELECT id FROM event_types WHERE name = ?1", action));
+      select->bind_text(1, name);
+      if (must(select->step(action))) id = select->column_int64(0);
+    }
+    if (id == 0) {
+      auto statement = must(connection_.cached("INSERT INTO event_types (name) VALUES (?1)", action));
+      statement->bind_text(1, name);
+      must(statement->run(action));
+      id = sqlite3_last_insert_rowid(connection_.handle());
+    }
+    types_.emplace(name, id);
+    return id;
+  }
+
+  Head load_head() {
+    if (head_) return *head_;
+    constexpr std::string_view action = "append to";
+    auto statement = must(
+        connection_.cached("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", action));
+    Head head;
+    if (must(statement->step(action))) head = {to_u64(statement->column_int64(0)), statement->column_int64(1)};
+    head_ = head;
+    return head;
+  }
+
+  // Another process may have committed since our last transaction: then every cache is stale.
+  // PRAGMA data_version changes exactly when another connection committed.
+  void check_data_version() {
+    constexpr std::string_view action = "append to";
+    auto statement = must(connection_.cached("PRAGMA data_version", action));
+    must(statement->step(action));
+    const std::int64_t version = statement->column_int64(0);
+    if (version != data_version_) invalidate_caches();
+    data_version_ = version;
+  }
+
+  void invalidate_caches() {
+    streams_.clear();
+    types_.clear();
+    head_.reset();
+  }
+
+  Connection connection_;
+  const std::size_t max_group_;
+
+  // Writer-thread state.
+  StringMap<StreamState> streams_;
+  StringMap<std::int64_t> types_;
+  std::optional<Head> head_;
+  std::int64_t data_version_ = -1;
+
+  // Shared with submitting threads.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<WriteJob> queue_;
+  bool stopping_ = false;
+
+  std::thread thread_;  // last: starts once everything above is constructed
+};
+
+// ---- ReaderPool ---------------------------------------------------------------------------------------------
+
+// Read-only connections, created on demand and reused; each keeps its own prepared statements.
+class ReaderPool {
+ public:
+  ReaderPool(std::filesystem::path path, std::chrono::milliseconds busy_timeout)
+      : path_(std::move(path)), busy_timeout_(busy_timeout) {}
+
+  // A connection for the duration of one read; back to the pool when the lease ends.
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, Connection connection) : pool_(&pool), connection_(std::move(connection)) {}
+    ~Lease() {
+      if (pool_ != nullptr) pool_->release(std::move(connection_));
+    }
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), connection_(std::move(other.connection_)) {}
+    Lease& operator=(Lease&&) = delete;
+    Connection& operator*() { return connection_; }
+
+   private:
+    ReaderPool* pool_;
+    Connection connection_;
+  };
+
+  Result<Lease> acquire() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        Connection connection = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(*this, std::move(connection));
+      }
+    }
+    auto connection = Connection::open(path_, Access::read, busy_timeout_);
+    if (!connection) return connection.error();
+    return Lease(*this, std::move(*connection));
+  }
+
+ private:
+  static constexpr std::size_t max_idle = 16;
+
+  void release(Connection connection) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < max_idle) idle_.push_back(std::move(connection));
+  }
+
+  const std::filesystem::path path_;
+  const std::chrono::milliseconds busy_timeout_;
+  std::mutex mutex_;
+  std::vector<Connection> idle_;
+};
+
+// Filtered read_all examines the log in windows of this many positions, so one query never sorts or scans
+// more than a window however sparse the filter is.
+constexpr std::uint64_t filter_window = 16'384;
+
+}  // namespace
+
+// ---- Impl ---------------------------------------------------------------------------------------------------
+
+struct SqliteEventStore::Impl {
+  SqliteOptions options;
+  std::string path;
+  std::string read_only_reason;  // why the store is read-only; empty when writable
+  ReaderPool readers;
+  std::unique_ptr<Writer> writer;  // null when read-only
+
+  explicit Impl(SqliteOptions opts)
+      : options(std::move(opts)), path(options.path.string()), readers(options.path, options.busy_timeout) {
+    if (path.empty()) throw Exception(errc::invalid_argument, "SqliteOptions::path is empty: name the store's file");
+    if (options.read_only) {
+      read_only_reason = "it was opened with SqliteOptions::read_only";
+      check_read_only_schema(std::nullopt);
+      return;
+    }
+    auto connection = open_writer();
+    if (connection) {
+      writer = std::make_unique<Writer>(std::move(*connection), options.max_group);
+      return;
+    }
+    std::error_code ec;
+    if (!connection.error().is(errc::read_only) || !std::filesystem::exists(options.path, ec))
+      throw Exception(connection.error());
+    read_only_reason = "the file cannot be written: " + connection.error().message;
+    check_read_only_schema(connection.error());
+  }
+
+  // The read-write connection, configured (WAL, synchronous) and migrated. Inspects the schema before
+  // changing anything, so a foreign file is rejected untouched.
+  Result<Connection> open_writer() {
+    const std::filesystem::path dir = options.path.parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+      return Error{errc::io_error, "open " + path + ": the directory " + dir.string() + " does not exist; create it first"};
+    auto connection = Connection::open(options.path, Access::write, options.busy_timeout);
+    if (!connection) return connection.error();
+    if (auto version = sqlite::inspect_schema(*connection); !version) return version.error();
+
+    constexpr std::string_view action = "open";
+    {
+      auto statement = connection->cached("PRAGMA journal_mode = WAL", action);
+      if (!statement) return statement.error();
+      auto row = (*statement)->step(action);
+      if (!row) return row.error();
+      if (!*row || (*statement)->column_text(0) != "wal")
+        return Error{errc::io_error, "open " + path + ": could not switch the database to WAL mode (journal mode is " +
+                                         std::string((*statement)->column_text(0)) + ")"};
+    }
+    const char* synchronous =
+        options.durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if (auto done = connection->exec(synchronous, action); !done) return done.error();
+    if (auto done = sqlite::migrate_schema(*connection); !done) return done.error();
+    return connection;
+  }
+
+  // For a read-only store: the schema must be current already (nothing may be written). Throws otherwise.
+  void check_read_only_schema(const std::optional<Error>& write_failure) {
+    auto lease = readers.acquire();
+    if (!lease) throw Exception(lease.error());
+    auto version = sqlite::inspect_schema(**lease);
+    if (!version) throw Exception(version.error());
+    if (*version == sqlite::current_schema_version) return;
+    const std::string needs = *version == 0 ? "the store is not created yet"
+                                            : "the store has schema version " + std::to_string(*version) +
+                                                  " and needs migrating to " +
+                                                  std::to_string(sqlite::current_schema_version);
+    if (write_failure)
+      throw Exception(Error{write_failure->code, write_failure->message + "; " + needs + ", which needs write access"});
+    if (*version == 0)
+      throw Exception(errc::not_an_evs_database, "open " + path + ": the file is empty, not an evs store yet; open it writable once to create the store");
+    throw Exception(errc::read_only, "open " + path + ": " + needs + ", which a read-only open cannot do; open it writable once");
+  }
+
+  Error read_only_error(std::string_view action) const {
+    return {errc::read_only, std::string(action) + " " + path + ": the store is read-only because " + read_only_reason};
+  }
+
+  // Runs `body(connection)` on a pooled read connection, inside one read transaction when `consistent`
+  // (several statements that must see one snapshot). StorageFailure thrown by the body becomes the error.
+  template <class Body>
+  auto read(std::string_view action, bool consistent, Body&& body) -> Result<decltype(body(std::declval<Connection&>()))> {
+    try {
+      auto lease = must(readers.acquire());
+      std::optional<Transaction> transaction;
+      if (consistent) transaction.emplace(must(Transaction::begin(*lease, Transaction::Mode::deferred, action)));
+      return body(*lease);  // the transaction (read-only) ends with its scope
+    } catch (const StorageFailure& f) {
+      return f.error;
+    } catch (const std::exception& e) {
+      return Error{errc::io_error, std::string(action) + " " + path + ": " + e.what()};
+    }
+  }
+
+  static std::uint64_t query_u64(Connection& c, std::string_view sql, std::string_view action) {
+    auto statement = must(c.cached(sql, action));
+    return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : 0;
+  }
+
+  std::vector<RecordedEvent> read_stream(Connection& c, std::string_view stream_id, const ReadStreamOptions& o) {
+    constexpr std::string_view action = "read a stream from";
+    std::int64_t stream = 0;
+    {
+      auto statement = must(c.cached("SELECT id FROM streams WHERE name = ?1", action));
+      statement->bind_text(1, stream_id);
+      if (!must(statement->step(action))) throw StorageFailure{not_found(stream_id, o)};
+      stream = statement->column_int64(0);
+    }
+    if (o.until_position != std::numeric_limits<std::uint64_t>::max()) {
+      // The stream's first event has its smallest position.
+      auto statement = must(c.cached("SELECT position FROM events WHERE stream = ?1 AND version = 1", action));
+      statement->bind(1, stream);
+      if (!must(statement->step(action)) || to_u64(statement->column_int64(0)) > o.until_position)
+        throw StorageFailure{not_found(stream_id, o)};
+    }
+    std::vector<RecordedEvent> events;
+    if (o.max_count == 0) return events;
+    auto statement = must(c.cached(
+        o.direction == Direction::forward
+            ? "SELECT " EVS_EVENT_COLUMNS " FROM events e CROSS JOIN event_types t ON t.id = e.type "
+              "WHERE e.stream = ?1 AND e.version >= ?2 AND e.position <= ?3 ORDER BY e.version LIMIT ?4"
+            : "SELECT " EVS_EVENT_COLUMNS " FROM events e CROSS JOIN event_types t ON t.id = e.type "
+              "WHERE e.stream = ?1 AND e.version <= ?2 AND e.position <= ?3 ORDER BY e.version DESC LIMIT ?4",
+        action));
+    statement->bind(1, stream);
+    statement->bind(2, to_db(o.from_version));
+    statement->bind(3, to_db(o.until_position));
+    statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
+    while (must(statement->step(action))) events.push_back(read_event(*statement, std::string(stream_id), path));
+    return events;
+  }
+
+  Error not_found(std::string_view stream_id, const ReadStreamOptions& o) const {
+    std::string message = "stream " + std::string(stream_id) + " has no events";
+    if (o.until_position != std::numeric_limits<std::uint64_t>::max())
+      message += " at or before position " + std::to_string(o.until_position);
+    return {errc::stream_not_found, std::move(message)};
+  }
+
+  ReadAllBatch read_all(Connection& c, std::uint64_t from, std::size_t max_count, const ReadAllFilter& filter) {
+    constexpr std::string_view action = "read all events from";
+    ReadAllBatch batch;
+    batch.next_position = from;
+    const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
+    const std::uint64_t start = std::max<std::uint64_t>(from, 1);
+    if (max_count == 0 || start > head) return batch;  // nothing to examine: next_position unchanged
+
+    std::vector<std::int64_t> type_ids;
+    for (const std::string& name : filter.event_types) {
+      auto statement = must(c.cached("SELECT id FROM event_types WHERE name = ?1", action));
+      statement->bind_text(1, name);
+      if (must(statement->step(action))) type_ids.push_back(statement->column_int64(0));
+    }
+    const bool nothing_matches = !filter.event_types.empty() && type_ids.empty();
+    const std::string sql = read_all_sql(type_ids.size(), filter.categories.size());
+
+    // Unfiltered: one query up to the head. Filtered: window by window, so each query stays bounded.
+    const std::uint64_t window = filter.empty() ? head : filter_window;
+    for (std::uint64_t low = start; !nothing_matches && low <= head && batch.events.size() < max_count;) {
+      const std::uint64_t high = std::min(head, low + window - 1);
+      auto statement = must(c.cached(sql, action));
+      statement->bind(1, to_db(low));
+      statement->bind(2, to_db(high));
+      statement->bind(3, to_db(static_cast<std::uint64_t>(max_count - batch.events.size())));
+      int index = 4;
+      for (std::int64_t id : type_ids) statement->bind(index++, id);
+      for (const std::string& category : filter.categories) statement->bind_text(index++, category);
+      while (must(statement->step(action)))
+        batch.events.push_back(read_event(*statement, std::string(statement->column_text(11)), path));
+      low = high + 1;
+    }
+    // A full batch stops at its last event; a short one examined everything up to the head.
+    batch.next_position = batch.events.size() == max_count ? batch.events.back().position + 1 : head + 1;
+    return batch;
+  }
+
+  // SQL for read_all with the given numbers of type ids and categories: ?1..?2 the position range, ?3 the
+  // limit, then the type ids, then the categories. Events drive the join (CROSS JOIN fixes the order) and
+  // the category index is disabled (+), so a query scans its position range instead of a whole category.
+  static std::string read_all_sql(std::size_t types, std::size_t categories) {
+    std::string sql =
+        "SELECT " EVS_EVENT_COLUMNS ", s.name FROM events e CROSS JOIN streams s ON s.id = e.stream "
+        "CROSS JOIN event_types t ON t.id = e.type WHERE e.position BETWEEN ?1 AND ?2";
+    int index = 4;
+    const auto in_list = [&](std::string_view column, std::size_t count) {
+      if (count == 0) return;
+      sql.append(" AND ").append(column).append(" IN (");
+      for (std::size_t i = 0; i < count; ++i) sql.append(i == 0 ? "?" : ", ?").append(std::to_string(index++));
+      sql.append(")");
+    };
+    in_list("e.type", types);
+    in_list("+s.category", categories);
+    sql.append(" ORDER BY e.position LIMIT ?3");
+    return sql;
+  }
+
+  std::uint64_t position_at(Connection& c, Timestamp t) {
+    constexpr std::string_view action = "find a position by time in";
+    const std::int64_t target = t.time_since_epoch().count();
+    const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
+    // recorded_at never decreases along positions and positions are gap-free: binary search for the last
+    // position recorded at or before `target`, using primary-key point lookups.
+    const auto recorded_at = [&](std::uint64_t position) {
+      auto statement = must(c.cached("SELECT recorded_at FROM events WHERE position = ?1", action));
+      statement->bind(1, to_db(position));
+      if (!must(statement->step(action)))
+        throw StorageFailure{{errc::io_error, "read " + path + ": position " + std::to_string(position) +
+                                                  " is missing from the log (the file is damaged)"}};
+      return statement->column_int64(0);
+    };
+    if (head == 0 || recorded_at(1) > target) return 0;
+    std::uint64_t low = 1, high = head;  // invariant: recorded_at(low) <= target
+    while (low < high) {
+      const std::uint64_t mid = low + (high - low + 1) / 2;
+      if (recorded_at(mid) <= target)
+        low = mid;
+      else
+        high = mid - 1;
+    }
+    return low;
+  }
+
+  std::optional<Snapshot> load_snapshot(Connection& c, std::string_view stream_id, std::uint64_t max_version) {
+    constexpr std::string_view action = "load a snapshot from";
+    auto statement = must(c.cached(
+        "SELECT version, state_type, fingerprint, encoding, payload, recorded_at FROM snapshots WHERE stream = ?1",
+        action));
+    statement->bind_text(1, stream_id);
+    if (!must(statement->step(action))) return std::nullopt;
+    Snapshot s;
+    s.version = to_u64(statement->column_int64(0));
+    if (s.version > max_version) return std::nullopt;
+    s.stream_id = std::string(stream_id);
+    s.state_type = std::string(statement->column_text(1));
+    s.fingerprint = std::bit_cast<std::uint64_t>(statement->column_int64(2));
+    s.encoding = static_cast<Encoding>(statement->column_int64(3));
+    s.payload = std::string(statement->column_blob(4));
+    s.recorded_at = from_us(statement->column_int64(5));
+    return s;
+  }
+};
+
+// ---- SqliteEventStore ---------------------------------------------------------------------------------------
+
+SqliteEventStore::SqliteEventStore(SqliteOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+SqliteEventStore::~SqliteEventStore() = default;
+
+Result<AppendResult> SqliteEventStore::append(std::string_view stream_id, ExpectedVersion expected,
+                                              std::span<const EventData> events) {
+  std::promise<Result<AppendResult>> promise;
+  auto future = promise.get_future();
+  append_async(stream_id, expected, events, [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void SqliteEventStore::append_async(std::string_view stream_id, ExpectedVersion expected,
+                                    std::span<const EventData> events, AppendCallback done) {
+  if (Error invalid = detail::validate_append(stream_id, events); invalid.code) {
+    done(std::move(invalid));
+    return;
+  }
+  if (!impl_->writer) {
+    done(impl_->read_only_error("append to"));
+    return;
+  }
+  AppendJob job{std::string(stream_id), expected, {}, std::move(done)};
+  job.events.reserve(events.size());
+  for (const EventData& e : events) job.events.push_back(PendingEvent::from(e));
+  impl_->writer->submit(std::move(job));
+}
+
+Result<std::vector<RecordedEvent>> SqliteEventStore::read_stream(std::string_view stream_id,
+                                                                 const ReadStreamOptions& options) {
+  return impl_->read("read a stream from", true,
+                     [&](Connection& c) { return impl_->read_stream(c, stream_id, options); });
+}
+
+Result<ReadAllBatch> SqliteEventStore::read_all(std::uint64_t from_position, std::size_t max_count,
+                                                const ReadAllFilter& filter) {
+  return impl_->read("read all events from", true,
+                     [&](Connection& c) { return impl_->read_all(c, from_position, max_count, filter); });
+}
+
+Result<std::uint64_t> SqliteEventStore::stream_version(std::string_view stream_id) {
+  return impl_->read("read a stream version from", false, [&](Connection& c) {
+    constexpr std::string_view action = "read a stream version from";
+    auto statement = must(c.cached("SELECT version FROM streams WHERE name = ?1", action));
+    statement->bind_text(1, stream_id);
+    return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : std::uint64_t{0};
+  });
+}
+
+Result<std::uint64_t> SqliteEventStore::last_position() {
+  return impl_->read("read the last position from", false, [&](Connection& c) {
+    return Impl::query_u64(c, "SELECT max(position) FROM events", "read the last position from");
+  });
+}
+
+Result<std::uint64_t> SqliteEventStore::position_at(Timestamp t) {
+  return impl_->read("find a position by time in", true, [&](Connection& c) { return impl_->position_at(c, t); });
+}
+
+Result<void> SqliteEventStore::save_snapshot(const Snapshot& snapshot) {
+  if (snapshot.stream_id.empty()) return Error{errc::invalid_argument, "snapshot stream id is empty"};
+  if (!impl_->writer) return impl_->read_only_error("save a snapshot to");
+  std::promise<Result<void>> promise;
+  auto future = promise.get_future();
+  impl_->writer->submit(SnapshotJob{snapshot, [&promise](Result<void> r) { promise.set_value(std::move(r)); }});
+  return future.get();
+}
+
+Result<std::optional<Snapshot>> SqliteEventStore::load_snapshot(std::string_view stream_id,
+                                                                std::uint64_t max_version) {
+  return impl_->read("load a snapshot from", false,
+                     [&](Connection& c) { return impl_->load_snapshot(c, stream_id, max_version); });
+}
+
+const SqliteOptions& SqliteEventStore::options() const { return impl_->options; }
+
+int SqliteEventStore::schema_version() { return sqlite::current_schema_version; }
+
+#undef EVS_EVENT_COLUMNS
+
+}  // namespace evs
