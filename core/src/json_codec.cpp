@@ -16,7 +16,9 @@ struct JsonWriter::Impl {
   explicit Impl(std::string& o) : out(o), writer(buffer) {}
   std::string& out;
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer;
+  rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
+                    rapidjson::kWriteNanAndInfFlag>
+      writer;
 };
 
 JsonWriter::JsonWriter(std::string& out) : impl_(std::make_unique<Impl>(out)) {}
@@ -97,7 +99,7 @@ struct JsonReader::Impl {
 };
 
 JsonReader::JsonReader(std::string_view in) : impl_(std::make_unique<Impl>()) {
-  impl_->doc.Parse(in.data(), in.size());
+  impl_->doc.Parse<rapidjson::kParseNanAndInfFlag>(in.data(), in.size());
   if (impl_->doc.HasParseError())
     throw DecodeError(std::string("invalid JSON at offset ") + std::to_string(impl_->doc.GetErrorOffset()) + ": " +
                       rapidjson::GetParseError_En(impl_->doc.GetParseError()));

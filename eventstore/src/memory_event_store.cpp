@@ -123,7 +123,7 @@ Result<ReadAllBatch> MemoryEventStore::read_all(std::uint64_t from_position, std
   };
   for (; p <= impl_->log.size() && batch.events.size() < max_count; ++p)
     if (matches(impl_->log[p - 1])) batch.events.push_back(impl_->log[p - 1]);
-  batch.next_position = std::max(p, from_position);
+  batch.next_position = p == std::max<std::uint64_t>(from_position, 1) ? from_position : p;  // nothing examined: unchanged
   return batch;
 }
 

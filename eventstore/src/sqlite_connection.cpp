@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <limits>
 
 namespace evs::sqlite {
@@ -12,7 +13,16 @@ struct Mapping {
   std::string_view advice;
 };
 
-Mapping map_code(int rc, Access access) {
+bool out_of_space(int system_errno) {
+  return system_errno == ENOSPC || system_errno == EFBIG
+#ifdef EDQUOT
+         || system_errno == EDQUOT
+#endif
+      ;
+}
+
+Mapping map_code(int rc, Access access, int system_errno) {
+  if ((rc & 0xff) == SQLITE_IOERR && out_of_space(system_errno)) rc = SQLITE_FULL;
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -33,7 +43,8 @@ Mapping map_code(int rc, Access access) {
       return {errc::disk_full,
               "the disk or quota is full; nothing of the failed write was stored; free space and retry"};
     case SQLITE_NOTADB:
-      return {errc::not_an_evs_database, "the file is not a SQLite database, so not an evs store; check the path"};
+      return {errc::not_an_evs_database,
+              "the file is not a SQLite database, so not an evs store; check the path"};
     case SQLITE_CORRUPT:
       return {errc::io_error,
               "the database file is corrupt; restore it from a backup (the sqlite3 shell's .recover command "
@@ -50,19 +61,41 @@ std::string_view db_path(sqlite3* db) {
   return name != nullptr ? std::string_view(name) : std::string_view("(unknown database)");
 }
 
+// "file:<path>?immutable=1" with the characters that are special in a URI path percent-encoded.
+std::string immutable_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#' || static_cast<unsigned char>(c) < 0x20) {
+      constexpr char hex[] = "0123456789ABCDEF";
+      const auto u = static_cast<unsigned char>(c);
+      uri += '%';
+      uri += hex[u >> 4];
+      uri += hex[u & 0xf];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 }  // namespace
 
 Error sqlite_error(int rc, std::string_view sqlite_message, std::string_view path, std::string_view action,
-                   Access access) {
-  const Mapping m = map_code(rc, access);
+                   Access access, int system_errno) {
+  const Mapping m = map_code(rc, access, system_errno);
   std::string message;
   message.reserve(action.size() + path.size() + m.advice.size() + sqlite_message.size() + 40);
   message.append(action).append(" ").append(path).append(": ").append(m.advice);
-  message.append(" (sqlite: ").append(sqlite_message).append(", code ").append(std::to_string(rc)).append(")");
+  message.append(" (sqlite: ")
+      .append(sqlite_message)
+      .append(", code ")
+      .append(std::to_string(rc))
+      .append(")");
   return {m.code, std::move(message)};
 }
 
-// ---- Statement ----------------------------------------------------------------------------------------------
+// ---- Statement
+// ----------------------------------------------------------------------------------------------
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
@@ -90,18 +123,17 @@ void Statement::bind(int index, std::int64_t value) {
 
 void Statement::bind_text(int index, std::string_view text) {
   // A null data pointer would bind NULL: bind an empty string instead.
-  [[maybe_unused]] const int rc =
-      sqlite3_bind_text(stmt_, index, text.empty() ? "" : text.data(), static_cast<int>(text.size()),
-                        SQLITE_TRANSIENT);
+  [[maybe_unused]] const int rc = sqlite3_bind_text(stmt_, index, text.empty() ? "" : text.data(),
+                                                    static_cast<int>(text.size()), SQLITE_TRANSIENT);
   assert(rc == SQLITE_OK);
 }
 
 void Statement::bind_blob(int index, std::string_view bytes) {
   // sqlite3_bind_blob with no data binds NULL; an empty payload must stay an (empty) blob.
   [[maybe_unused]] const int rc =
-      bytes.empty() ? sqlite3_bind_zeroblob(stmt_, index, 0)
-                    : sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
-                                        SQLITE_TRANSIENT);
+      bytes.empty()
+          ? sqlite3_bind_zeroblob(stmt_, index, 0)
+          : sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   assert(rc == SQLITE_OK);
 }
 
@@ -122,7 +154,7 @@ Result<bool> Statement::step(std::string_view action) {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   sqlite3* db = sqlite3_db_handle(stmt_);
-  return sqlite_error(rc, sqlite3_errmsg(db), db_path(db), action, access_);
+  return sqlite_error(rc, sqlite3_errmsg(db), db_path(db), action, access_, sqlite3_system_errno(db));
 }
 
 Result<void> Statement::run(std::string_view action) {
@@ -149,7 +181,8 @@ std::string_view Statement::column_blob(int column) const {
   return {static_cast<const char*>(blob), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 
-// ---- Connection ---------------------------------------------------------------------------------------------
+// ---- Connection
+// ---------------------------------------------------------------------------------------------
 
 Connection::State::~State() {
   statements.clear();  // finalize before closing
@@ -157,23 +190,26 @@ Connection::State::~State() {
 }
 
 Result<Connection> Connection::open(const std::filesystem::path& path, Access access,
-                                    std::chrono::milliseconds busy_timeout) {
+                                    std::chrono::milliseconds busy_timeout, bool immutable) {
   Connection connection;
   connection.state_ = std::make_unique<State>();
   State& state = *connection.state_;
   state.path = path.string();
   state.access = access;
 
-  const int flags = SQLITE_OPEN_NOMUTEX |
-                    (access == Access::write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-  const int rc = sqlite3_open_v2(state.path.c_str(), &state.db, flags, nullptr);
+  immutable = immutable && access == Access::read;
+  const int flags =
+      SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0) |
+      (access == Access::write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+  const std::string name = immutable ? immutable_uri(state.path) : state.path;
+  const int rc = sqlite3_open_v2(name.c_str(), &state.db, flags, nullptr);
   if (rc != SQLITE_OK) {
     const char* message = state.db != nullptr ? sqlite3_errmsg(state.db) : sqlite3_errstr(rc);
     return sqlite_error(rc, message, state.path, "open", access);
   }
   sqlite3_extended_result_codes(state.db, 1);
-  const auto timeout_ms = std::clamp<std::chrono::milliseconds::rep>(busy_timeout.count(), 0,
-                                                                     std::numeric_limits<int>::max());
+  const auto timeout_ms =
+      std::clamp<std::chrono::milliseconds::rep>(busy_timeout.count(), 0, std::numeric_limits<int>::max());
   sqlite3_busy_timeout(state.db, static_cast<int>(timeout_ms));
   // SQLite silently falls back to read-only when a read-write open hits a file it cannot write.
   if (access == Access::write && sqlite3_db_readonly(state.db, "main") == 1)
@@ -187,7 +223,7 @@ Result<void> Connection::exec(std::string_view sql, std::string_view action) {
   const int rc = sqlite3_exec(state_->db, text.c_str(), nullptr, nullptr, &message);
   if (rc == SQLITE_OK) return {};
   Error error = sqlite_error(rc, message != nullptr ? message : sqlite3_errstr(rc), state_->path, action,
-                             state_->access);
+                             state_->access, sqlite3_system_errno(state_->db));
   sqlite3_free(message);
   return error;
 }
@@ -206,10 +242,12 @@ Result<StatementScope> Connection::cached(std::string_view sql, std::string_view
 }
 
 Error Connection::error(int rc, std::string_view action) const {
-  return sqlite_error(rc, sqlite3_errmsg(state_->db), state_->path, action, state_->access);
+  return sqlite_error(rc, sqlite3_errmsg(state_->db), state_->path, action, state_->access,
+                      sqlite3_system_errno(state_->db));
 }
 
-// ---- Transaction --------------------------------------------------------------------------------------------
+// ---- Transaction
+// --------------------------------------------------------------------------------------------
 
 Result<Transaction> Transaction::begin(Connection& connection, Mode mode, std::string_view action) {
   auto statement = connection.cached(mode == Mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN", action);

@@ -5,8 +5,6 @@
 // evs::Error through sqlite_error(), whose messages name the database file and say what to do about it.
 #pragma once
 
-#include "evs/core/error.hpp"
-
 #include <sqlite3.h>
 
 #include <chrono>
@@ -18,6 +16,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+
+#include "evs/core/error.hpp"
 
 namespace evs::sqlite {
 
@@ -31,10 +31,11 @@ enum class Access : std::uint8_t { read, write };
 //   SQLITE_FULL                           -> disk_full
 //   SQLITE_NOTADB                         -> not_an_evs_database
 //   SQLITE_CORRUPT and everything else    -> io_error
-// `action` says what was being done ("append to", "read"); the message reads
-// "<action> <path>: <explanation and advice> (sqlite: <sqlite_message>)".
+// An I/O error whose `system_errno` is ENOSPC, EDQUOT or EFBIG is disk_full too (SQLite reports some
+// out-of-space writes as SQLITE_IOERR_*). `action` says what was being done ("append to", "read"); the
+// message reads "<action> <path>: <explanation and advice> (sqlite: <sqlite_message>, code <rc>)".
 Error sqlite_error(int rc, std::string_view sqlite_message, std::string_view path, std::string_view action,
-                   Access access);
+                   Access access, int system_errno = 0);
 
 // One prepared statement. Bind indexes are 1-based, column indexes 0-based (SQLite's conventions).
 // Text and blob binds are copied by SQLite (SQLITE_TRANSIENT), so arguments need not outlive the call.
@@ -102,8 +103,10 @@ class Connection {
   // Opens `path`. Access::write opens read-write and creates the file if missing; Access::read opens with
   // SQLITE_OPEN_READONLY. Sets extended result codes and `busy_timeout`. Errors as sqlite_error maps them;
   // a write open of an existing file that SQLite could only open read-only gives read_only.
+  // `immutable` (reads only) opens with the URI parameter immutable=1: no locks, no -shm. Correct only when
+  // nothing can change the file, e.g. a WAL store in a read-only directory without -wal/-shm files.
   static Result<Connection> open(const std::filesystem::path& path, Access access,
-                                 std::chrono::milliseconds busy_timeout);
+                                 std::chrono::milliseconds busy_timeout, bool immutable = false);
 
   Connection() = default;
   ~Connection() = default;  // finalizes the cached statements, then closes

@@ -6,21 +6,28 @@
 //   - SqliteEventStore: the public methods
 #include "evs/eventstore/sqlite_event_store.hpp"
 
-#include "append_checks.hpp"
-#include "evs/core/codec.hpp"
-#include "sqlite_connection.hpp"
-#include "sqlite_schema.hpp"
-
 #include <algorithm>
 #include <bit>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <variant>
+
+#include <sys/statvfs.h>
+#include <vector>
+
+#include "append_checks.hpp"
+#include "evs/core/codec.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_schema.hpp"
 
 namespace evs {
 namespace {
@@ -35,7 +42,9 @@ using UserMetadata = std::map<std::string, std::string>;
 constexpr auto int64_max = std::numeric_limits<std::int64_t>::max();
 
 // Unsigned API values as SQLite integers; values beyond int64 (the "no bound" sentinels) clamp.
-std::int64_t to_db(std::uint64_t value) { return value > std::uint64_t(int64_max) ? int64_max : std::int64_t(value); }
+std::int64_t to_db(std::uint64_t value) {
+  return value > std::uint64_t(int64_max) ? int64_max : std::int64_t(value);
+}
 std::uint64_t to_u64(std::int64_t value) { return static_cast<std::uint64_t>(value); }
 
 std::int64_t now_us() {
@@ -43,8 +52,9 @@ std::int64_t now_us() {
 }
 Timestamp from_us(std::int64_t us) { return Timestamp(std::chrono::microseconds(us)); }
 
-// A storage failure inside a read or a write group. Thrown by must() and caught at the boundary that reports
-// it (Impl::read, Writer::commit_group), so the SQL code reads straight through.
+// What ends a read (a storage error, a missing stream, an undecodable row) or a whole write group (a storage
+// error). Thrown by must() and the read helpers, caught at the boundary that reports it (Impl::read,
+// Writer::commit_group), so the SQL code reads straight through. Never escapes this file.
 struct StorageFailure {
   Error error;
 };
@@ -59,8 +69,9 @@ void must(Result<void>&& result) {
 }
 
 // Columns of every event query, in this order (read_event() relies on it).
-#define EVS_EVENT_COLUMNS                                                                                    \
-  "e.position, e.version, e.event_id, t.name, e.schema_version, e.encoding, e.recorded_at, e.correlation_id, " \
+#define EVS_EVENT_COLUMNS                                                                    \
+  "e.position, e.version, e.event_id, t.name, e.schema_version, e.encoding, e.recorded_at, " \
+  "e.correlation_id, "                                                                       \
   "e.causation_id, e.metadata, e.payload"
 
 // Decodes the current row of a query selecting EVS_EVENT_COLUMNS. Throws StorageFailure (corrupt_payload)
@@ -93,7 +104,8 @@ RecordedEvent read_event(const Statement& row, std::string stream_id, const std:
   return event;
 }
 
-// ---- Writer -------------------------------------------------------------------------------------------------
+// ---- Writer
+// -------------------------------------------------------------------------------------------------
 
 // An event as queued for the writer: the caller's thread already encoded the user metadata.
 struct PendingEvent {
@@ -107,14 +119,15 @@ struct PendingEvent {
   std::optional<std::string> metadata;  // nullopt when the user map is empty
 
   static PendingEvent from(const EventData& e) {
-    return {e.event_id,
-            e.type,
-            e.schema_version,
-            e.encoding,
-            e.payload,
-            e.metadata.correlation_id,
-            e.metadata.causation_id,
-            e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
+    return {
+        e.event_id,
+        e.type,
+        e.schema_version,
+        e.encoding,
+        e.payload,
+        e.metadata.correlation_id,
+        e.metadata.causation_id,
+        e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
   }
 };
 
@@ -165,7 +178,8 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 class Writer {
  public:
   Writer(Connection connection, std::size_t max_group)
-      : connection_(std::move(connection)), max_group_(std::max<std::size_t>(max_group, 1)),
+      : connection_(std::move(connection)),
+        max_group_(std::max<std::size_t>(max_group, 1)),
         thread_([this] { run(); }) {}
 
   // Commits everything queued, then stops the thread.
@@ -180,6 +194,9 @@ class Writer {
 
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
+
+  // True on the writer thread, i.e. inside an append callback: a blocking write there would wait for itself.
+  bool on_writer_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
   // Queues `job`; once the writer is stopping, completes it at once with shutting_down.
   void submit(WriteJob job) {
@@ -268,9 +285,9 @@ class Writer {
     const Snapshot& s = job.snapshot;
     const StreamState stream = stream_state(s.stream_id);
     if (s.version > stream.version) {
-      job.outcome = Error{errc::invalid_argument, "snapshot of stream " + s.stream_id + " at version " +
-                                                      std::to_string(s.version) + ", but the stream is at version " +
-                                                      std::to_string(stream.version)};
+      job.outcome = Error{errc::invalid_argument,
+                          "snapshot of stream " + s.stream_id + " at version " + std::to_string(s.version) +
+                              ", but the stream is at version " + std::to_string(stream.version)};
       return;
     }
     constexpr std::string_view action = "save a snapshot to";
@@ -305,12 +322,12 @@ class Writer {
     std::vector<Stored> stored;
     constexpr std::string_view action = "append to";
     for (std::size_t i = 0; i < job.events.size(); ++i) {
-      auto lookup =
-          must(connection_.cached("SELECT stream, version, position FROM events WHERE event_id = ?1", action));
+      auto lookup = must(
+          connection_.cached("SELECT stream, version, position FROM events WHERE event_id = ?1", action));
       lookup->bind_blob(1, job.events[i].id.bytes_view());
       if (must(lookup->step(action)))
-        stored.push_back({i, lookup->column_int64(0), to_u64(lookup->column_int64(1)),
-                          to_u64(lookup->column_int64(2))});
+        stored.push_back(
+            {i, lookup->column_int64(0), to_u64(lookup->column_int64(1)), to_u64(lookup->column_int64(2))});
     }
     if (stored.empty()) return std::nullopt;
 
@@ -360,11 +377,12 @@ class Writer {
     for (std::size_t i = 0; i < job.events.size(); ++i) {
       const PendingEvent& e = job.events[i];
       const std::int64_t type = type_id(e.type);
-      auto statement = must(connection_.cached(
-          "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at, "
-          "correlation_id, causation_id, metadata, payload) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-          action));
+      auto statement =
+          must(connection_.cached("INSERT INTO events (position, stream, version, event_id, type, "
+                                  "schema_version, encoding, recorded_at, "
+                                  "correlation_id, causation_id, metadata, payload) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                  action));
       statement->bind(1, to_db(first_position + i));
       statement->bind(2, stream.id);
       statement->bind(3, to_db(stream.version + 1 + i));
@@ -379,7 +397,10 @@ class Writer {
         statement->bind_blob(11, *e.metadata);
       else
         statement->bind_null(11);
-      statement->bind_blob(12, e.payload);
+      if (e.encoding == Encoding::json)
+        statement->bind_text(12, e.payload);  // TEXT, so SQLite's json functions read it directly
+      else
+        statement->bind_blob(12, e.payload);
       must(statement->run(action));
     }
 
@@ -436,10 +457,11 @@ class Writer {
   Head load_head() {
     if (head_) return *head_;
     constexpr std::string_view action = "append to";
-    auto statement = must(
-        connection_.cached("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", action));
+    auto statement = must(connection_.cached(
+        "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", action));
     Head head;
-    if (must(statement->step(action))) head = {to_u64(statement->column_int64(0)), statement->column_int64(1)};
+    if (must(statement->step(action)))
+      head = {to_u64(statement->column_int64(0)), statement->column_int64(1)};
     head_ = head;
     return head;
   }
@@ -479,7 +501,8 @@ class Writer {
   std::thread thread_;  // last: starts once everything above is constructed
 };
 
-// ---- ReaderPool ---------------------------------------------------------------------------------------------
+// ---- ReaderPool
+// ---------------------------------------------------------------------------------------------
 
 // Read-only connections, created on demand and reused; each keeps its own prepared statements.
 class ReaderPool {
@@ -513,9 +536,17 @@ class ReaderPool {
         return Lease(*this, std::move(connection));
       }
     }
-    auto connection = Connection::open(path_, Access::read, busy_timeout_);
+    auto connection = Connection::open(path_, Access::read, busy_timeout_, immutable_);
     if (!connection) return connection.error();
     return Lease(*this, std::move(*connection));
+  }
+
+  // From now on opens connections with immutable=1 (see Connection::open) and drops the idle ones. Only
+  // for a store nothing can write; call before the pool is shared between threads.
+  void use_immutable() {
+    std::lock_guard lock(mutex_);
+    immutable_ = true;
+    idle_.clear();
   }
 
  private:
@@ -528,6 +559,7 @@ class ReaderPool {
 
   const std::filesystem::path path_;
   const std::chrono::milliseconds busy_timeout_;
+  bool immutable_ = false;
   std::mutex mutex_;
   std::vector<Connection> idle_;
 };
@@ -538,18 +570,22 @@ constexpr std::uint64_t filter_window = 16'384;
 
 }  // namespace
 
-// ---- Impl ---------------------------------------------------------------------------------------------------
+// ---- Impl
+// ---------------------------------------------------------------------------------------------------
 
 struct SqliteEventStore::Impl {
   SqliteOptions options;
   std::string path;
   std::string read_only_reason;  // why the store is read-only; empty when writable
-  ReaderPool readers;
+  // Destroyed after the readers (declaration order): the writer drains its queue, and its connection,
+  // closing last, checkpoints the WAL into the main file and removes the -wal and -shm files.
   std::unique_ptr<Writer> writer;  // null when read-only
+  ReaderPool readers;
 
   explicit Impl(SqliteOptions opts)
       : options(std::move(opts)), path(options.path.string()), readers(options.path, options.busy_timeout) {
-    if (path.empty()) throw Exception(errc::invalid_argument, "SqliteOptions::path is empty: name the store's file");
+    if (path.empty())
+      throw Exception(errc::invalid_argument, "SqliteOptions::path is empty: name the store's file");
     if (options.read_only) {
       read_only_reason = "it was opened with SqliteOptions::read_only";
       check_read_only_schema(std::nullopt);
@@ -573,7 +609,8 @@ struct SqliteEventStore::Impl {
     const std::filesystem::path dir = options.path.parent_path();
     std::error_code ec;
     if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
-      return Error{errc::io_error, "open " + path + ": the directory " + dir.string() + " does not exist; create it first"};
+      return Error{errc::io_error,
+                   "open " + path + ": the directory " + dir.string() + " does not exist; create it first"};
     auto connection = Connection::open(options.path, Access::write, options.busy_timeout);
     if (!connection) return connection.error();
     if (auto version = sqlite::inspect_schema(*connection); !version) return version.error();
@@ -585,7 +622,8 @@ struct SqliteEventStore::Impl {
       auto row = (*statement)->step(action);
       if (!row) return row.error();
       if (!*row || (*statement)->column_text(0) != "wal")
-        return Error{errc::io_error, "open " + path + ": could not switch the database to WAL mode (journal mode is " +
+        return Error{errc::io_error, "open " + path +
+                                         ": could not switch the database to WAL mode (journal mode is " +
                                          std::string((*statement)->column_text(0)) + ")"};
     }
     const char* synchronous =
@@ -597,9 +635,18 @@ struct SqliteEventStore::Impl {
 
   // For a read-only store: the schema must be current already (nothing may be written). Throws otherwise.
   void check_read_only_schema(const std::optional<Error>& write_failure) {
-    auto lease = readers.acquire();
-    if (!lease) throw Exception(lease.error());
-    auto version = sqlite::inspect_schema(**lease);
+    const auto inspect = [&]() -> Result<int> {
+      auto lease = readers.acquire();
+      if (!lease) return lease.error();
+      return sqlite::inspect_schema(**lease);
+    };
+    auto version = inspect();
+    // A WAL store closed cleanly in a read-only directory has no -shm, and none can be created: SQLite
+    // reads it only as immutable. Safe, as no writer can exist without creating -wal/-shm there.
+    if (!version && !wal_files_exist() && (version.error().is(errc::read_only) || on_read_only_file_system())) {
+      readers.use_immutable();
+      version = inspect();
+    }
     if (!version) throw Exception(version.error());
     if (*version == sqlite::current_schema_version) return;
     const std::string needs = *version == 0 ? "the store is not created yet"
@@ -607,24 +654,44 @@ struct SqliteEventStore::Impl {
                                                   " and needs migrating to " +
                                                   std::to_string(sqlite::current_schema_version);
     if (write_failure)
-      throw Exception(Error{write_failure->code, write_failure->message + "; " + needs + ", which needs write access"});
+      throw Exception(
+          Error{write_failure->code, write_failure->message + "; " + needs + ", which needs write access"});
     if (*version == 0)
-      throw Exception(errc::not_an_evs_database, "open " + path + ": the file is empty, not an evs store yet; open it writable once to create the store");
-    throw Exception(errc::read_only, "open " + path + ": " + needs + ", which a read-only open cannot do; open it writable once");
+      throw Exception(
+          errc::not_an_evs_database,
+          "open " + path +
+              ": the file is empty, not an evs store yet; open it writable once to create the store");
+    throw Exception(errc::read_only, "open " + path + ": " + needs +
+                                         ", which a read-only open cannot do; open it writable once");
+  }
+
+  // True when the file system holding the store is mounted read-only (nobody can write it).
+  bool on_read_only_file_system() const {
+    struct statvfs fs {};
+    const std::filesystem::path dir = options.path.has_parent_path() ? options.path.parent_path() : ".";
+    return statvfs(dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+  }
+
+  bool wal_files_exist() const {
+    std::error_code ec;
+    return std::filesystem::exists(path + "-wal", ec) || std::filesystem::exists(path + "-shm", ec);
   }
 
   Error read_only_error(std::string_view action) const {
-    return {errc::read_only, std::string(action) + " " + path + ": the store is read-only because " + read_only_reason};
+    return {errc::read_only,
+            std::string(action) + " " + path + ": the store is read-only because " + read_only_reason};
   }
 
   // Runs `body(connection)` on a pooled read connection, inside one read transaction when `consistent`
   // (several statements that must see one snapshot). StorageFailure thrown by the body becomes the error.
   template <class Body>
-  auto read(std::string_view action, bool consistent, Body&& body) -> Result<decltype(body(std::declval<Connection&>()))> {
+  auto read(std::string_view action, bool consistent, Body&& body)
+      -> Result<decltype(body(std::declval<Connection&>()))> {
     try {
       auto lease = must(readers.acquire());
       std::optional<Transaction> transaction;
-      if (consistent) transaction.emplace(must(Transaction::begin(*lease, Transaction::Mode::deferred, action)));
+      if (consistent)
+        transaction.emplace(must(Transaction::begin(*lease, Transaction::Mode::deferred, action)));
       return body(*lease);  // the transaction (read-only) ends with its scope
     } catch (const StorageFailure& f) {
       return f.error;
@@ -638,7 +705,8 @@ struct SqliteEventStore::Impl {
     return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : 0;
   }
 
-  std::vector<RecordedEvent> read_stream(Connection& c, std::string_view stream_id, const ReadStreamOptions& o) {
+  std::vector<RecordedEvent> read_stream(Connection& c, std::string_view stream_id,
+                                         const ReadStreamOptions& o) {
     constexpr std::string_view action = "read a stream from";
     std::int64_t stream = 0;
     {
@@ -649,7 +717,8 @@ struct SqliteEventStore::Impl {
     }
     if (o.until_position != std::numeric_limits<std::uint64_t>::max()) {
       // The stream's first event has its smallest position.
-      auto statement = must(c.cached("SELECT position FROM events WHERE stream = ?1 AND version = 1", action));
+      auto statement =
+          must(c.cached("SELECT position FROM events WHERE stream = ?1 AND version = 1", action));
       statement->bind(1, stream);
       if (!must(statement->step(action)) || to_u64(statement->column_int64(0)) > o.until_position)
         throw StorageFailure{not_found(stream_id, o)};
@@ -667,7 +736,8 @@ struct SqliteEventStore::Impl {
     statement->bind(2, to_db(o.from_version));
     statement->bind(3, to_db(o.until_position));
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
-    while (must(statement->step(action))) events.push_back(read_event(*statement, std::string(stream_id), path));
+    while (must(statement->step(action)))
+      events.push_back(read_event(*statement, std::string(stream_id), path));
     return events;
   }
 
@@ -678,7 +748,8 @@ struct SqliteEventStore::Impl {
     return {errc::stream_not_found, std::move(message)};
   }
 
-  ReadAllBatch read_all(Connection& c, std::uint64_t from, std::size_t max_count, const ReadAllFilter& filter) {
+  ReadAllBatch read_all(Connection& c, std::uint64_t from, std::size_t max_count,
+                        const ReadAllFilter& filter) {
     constexpr std::string_view action = "read all events from";
     ReadAllBatch batch;
     batch.next_position = from;
@@ -719,14 +790,15 @@ struct SqliteEventStore::Impl {
   // limit, then the type ids, then the categories. Events drive the join (CROSS JOIN fixes the order) and
   // the category index is disabled (+), so a query scans its position range instead of a whole category.
   static std::string read_all_sql(std::size_t types, std::size_t categories) {
-    std::string sql =
-        "SELECT " EVS_EVENT_COLUMNS ", s.name FROM events e CROSS JOIN streams s ON s.id = e.stream "
-        "CROSS JOIN event_types t ON t.id = e.type WHERE e.position BETWEEN ?1 AND ?2";
+    std::string sql = "SELECT " EVS_EVENT_COLUMNS
+                      ", s.name FROM events e CROSS JOIN streams s ON s.id = e.stream "
+                      "CROSS JOIN event_types t ON t.id = e.type WHERE e.position BETWEEN ?1 AND ?2";
     int index = 4;
     const auto in_list = [&](std::string_view column, std::size_t count) {
       if (count == 0) return;
       sql.append(" AND ").append(column).append(" IN (");
-      for (std::size_t i = 0; i < count; ++i) sql.append(i == 0 ? "?" : ", ?").append(std::to_string(index++));
+      for (std::size_t i = 0; i < count; ++i)
+        sql.append(i == 0 ? "?" : ", ?").append(std::to_string(index++));
       sql.append(")");
     };
     in_list("e.type", types);
@@ -761,11 +833,13 @@ struct SqliteEventStore::Impl {
     return low;
   }
 
-  std::optional<Snapshot> load_snapshot(Connection& c, std::string_view stream_id, std::uint64_t max_version) {
+  std::optional<Snapshot> load_snapshot(Connection& c, std::string_view stream_id,
+                                        std::uint64_t max_version) {
     constexpr std::string_view action = "load a snapshot from";
-    auto statement = must(c.cached(
-        "SELECT version, state_type, fingerprint, encoding, payload, recorded_at FROM snapshots WHERE stream = ?1",
-        action));
+    auto statement =
+        must(c.cached("SELECT version, state_type, fingerprint, encoding, payload, recorded_at FROM "
+                      "snapshots WHERE stream = ?1",
+                      action));
     statement->bind_text(1, stream_id);
     if (!must(statement->step(action))) return std::nullopt;
     Snapshot s;
@@ -781,17 +855,23 @@ struct SqliteEventStore::Impl {
   }
 };
 
-// ---- SqliteEventStore ---------------------------------------------------------------------------------------
+// ---- SqliteEventStore
+// ---------------------------------------------------------------------------------------
 
-SqliteEventStore::SqliteEventStore(SqliteOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+SqliteEventStore::SqliteEventStore(SqliteOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 SqliteEventStore::~SqliteEventStore() = default;
 
 Result<AppendResult> SqliteEventStore::append(std::string_view stream_id, ExpectedVersion expected,
                                               std::span<const EventData> events) {
+  if (impl_->writer && impl_->writer->on_writer_thread())
+    return Error{errc::invalid_argument,
+                 "append() called inside an append callback would wait for itself; use append_async there"};
   std::promise<Result<AppendResult>> promise;
   auto future = promise.get_future();
-  append_async(stream_id, expected, events, [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); });
+  append_async(stream_id, expected, events,
+               [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 
@@ -839,15 +919,19 @@ Result<std::uint64_t> SqliteEventStore::last_position() {
 }
 
 Result<std::uint64_t> SqliteEventStore::position_at(Timestamp t) {
-  return impl_->read("find a position by time in", true, [&](Connection& c) { return impl_->position_at(c, t); });
+  return impl_->read("find a position by time in", true,
+                     [&](Connection& c) { return impl_->position_at(c, t); });
 }
 
 Result<void> SqliteEventStore::save_snapshot(const Snapshot& snapshot) {
   if (snapshot.stream_id.empty()) return Error{errc::invalid_argument, "snapshot stream id is empty"};
   if (!impl_->writer) return impl_->read_only_error("save a snapshot to");
+  if (impl_->writer->on_writer_thread())
+    return Error{errc::invalid_argument, "save_snapshot() called inside an append callback would wait for itself"};
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
-  impl_->writer->submit(SnapshotJob{snapshot, [&promise](Result<void> r) { promise.set_value(std::move(r)); }});
+  impl_->writer->submit(
+      SnapshotJob{snapshot, [&promise](Result<void> r) { promise.set_value(std::move(r)); }});
   return future.get();
 }
 

@@ -99,14 +99,15 @@ Result<int> inspect_schema(Connection& connection) {
     auto objects = query_int(connection, "SELECT count(*) FROM sqlite_master", action);
     if (!objects) return objects.error();
     if (*objects != 0)
-      return not_evs(connection,
-                     "this is a SQLite database of another application (it has tables but no evs schema); evs "
-                     "refuses to modify it. Point the store at a new or an evs file");
+      return not_evs(
+          connection,
+          "this is a SQLite database of another application (it has tables but no evs schema); evs "
+          "refuses to modify it. Point the store at a new or an evs file");
     return 0;
   }
 
-  auto has_meta = query_int(connection,
-                            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evs_meta'", action);
+  auto has_meta = query_int(
+      connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evs_meta'", action);
   if (!has_meta) return has_meta.error();
   bool is_evs = false;
   if (*has_meta != 0) {

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <string_view>
 #include <random>
 #include <thread>
 
@@ -52,8 +54,20 @@ void check(bool ok, const char* what) {
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "demo.db";
+  const bool start_over = argc > 2 && std::string_view(argv[2]) == "--fresh";
+  if (argc > 3 || (argc == 3 && !start_over)) {
+    std::fprintf(stderr, "usage: evs_demo [DB_PATH] [--fresh]\n");
+    return 2;
+  }
+  if (start_over)
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
   std::printf("evs demo: a bank on %s\n\n", path.c_str());
   evs::SqliteEventStore store({path, evs::Durability::full});
+  if (store.last_position().value() != 0) {
+    std::fprintf(stderr, "evs_demo: %s already holds events; the demo tells its story on a new file "
+                         "(pass --fresh to delete it first)\n", path.c_str());
+    return 1;
+  }
   evs::Repository<bank::Account> accounts(store, {evs::Encoding::binary, 50});
 
   std::printf("1. Eight clients run 400 commands concurrently on 4 accounts (group commit, optimistic concurrency)\n");

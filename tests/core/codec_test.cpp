@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <limits>
 
 namespace codectest {
@@ -175,4 +176,38 @@ TEST_CASE("the schema fingerprint is a compile-time function of member names, or
   CHECK(evs::fingerprint_v<fp::V1> != evs::fingerprint_v<fp::Added>);
   // Nested types count too.
   CHECK(evs::fingerprint_v<fp::Outer1> != evs::fingerprint_v<fp::Outer2>);
+}
+
+namespace codectest {
+enum class Level : std::uint8_t { low = 1, high = 200 };
+BOOST_DESCRIBE_ENUM(Level, low, high)
+enum class Wide : std::uint8_t { x = 250 };  // undescribed, unsigned
+struct Base { std::int64_t id = 0; };
+BOOST_DESCRIBE_STRUCT(Base, (), (id))
+struct Derived : Base { std::string name; Level level = Level::low; Wide wide = Wide::x; double ratio = 0; };
+BOOST_DESCRIBE_STRUCT(Derived, (Base), (name, level, wide, ratio))
+}  // namespace codectest
+
+TEST_CASE("inherited members, unsigned enums above 127 and non-finite doubles round-trip") {
+  Derived d;
+  d.id = 77;
+  d.name = "n";
+  d.level = Level::high;
+  d.ratio = std::numeric_limits<double>::infinity();
+  for (Encoding enc : {Encoding::binary, Encoding::json}) {
+    CAPTURE(static_cast<int>(enc));
+    auto back = evs::decode<Derived>(evs::encode(d, enc), enc);
+    REQUIRE(back);
+    CHECK(back->id == 77);
+    CHECK(back->level == Level::high);
+    CHECK(back->wide == Wide::x);
+    CHECK(back->ratio == std::numeric_limits<double>::infinity());
+  }
+  CHECK(evs::encode(d, Encoding::json).find(R"("id":77)") != std::string::npos);
+  d.ratio = std::numeric_limits<double>::quiet_NaN();
+  auto nan = evs::decode<Derived>(evs::encode(d, Encoding::json), Encoding::json);
+  REQUIRE(nan);
+  CHECK(std::isnan(nan->ratio));
+  // The base's members are part of the fingerprint.
+  CHECK(evs::fingerprint_v<Derived> != evs::fingerprint_v<Base>);
 }

@@ -99,6 +99,39 @@ TEST_CASE("group commit: concurrent appends commit together, each expectation ju
   CHECK(store.last_position().value() == 1 + static_cast<std::uint64_t>(ok));
 }
 
+TEST_CASE("a blocking append inside an append callback is refused instead of deadlocking") {
+  test::TempDir dir;
+  SqliteEventStore store(options_for(dir / "events.db"));
+  std::promise<Result<AppendResult>> inner;
+  store.append_async("s-1", ExpectedVersion::any(), std::vector{deposit(1)}, [&](Result<AppendResult>) {
+    inner.set_value(store.append("s-2", ExpectedVersion::any(), std::vector{deposit(2)}));
+  });
+  auto r = inner.get_future().get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::invalid_argument));
+  CHECK(store.append("s-2", ExpectedVersion::any(), std::vector{deposit(2)}));
+}
+
+TEST_CASE("JSON payloads are stored as text that SQLite's json functions can query") {
+  test::TempDir dir;
+  {
+    SqliteEventStore store(options_for(dir / "events.db"));
+    EventData e = deposit(0);
+    e.encoding = Encoding::json;
+    e.payload = encode(testdomain::Deposited{1234, "rent"}, Encoding::json);
+    REQUIRE(store.append("s-1", ExpectedVersion::any(), std::vector{e}));
+    CHECK(store.read_stream("s-1").value()[0].payload == e.payload);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "events.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT json_extract(payload, '$.cents') FROM events", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(st, 0) == 1234);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 TEST_CASE("a file that is not an evs store is refused with a clear error and left untouched") {
   test::TempDir dir;
   SUBCASE("a text file") {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "evs/core/codec.hpp"
+#include "evs/core/dispatch.hpp"
 #include "evs/core/envelope.hpp"
 #include "evs/core/error.hpp"
 #include "evs/core/event.hpp"
@@ -76,31 +77,10 @@ class Aggregate {
   // Applies one stored event. Errors: unknown_event_type (not one of Events), unsupported_schema_version
   // (stored version newer than the code's), corrupt_payload.
   Result<void> replay(const RecordedEvent& e) {
-    Result<void> result = Error{errc::unknown_event_type, "aggregate " + std::string(Derived::category) +
-                                                              " has no handler for event type '" + e.type +
-                                                              "' (stream " + e.stream_id + ")"};
-    bool matched = false;
-    boost::mp11::mp_for_each<boost::mp11::mp_transform<std::add_pointer_t, event_list>>([&]<class E>(E*) {
-      if (matched || e.type != event_info_v<E>.name) return;
-      matched = true;
-      if (e.schema_version > event_info_v<E>.version) {
-        result = Error{errc::unsupported_schema_version,
-                       "event " + e.type + " at " + e.stream_id + "@" + std::to_string(e.version) +
-                           " has schema version " + std::to_string(e.schema_version) + ", this build knows " +
-                           std::to_string(event_info_v<E>.version)};
-        return;
-      }
-      E value{};
-      if (auto r = decode_into(e.payload, e.encoding, value); !r) {
-        result = Error{errc::corrupt_payload, "event " + e.type + " at " + e.stream_id + "@" +
-                                                  std::to_string(e.version) + ": " + r.error().message};
-        return;
-      }
-      AggregateAccess::apply(derived(), value);
+    return dispatch_event<Events...>(e, "aggregate " + std::string(Derived::category), [&](const auto& event) {
+      AggregateAccess::apply(derived(), event);
       version_ = e.version;
-      result = {};
     });
-    return result;
   }
   // Restores state from a snapshot taken at `version`.
   void restore(State state, std::uint64_t version) {

@@ -10,7 +10,9 @@
 //  - binary: members in declaration order, no names. Unsigned integers as LEB128 varints, signed as zigzag
 //    varints, doubles as 8 little-endian bytes, strings/containers prefixed with a varint length,
 //    optionals with one presence byte. Compact and fast; the schema fingerprint guards its layout.
-//  - json: objects keyed by member name, readable and queryable with SQLite's json functions.
+//    Members of described base classes come first, in base order.
+//  - json: objects keyed by member name, readable and queryable with SQLite's json functions. NaN and
+//    infinities are written as the literals NaN / Infinity / -Infinity (a RapidJSON extension) and read back.
 #pragma once
 
 #include "evs/core/envelope.hpp"
@@ -243,7 +245,8 @@ inline constexpr bool is_described_struct =
     boost::describe::has_describe_members<T>::value && !std::is_union_v<T>;
 
 template <class T>
-using public_members = boost::describe::describe_members<T, boost::describe::mod_public>;
+using public_members =
+    boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>;
 
 template <class T>
 inline constexpr bool dependent_false = false;
@@ -364,8 +367,12 @@ void decode_value(R& r, T& v) {
     } else {
       raw = r.read_enum();
     }
-    if constexpr (std::is_signed_v<U>) v = static_cast<T>(checked_integer<U>(raw));
-    else v = static_cast<T>(checked_integer<std::make_signed_t<U>>(raw));
+    if constexpr (std::is_signed_v<U>) {
+      v = static_cast<T>(checked_integer<U>(raw));
+    } else {
+      if (raw < 0) throw DecodeError("enumerator " + std::to_string(raw) + " out of range");
+      v = static_cast<T>(checked_unsigned<U>(static_cast<std::uint64_t>(raw)));
+    }
   } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
     v = checked_integer<T>(r.read_int());
   } else if constexpr (std::is_integral_v<T>) {

@@ -22,7 +22,7 @@ struct CommandOptions {
 };
 
 struct CommandResult {
-  AppendResult append;                // what was appended (all zero if the decision raised nothing)
+  AppendResult append;                // what was appended (positions 0 if the decision raised nothing)
   std::uint64_t version = 0;          // the aggregate's version after the command
   int attempts = 0;                   // how many load/decide/append rounds it took
   std::size_t events = 0;             // how many events the command appended

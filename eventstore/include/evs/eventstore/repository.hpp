@@ -28,7 +28,9 @@ class Repository {
  public:
   using State = typename A::state_type;
 
-  explicit Repository(EventStore& store, RepositoryOptions options = {}) : store_(store), options_(options) {}
+  explicit Repository(EventStore& store, RepositoryOptions options = {}) : store_(store), options_(options) {
+    options_.page_size = std::max<std::size_t>(options_.page_size, 1);
+  }
 
   // The aggregate with every stored event applied. Errors: stream_not_found, and any read/decode error.
   Result<A> load(std::string_view id) { return load_until(id, std::numeric_limits<std::uint64_t>::max()); }
@@ -52,7 +54,7 @@ class Repository {
   }
 
   // Appends the aggregate's pending events, expecting the stream to be at persisted_version(), and marks
-  // them committed. Nothing pending: checks nothing and returns the current version.
+  // them committed. Nothing pending: appends nothing and returns the version the aggregate knows.
   Result<AppendResult> save(A& aggregate, const EventMetadata& metadata = {}) {
     const auto& pending = aggregate.pending_events();
     const std::uint64_t before = aggregate.persisted_version();
