@@ -1,0 +1,17 @@
+// Must compile: the control for the compile-fail tests (same setup, nothing wrong).
+#include "../../support/test_events.hpp"
+
+#include <evs/core/aggregate.hpp>
+
+struct State { std::int64_t n = 0; };
+BOOST_DESCRIBE_STRUCT(State, (), (n))
+
+class Account : public evs::Aggregate<Account, State, testdomain::Deposited, testdomain::Withdrawn> {
+ public:
+  static constexpr std::string_view category = "acc";
+  void apply(const testdomain::Deposited&) {}
+  void apply(const testdomain::Withdrawn&) {}
+  void ok() { raise(testdomain::Withdrawn{1}); }
+};
+
+int main() { Account a; a.ok(); }
