@@ -1,6 +1,7 @@
 #include "evs/eventstore/memory_event_store.hpp"
 
 #include "append_checks.hpp"
+#include "commit_listeners.hpp"
 
 #include <algorithm>
 #include <map>
@@ -15,6 +16,8 @@ struct MemoryEventStore::Impl {
   std::unordered_map<std::string, std::vector<std::size_t>> streams;    // stream -> log indexes
   std::unordered_map<Uuid, std::size_t, UuidHash> by_id;                // event id -> log index
   std::map<std::string, Snapshot, std::less<>> snapshots;
+  detail::CommitListeners listeners;
+  std::uint64_t changes = 0;  // change_token(): bumped by every append that stores events
 
   std::uint64_t version_of(std::string_view stream) const {
     auto it = streams.find(std::string(stream));
@@ -53,6 +56,13 @@ MemoryEventStore::~MemoryEventStore() = default;
 
 Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, ExpectedVersion expected,
                                               std::span<const EventData> events) {
+  auto result = append_locked(stream_id, expected, events);
+  if (result && result->last_position != 0 && !result->idempotent_replay) impl_->listeners.notify(result->last_position);
+  return result;
+}
+
+Result<AppendResult> MemoryEventStore::append_locked(std::string_view stream_id, ExpectedVersion expected,
+                                                     std::span<const EventData> events) {
   if (Error e = detail::validate_append(stream_id, events); e.code) return e;
   std::lock_guard lock(impl_->mutex);
   if (auto replay = impl_->idempotent(stream_id, events)) return *replay;
@@ -64,6 +74,7 @@ Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, Expect
   Timestamp now = std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now());
   if (!impl_->log.empty()) now = std::max(now, impl_->log.back().recorded_at);
   AppendResult result{current + events.size(), impl_->log.size() + 1, impl_->log.size() + events.size(), false};
+  ++impl_->changes;
   for (const EventData& e : events) {
     RecordedEvent r;
     r.position = impl_->log.size() + 1;
@@ -81,6 +92,17 @@ Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, Expect
     impl_->log.push_back(std::move(r));
   }
   return result;
+}
+
+std::uint64_t MemoryEventStore::add_commit_listener(CommitListener listener) {
+  return impl_->listeners.add(std::move(listener));
+}
+
+void MemoryEventStore::remove_commit_listener(std::uint64_t id) { impl_->listeners.remove(id); }
+
+Result<std::uint64_t> MemoryEventStore::change_token() {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->changes;
 }
 
 void MemoryEventStore::append_async(std::string_view stream_id, ExpectedVersion expected,

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "append_checks.hpp"
+#include "commit_listeners.hpp"
 #include "evs/core/codec.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_schema.hpp"
@@ -177,9 +178,10 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 // SQLite failure rolls the whole group back and fails all of its jobs with the mapped error.
 class Writer {
  public:
-  Writer(Connection connection, std::size_t max_group)
+  Writer(Connection connection, std::size_t max_group, detail::CommitListeners& listeners)
       : connection_(std::move(connection)),
         max_group_(std::max<std::size_t>(max_group, 1)),
+        listeners_(listeners),
         thread_([this] { run(); }) {}
 
   // Commits everything queued, then stops the thread.
@@ -257,6 +259,12 @@ class Writer {
       // The transaction rolled back: nothing of this group is stored, and the caches may hold its changes.
       invalidate_caches();
       for (WriteJob& job : group) set_outcome(job, *failure);
+    }
+    // Listeners hear of the commit before the appenders are answered, so an appender that then waits for
+    // a projection never waits for a wake-up still in flight.
+    if (!failure && head_ && head_->position != notified_position_) {
+      notified_position_ = head_->position;
+      listeners_.notify(notified_position_);
     }
     for (WriteJob& job : group) complete(job);
   }
@@ -485,6 +493,8 @@ class Writer {
 
   Connection connection_;
   const std::size_t max_group_;
+  detail::CommitListeners& listeners_;
+  std::uint64_t notified_position_ = 0;  // the last position listeners were told about
 
   // Writer-thread state.
   StringMap<StreamState> streams_;
@@ -543,6 +553,11 @@ class ReaderPool {
 
   // From now on opens connections with immutable=1 (see Connection::open) and drops the idle ones. Only
   // for a store nothing can write; call before the pool is shared between threads.
+  bool immutable() {
+    std::lock_guard lock(mutex_);
+    return immutable_;
+  }
+
   void use_immutable() {
     std::lock_guard lock(mutex_);
     immutable_ = true;
@@ -579,8 +594,12 @@ struct SqliteEventStore::Impl {
   std::string read_only_reason;  // why the store is read-only; empty when writable
   // Destroyed after the readers (declaration order): the writer drains its queue, and its connection,
   // closing last, checkpoints the WAL into the main file and removes the -wal and -shm files.
+  detail::CommitListeners listeners;  // outlives the writer, which notifies it
   std::unique_ptr<Writer> writer;  // null when read-only
   ReaderPool readers;
+  // A dedicated read connection for change_token(): PRAGMA data_version is per connection.
+  std::mutex token_mutex;
+  std::optional<Connection> token_connection;
 
   explicit Impl(SqliteOptions opts)
       : options(std::move(opts)), path(options.path.string()), readers(options.path, options.busy_timeout) {
@@ -593,7 +612,7 @@ struct SqliteEventStore::Impl {
     }
     auto connection = open_writer();
     if (connection) {
-      writer = std::make_unique<Writer>(std::move(*connection), options.max_group);
+      writer = std::make_unique<Writer>(std::move(*connection), options.max_group, listeners);
       return;
     }
     std::error_code ec;
@@ -921,6 +940,26 @@ Result<std::uint64_t> SqliteEventStore::last_position() {
 Result<std::uint64_t> SqliteEventStore::position_at(Timestamp t) {
   return impl_->read("find a position by time in", true,
                      [&](Connection& c) { return impl_->position_at(c, t); });
+}
+
+std::uint64_t SqliteEventStore::add_commit_listener(CommitListener listener) {
+  return impl_->listeners.add(std::move(listener));
+}
+
+void SqliteEventStore::remove_commit_listener(std::uint64_t id) { impl_->listeners.remove(id); }
+
+Result<std::uint64_t> SqliteEventStore::change_token() {
+  constexpr std::string_view action = "poll for changes in";
+  std::lock_guard lock(impl_->token_mutex);
+  try {
+    if (!impl_->token_connection)
+      impl_->token_connection.emplace(must(Connection::open(impl_->options.path, Access::read,
+                                                            impl_->options.busy_timeout, impl_->readers.immutable())));
+    return Impl::query_u64(*impl_->token_connection, "PRAGMA data_version", action);
+  } catch (const StorageFailure& f) {
+    impl_->token_connection.reset();
+    return f.error;
+  }
 }
 
 Result<void> SqliteEventStore::save_snapshot(const Snapshot& snapshot) {

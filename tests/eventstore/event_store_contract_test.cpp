@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 using namespace evs;
@@ -349,4 +350,30 @@ TEST_CASE_TEMPLATE("eight threads racing on one version: exactly one wins each v
   auto all = store->read_all(1, last + 10).value().events;
   REQUIRE(all.size() == last);
   for (std::size_t i = 0; i < all.size(); ++i) CHECK(all[i].position == i + 1);
+}
+
+TEST_CASE_TEMPLATE("commit listeners hear every append that stores events, until removed", B, EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  std::mutex m;
+  std::vector<std::uint64_t> heard;
+  const auto id = store->add_commit_listener([&](std::uint64_t p) {
+    std::lock_guard lock(m);
+    heard.push_back(p);
+  });
+  const auto token0 = store->change_token().value();
+  auto batch = deposits(2);
+  REQUIRE(store->append("s-1", ExpectedVersion::any(), batch));
+  REQUIRE(store->append("s-1", ExpectedVersion::any(), batch));  // idempotent replay: nothing new
+  CHECK_FALSE(store->append("s-1", ExpectedVersion::no_stream(), deposits(1)));  // conflict: nothing new
+  REQUIRE(store->append("s-2", ExpectedVersion::any(), deposits(1)));
+  {
+    std::lock_guard lock(m);
+    CHECK(heard == std::vector<std::uint64_t>{2, 3});
+  }
+  CHECK(store->change_token().value() != token0);
+  store->remove_commit_listener(id);
+  REQUIRE(store->append("s-3", ExpectedVersion::any(), deposits(1)));
+  std::lock_guard lock(m);
+  CHECK(heard.size() == 2);
 }

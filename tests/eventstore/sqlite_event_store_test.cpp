@@ -252,3 +252,14 @@ TEST_CASE("a full disk fails the append with disk_full and loses nothing acknowl
     REQUIRE(store.read_stream(stream, {Direction::forward, version, 1}).value().size() == 1);
   CHECK(store.append("s-0", ExpectedVersion::any(), std::vector{deposit(1)}));
 }
+
+TEST_CASE("the change token notices commits made by another store object on the same file") {
+  test::TempDir dir;
+  SqliteEventStore reader(options_for(dir / "events.db"));
+  SqliteEventStore writer(options_for(dir / "events.db"));
+  const auto before = reader.change_token().value();
+  CHECK(reader.change_token().value() == before);  // stable while nothing happens
+  REQUIRE(writer.append("s-1", ExpectedVersion::any(), std::vector{deposit(1)}));
+  CHECK(reader.change_token().value() != before);
+  CHECK(reader.last_position().value() == 1);
+}

@@ -119,6 +119,20 @@ class EventStore {
   // The last global position recorded at or before `t`; 0 if none.
   virtual Result<std::uint64_t> position_at(Timestamp t) = 0;
 
+  // ---- Change notification (what projections wake up on) ----
+
+  using CommitListener = std::function<void(std::uint64_t last_position)>;
+  // Calls `listener` after every commit of new events made through this object, with the new last position,
+  // on the committing thread (SQLite: the writer thread). It must be quick and must not call this store's
+  // blocking methods. Returns an id for remove_commit_listener. Thread-safe.
+  virtual std::uint64_t add_commit_listener(CommitListener listener) = 0;
+  // After it returns, the listener is not running and will not be called again.
+  virtual void remove_commit_listener(std::uint64_t id) = 0;
+
+  // A cheap number that changes whenever the store may have changed, including through other objects or
+  // other processes (SQLite: PRAGMA data_version). Poll it to notice commits you were not told about.
+  virtual Result<std::uint64_t> change_token() = 0;
+
   // Replaces the stream's snapshot. A snapshot may be saved for any version <= the stream's version.
   virtual Result<void> save_snapshot(const Snapshot& snapshot) = 0;
 

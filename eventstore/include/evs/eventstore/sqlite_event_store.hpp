@@ -54,6 +54,9 @@ class SqliteEventStore final : public EventStore {
   Result<std::uint64_t> stream_version(std::string_view stream_id) override;
   Result<std::uint64_t> last_position() override;
   Result<std::uint64_t> position_at(Timestamp t) override;
+  std::uint64_t add_commit_listener(CommitListener listener) override;
+  void remove_commit_listener(std::uint64_t id) override;
+  Result<std::uint64_t> change_token() override;
   Result<void> save_snapshot(const Snapshot& snapshot) override;
   Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                 std::uint64_t max_version = end_of_stream) override;
