@@ -25,7 +25,9 @@ class Category final : public std::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::not_an_evs_database: return "not an evs database";
       case errc::retries_exhausted: return "retries exhausted";
-      case errc::shutting_down: return "store is shutting down";
+      case errc::shutting_down: return "shutting down";
+      case errc::timed_out: return "timed out";
+      case errc::handler_failed: return "handler failed";
     }
     return "unknown evs error " + std::to_string(c);
   }

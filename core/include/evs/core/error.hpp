@@ -28,7 +28,9 @@ enum class errc : int {
   invalid_argument = 11,       // a caller passed something that can never work (empty stream id, ...)
   not_an_evs_database = 12,    // the file is not an evs store, or its schema is newer than this build
   retries_exhausted = 13,      // a bounded retry loop gave up
-  shutting_down = 14,          // the store is closing and accepts no new work
+  shutting_down = 14,          // the store or engine is closing and accepts no new work
+  timed_out = 15,              // a wait ran out of time
+  handler_failed = 16,         // a projection or process-manager handler threw
 };
 
 }  // namespace evs

@@ -1,0 +1,133 @@
+// Projections: named consumers of the event log, each at its own position (like consumer groups reading
+// one Kafka log). Three kinds, declared by deriving from one of the typed bases below:
+//
+//   class OrdersByCustomer : public evs::SqlProjection<OrdersByCustomer, OrderPlaced, OrderCancelled> {
+//    public:
+//     static constexpr std::string_view name = "orders_by_customer";
+//     void setup(evs::SqlSession& db) { db.exec("CREATE TABLE IF NOT EXISTS orders(...)"); }
+//     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta, evs::SqlSession& db) { ... }
+//     void handle(const OrderCancelled& e, const evs::RecordedEvent& meta, evs::SqlSession& db) { ... }
+//   };
+//
+//   class Totals : public evs::MemoryProjection<Totals, OrderPlaced> {          // in-memory view
+//     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta);
+//   };
+//   class SendConfirmation : public evs::EffectHandler<SendConfirmation, OrderPlaced> {   // side effects
+//     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta);  // throw to fail (retried)
+//   };
+//
+// A projection lists the event types it handles: catch-up filters on them in SQL, and a missing handle()
+// overload for a listed type is a compile error. A handler fails by throwing; what happens then is the
+// projection's RetryPolicy. With partitions > 1, handle() runs concurrently for events of different
+// streams (never for two events of one stream), so the handler must be safe for that.
+#pragma once
+
+#include "evs/core/dispatch.hpp"
+#include "evs/core/envelope.hpp"
+#include "evs/projections/sql_session.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace evs {
+
+enum class ProjectionKind : std::uint8_t {
+  sql,     // writes a SQLite read model; its changes and checkpoint commit in one transaction
+  memory,  // an in-memory view, rebuilt from the log at every start
+  effect,  // side effects: at-least-once delivery, deduplicated by an inbox of processed event ids
+};
+
+// What to do with an event whose handler keeps failing.
+enum class OnFailure : std::uint8_t {
+  park,  // record it in the dead-letter table with the error and attempt count, and go on
+  stop,  // stop the projection (state failed) at that event; a restart retries it
+};
+
+struct RetryPolicy {
+  int max_attempts = 5;                          // including the first; 1 = no retry
+  std::chrono::milliseconds initial_backoff{20};  // wait before the 2nd attempt
+  double multiplier = 2.0;                        // each further wait grows by this factor
+  std::chrono::milliseconds max_backoff{5000};
+  double jitter = 0.2;                            // each wait is randomized by +/- this fraction
+  OnFailure on_exhausted = OnFailure::park;
+};
+
+struct ProjectionOptions {
+  // SQL and effect projections: the SQLite file that holds the read model (sql) and the projection's
+  // checkpoints, dead letters and inbox. It may be the event store's own file or a separate one.
+  // Memory projections: optional; when set, dead letters are recorded there too.
+  std::filesystem::path database;
+  std::size_t partitions = 1;    // >1: events are routed by stream id to parallel partitions
+  std::size_t batch_size = 500;  // events read and committed per batch
+  RetryPolicy retry;
+};
+
+// The type-erased projection the engine runs. Implemented by the typed bases; rarely implemented by hand.
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  virtual std::string_view name() const = 0;
+  virtual ProjectionKind kind() const = 0;
+  // Stable names of the handled event types (never empty).
+  virtual std::vector<std::string> event_types() const = 0;
+  // SQL projections: creates the read model's tables; runs in a transaction before the first batch.
+  // Must be idempotent (CREATE TABLE IF NOT EXISTS ...).
+  virtual void setup(SqlSession& session) { (void)session; }
+  // Handles one event of a listed type. `session` is the open transaction for SQL projections and null
+  // for the others. Throws on failure, including evs::Exception(corrupt_payload / unknown schema version)
+  // when the payload does not decode, which the retry policy treats like any other failure.
+  virtual void handle(const RecordedEvent& event, SqlSession* session) = 0;
+};
+
+namespace detail {
+
+template <class D, class E>
+concept HandlesWithSession = requires(D& d, const E& e, const RecordedEvent& m, SqlSession& s) { d.handle(e, m, s); };
+template <class D, class E>
+concept Handles = requires(D& d, const E& e, const RecordedEvent& m) { d.handle(e, m); };
+
+template <class Derived, ProjectionKind Kind, Event... Events>
+class TypedProjection : public Projection {
+ public:
+  std::string_view name() const override { return Derived::name; }
+  ProjectionKind kind() const override { return Kind; }
+  std::vector<std::string> event_types() const override { return {std::string(event_info_v<Events>.name)...}; }
+  void handle(const RecordedEvent& event, SqlSession* session) override {
+    auto r = dispatch_event<Events...>(event, "projection " + std::string(Derived::name), [&](const auto& e) {
+      if constexpr (Kind == ProjectionKind::sql)
+        static_cast<Derived&>(*this).handle(e, event, *session);
+      else
+        static_cast<Derived&>(*this).handle(e, event);
+    });
+    if (!r) throw Exception(r.error());
+  }
+
+ protected:
+  ~TypedProjection() override {
+    if constexpr (Kind == ProjectionKind::sql)
+      static_assert((HandlesWithSession<Derived, Events> && ...),
+                    "a SqlProjection needs a public handle(const E&, const evs::RecordedEvent&, evs::SqlSession&) "
+                    "for each listed event type");
+    else
+      static_assert((Handles<Derived, Events> && ...),
+                    "the projection needs a public handle(const E&, const evs::RecordedEvent&) for each listed "
+                    "event type");
+  }
+};
+
+}  // namespace detail
+
+template <class Derived, Event... Events>
+class SqlProjection : public detail::TypedProjection<Derived, ProjectionKind::sql, Events...> {};
+
+template <class Derived, Event... Events>
+class MemoryProjection : public detail::TypedProjection<Derived, ProjectionKind::memory, Events...> {};
+
+template <class Derived, Event... Events>
+class EffectHandler : public detail::TypedProjection<Derived, ProjectionKind::effect, Events...> {};
+
+}  // namespace evs

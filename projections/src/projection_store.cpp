@@ -1,0 +1,157 @@
+#include "projection_store.hpp"
+
+namespace evs::detail {
+namespace {
+
+constexpr std::string_view action = "update projection state in";
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS evs_checkpoints (
+  projection TEXT NOT NULL,
+  partition  INTEGER NOT NULL,
+  partitions INTEGER NOT NULL,
+  position   INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (projection, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evs_dead_letters (
+  id         INTEGER PRIMARY KEY,
+  projection TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  event_id   BLOB NOT NULL,
+  stream     TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  error      TEXT NOT NULL,
+  attempts   INTEGER NOT NULL,
+  parked_at  INTEGER NOT NULL,
+  status     TEXT NOT NULL DEFAULT 'parked',
+  UNIQUE (projection, event_id)
+);
+CREATE TABLE IF NOT EXISTS evs_inbox (
+  projection   TEXT NOT NULL,
+  event_id     BLOB NOT NULL,
+  processed_at INTEGER NOT NULL,
+  PRIMARY KEY (projection, event_id)
+) WITHOUT ROWID;
+)sql";
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+template <class T>
+T must(Result<T>&& r) {
+  if (!r) throw Exception(r.error());
+  return std::move(*r);
+}
+void must(Result<void>&& r) {
+  if (!r) throw Exception(r.error());
+}
+
+}  // namespace
+
+ProjectionDb ProjectionDb::open(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout) {
+  ProjectionDb db(must(sqlite::Connection::open(path, sqlite::Access::write, busy_timeout)));
+  must(db.connection_.exec("PRAGMA journal_mode = WAL", "open the projection database"));
+  must(db.connection_.exec("PRAGMA synchronous = NORMAL", "open the projection database"));
+  must(db.connection_.exec(schema, "create the projection tables in"));
+  return db;
+}
+
+void ProjectionDb::run(std::string_view sql) { must(must(connection_.cached(sql, action))->run(action)); }
+
+void ProjectionDb::begin() {
+  transaction_.emplace(must(sqlite::Transaction::begin(connection_, sqlite::Transaction::Mode::immediate, action)));
+}
+void ProjectionDb::commit() {
+  auto t = std::move(*transaction_);
+  transaction_.reset();
+  must(t.commit(action));
+}
+void ProjectionDb::rollback() noexcept { transaction_.reset(); }
+
+void ProjectionDb::savepoint() { run("SAVEPOINT evs_event"); }
+void ProjectionDb::release() { run("RELEASE evs_event"); }
+void ProjectionDb::rollback_to_savepoint() noexcept {
+  try {
+    run("ROLLBACK TO evs_event");
+    run("RELEASE evs_event");
+  } catch (...) {
+  }
+}
+
+std::optional<StoredCheckpoint> ProjectionDb::load_checkpoint(const std::string& projection, std::size_t partition) {
+  auto st = must(connection_.cached(
+      "SELECT position, partitions FROM evs_checkpoints WHERE projection = ?1 AND partition = ?2", action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(partition));
+  if (!must(st->step(action))) return std::nullopt;
+  return StoredCheckpoint{static_cast<std::uint64_t>(st->column_int64(0)), static_cast<std::size_t>(st->column_int64(1))};
+}
+
+std::optional<std::size_t> ProjectionDb::stored_partitions(const std::string& projection) {
+  auto st = must(connection_.cached("SELECT max(partitions) FROM evs_checkpoints WHERE projection = ?1", action));
+  st->bind_text(1, projection);
+  if (!must(st->step(action)) || st->column_is_null(0)) return std::nullopt;
+  return static_cast<std::size_t>(st->column_int64(0));
+}
+
+void ProjectionDb::save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+                                   std::uint64_t position) {
+  auto st = must(connection_.cached(
+      "INSERT INTO evs_checkpoints (projection, partition, partitions, position, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (projection, partition) DO UPDATE SET "
+      "partitions = excluded.partitions, position = excluded.position, updated_at = excluded.updated_at",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(partition));
+  st->bind(3, static_cast<std::int64_t>(partitions));
+  st->bind(4, static_cast<std::int64_t>(position));
+  st->bind(5, now_us());
+  must(st->run(action));
+}
+
+void ProjectionDb::park(const std::string& projection, const RecordedEvent& e, const std::string& error,
+                        int attempts) {
+  auto st = must(connection_.cached(
+      "INSERT INTO evs_dead_letters (projection, position, event_id, stream, type, error, attempts, parked_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (projection, event_id) DO UPDATE SET "
+      "error = excluded.error, attempts = evs_dead_letters.attempts + excluded.attempts, "
+      "parked_at = excluded.parked_at, status = 'parked'",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(e.position));
+  st->bind_blob(3, e.event_id.bytes_view());
+  st->bind_text(4, e.stream_id);
+  st->bind_text(5, e.type);
+  st->bind_text(6, error);
+  st->bind(7, attempts);
+  st->bind(8, now_us());
+  must(st->run(action));
+}
+
+std::uint64_t ProjectionDb::dead_letter_count(const std::string& projection) {
+  auto st = must(connection_.cached(
+      "SELECT count(*) FROM evs_dead_letters WHERE projection = ?1 AND status = 'parked'", action));
+  st->bind_text(1, projection);
+  must(st->step(action));
+  return static_cast<std::uint64_t>(st->column_int64(0));
+}
+
+bool ProjectionDb::inbox_contains(const std::string& projection, const Uuid& event_id) {
+  auto st = must(connection_.cached("SELECT 1 FROM evs_inbox WHERE projection = ?1 AND event_id = ?2", action));
+  st->bind_text(1, projection);
+  st->bind_blob(2, event_id.bytes_view());
+  return must(st->step(action));
+}
+
+void ProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id) {
+  auto st = must(connection_.cached(
+      "INSERT OR IGNORE INTO evs_inbox (projection, event_id, processed_at) VALUES (?1, ?2, ?3)", action));
+  st->bind_text(1, projection);
+  st->bind_blob(2, event_id.bytes_view());
+  st->bind(3, now_us());
+  must(st->run(action));
+}
+
+}  // namespace evs::detail

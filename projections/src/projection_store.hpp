@@ -1,0 +1,66 @@
+// The projections' bookkeeping in one SQLite file: checkpoints, dead letters and the side-effect inbox.
+// The tables live next to a SQL projection's read model, so the read model's changes and its checkpoint
+// commit in one transaction. On-disk format (see docs/projections.md):
+//
+//   evs_checkpoints  (projection TEXT, partition INTEGER, partitions INTEGER, position INTEGER,
+//                     updated_at INTEGER microseconds)                     PRIMARY KEY (projection, partition)
+//   evs_dead_letters (id INTEGER PRIMARY KEY, projection TEXT, position INTEGER, event_id BLOB(16),
+//                     stream TEXT, type TEXT, error TEXT, attempts INTEGER, parked_at INTEGER microseconds,
+//                     status TEXT 'parked' | 'retried' | 'skipped')       UNIQUE (projection, event_id)
+//   evs_inbox        (projection TEXT, event_id BLOB(16), processed_at INTEGER)  PRIMARY KEY (projection, event_id)
+#pragma once
+
+#include "sqlite_connection.hpp"
+
+#include "evs/core/envelope.hpp"
+#include "evs/core/error.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace evs::detail {
+
+struct StoredCheckpoint {
+  std::uint64_t position = 0;
+  std::size_t partitions = 1;
+};
+
+// One connection to a projection database. Used by one thread at a time. Every method throws
+// evs::Exception on a storage failure (the engine catches it and retries the batch later).
+class ProjectionDb {
+ public:
+  // Opens (creating if needed) `path` in WAL mode with synchronous=NORMAL and creates the tables.
+  static ProjectionDb open(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout);
+
+  sqlite::Connection& connection() { return connection_; }
+
+  void begin();     // BEGIN IMMEDIATE
+  void commit();
+  void rollback() noexcept;
+  bool in_transaction() const { return transaction_.has_value(); }
+
+  // Per-event savepoint inside the open transaction (a failed handler's writes are undone alone).
+  void savepoint();
+  void release();
+  void rollback_to_savepoint() noexcept;
+
+  std::optional<StoredCheckpoint> load_checkpoint(const std::string& projection, std::size_t partition);
+  // Every partition count ever stored for the projection (to detect a changed partition count).
+  std::optional<std::size_t> stored_partitions(const std::string& projection);
+  void save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+                       std::uint64_t position);
+  void park(const std::string& projection, const RecordedEvent& event, const std::string& error, int attempts);
+  std::uint64_t dead_letter_count(const std::string& projection);
+  bool inbox_contains(const std::string& projection, const Uuid& event_id);
+  void inbox_add(const std::string& projection, const Uuid& event_id);
+
+ private:
+  explicit ProjectionDb(sqlite::Connection c) : connection_(std::move(c)) {}
+  void run(std::string_view sql);
+  sqlite::Connection connection_;
+  std::optional<sqlite::Transaction> transaction_;
+};
+
+}  // namespace evs::detail
