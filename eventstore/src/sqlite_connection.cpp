@@ -165,22 +165,6 @@ Result<void> Statement::run(std::string_view action) {
   }
 }
 
-std::int64_t Statement::column_int64(int column) const { return sqlite3_column_int64(stmt_, column); }
-
-bool Statement::column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-
-std::string_view Statement::column_text(int column) const {
-  const auto* text = sqlite3_column_text(stmt_, column);
-  if (text == nullptr) return {};
-  return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
-}
-
-std::string_view Statement::column_blob(int column) const {
-  const void* blob = sqlite3_column_blob(stmt_, column);
-  if (blob == nullptr) return {};  // NULL or a zero-length blob
-  return {static_cast<const char*>(blob), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
-}
-
 // ---- Connection
 // ---------------------------------------------------------------------------------------------
 

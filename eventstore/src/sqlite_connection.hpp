@@ -64,11 +64,20 @@ class Statement {
   // Runs a statement that returns no rows (or whose rows are ignored) to completion.
   Result<void> run(std::string_view action);
 
-  std::int64_t column_int64(int column) const;
-  bool column_is_null(int column) const;
+  // Column accessors are inline: readers call them for every column of every row.
+  std::int64_t column_int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   // Views into SQLite's memory: valid until the next step(), reset() or a column access of another type.
-  std::string_view column_text(int column) const;
-  std::string_view column_blob(int column) const;
+  std::string_view column_text(int column) const {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    if (text == nullptr) return {};
+    return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+  }
+  std::string_view column_blob(int column) const {
+    const void* blob = sqlite3_column_blob(stmt_, column);
+    if (blob == nullptr) return {};  // NULL or a zero-length blob
+    return {static_cast<const char*>(blob), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+  }
 
   sqlite3_stmt* handle() const { return stmt_; }
 

@@ -69,40 +69,85 @@ void must(Result<void>&& result) {
   if (!result) throw StorageFailure{result.error()};
 }
 
-// Columns of every event query, in this order (read_event() relies on it).
+// Columns of every event query, in this order (read_event() relies on it). The stream and the type come as
+// their file-local ids; readers turn them into names through their NameCache instead of joining.
 #define EVS_EVENT_COLUMNS                                                                    \
-  "e.position, e.version, e.event_id, t.name, e.schema_version, e.encoding, e.recorded_at, " \
+  "e.position, e.version, e.event_id, e.type, e.schema_version, e.encoding, e.recorded_at, " \
   "e.correlation_id, "                                                                       \
-  "e.causation_id, e.metadata, e.payload"
+  "e.causation_id, e.metadata, e.payload, e.stream"
 
-// Decodes the current row of a query selecting EVS_EVENT_COLUMNS. Throws StorageFailure (corrupt_payload)
-// when the stored id or metadata does not decode.
-RecordedEvent read_event(const Statement& row, std::string stream_id, const std::string& path) {
-  RecordedEvent event;
+// Stream and type names by their file-local ids, learned from committed rows on one read connection. Rows
+// of `streams` and `event_types` are never deleted or renamed and their ids are INTEGER PRIMARY KEYs (kept
+// by VACUUM), so an id, once committed, names the same thing for the life of the file. Saves a join (two
+// b-tree searches) and a string copy out of SQLite for every event read.
+class NameCache {
+ public:
+  const std::string& stream(Connection& c, std::int64_t id) {
+    return lookup(c, streams_, id, "SELECT name FROM streams WHERE id = ?1", "stream");
+  }
+  const std::string& type(Connection& c, std::int64_t id) {
+    return lookup(c, types_, id, "SELECT name FROM event_types WHERE id = ?1", "event type");
+  }
+  // The id of a type name, or 0 if no event of that type is stored (0 is not cached: it may appear later).
+  std::int64_t type_id(Connection& c, const std::string& name, std::string_view action) {
+    if (auto it = type_ids_.find(name); it != type_ids_.end()) return it->second;
+    auto statement = must(c.cached("SELECT id FROM event_types WHERE name = ?1", action));
+    statement->bind_text(1, name);
+    if (!must(statement->step(action))) return 0;
+    const std::int64_t id = statement->column_int64(0);
+    type_ids_.emplace(name, id);
+    return id;
+  }
+
+ private:
+  static constexpr std::size_t max_entries = 100'000;  // per map; a full map starts over
+
+  static const std::string& lookup(Connection& c, std::unordered_map<std::int64_t, std::string>& names,
+                                   std::int64_t id, std::string_view sql, std::string_view what) {
+    if (auto it = names.find(id); it != names.end()) return it->second;
+    constexpr std::string_view action = "read";
+    auto statement = must(c.cached(sql, action));
+    statement->bind(1, id);
+    if (!must(statement->step(action)))
+      throw StorageFailure{{errc::io_error, "read " + c.path() + ": an event refers to " + std::string(what) +
+                                                " #" + std::to_string(id) + ", which is missing (the file is damaged)"}};
+    if (names.size() >= max_entries) names.clear();
+    return names.emplace(id, std::string(statement->column_text(0))).first->second;
+  }
+
+  std::unordered_map<std::int64_t, std::string> streams_;
+  std::unordered_map<std::int64_t, std::string> types_;
+  std::unordered_map<std::string, std::int64_t> type_ids_;
+};
+
+// Decodes the current row of a query selecting EVS_EVENT_COLUMNS into `event` (a fresh RecordedEvent).
+// `stream_id`: the stream's name when the caller knows it, else null (looked up by the row's stream id).
+// Throws StorageFailure (corrupt_payload) when the stored id or metadata does not decode.
+void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameCache& names,
+                const std::string* stream_id) {
   event.position = to_u64(row.column_int64(0));
-  event.stream_id = std::move(stream_id);
   event.version = to_u64(row.column_int64(1));
   const auto corrupt = [&](std::string_view what) {
-    return StorageFailure{{errc::corrupt_payload, "read " + path + ": the " + std::string(what) +
+    return StorageFailure{{errc::corrupt_payload, "read " + c.path() + ": the " + std::string(what) +
                                                       " of the event at position " +
                                                       std::to_string(event.position) + " does not decode"}};
   };
   const auto id = Uuid::from_bytes(row.column_blob(2));
   if (!id) throw corrupt("event id");
   event.event_id = *id;
-  event.type = std::string(row.column_text(3));
+  event.type = names.type(c, row.column_int64(3));
   event.schema_version = static_cast<std::uint32_t>(row.column_int64(4));
   event.encoding = static_cast<Encoding>(row.column_int64(5));
   event.recorded_at = from_us(row.column_int64(6));
-  event.metadata.correlation_id = std::string(row.column_text(7));
-  event.metadata.causation_id = std::string(row.column_text(8));
+  if (!row.column_is_null(7)) event.metadata.correlation_id = row.column_text(7);
+  if (!row.column_is_null(8)) event.metadata.causation_id = row.column_text(8);
   if (!row.column_is_null(9)) {
     auto user = decode<UserMetadata>(row.column_blob(9), Encoding::binary);
     if (!user) throw corrupt("user metadata (" + user.error().message + ")");
     event.metadata.user = std::move(*user);
   }
-  event.payload = std::string(row.column_blob(10));
-  return event;
+  event.payload = row.column_blob(10);
+  event.stream_id = stream_id != nullptr ? *stream_id : names.stream(c, row.column_int64(11));
 }
 
 // ---- Writer
@@ -172,19 +217,92 @@ struct StringHash {
 template <class V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
+// Checkpoints the WAL on a thread of its own, with its own connection, so that no commit waits for a
+// checkpoint (with SQLite's automatic checkpoints the commit that crosses the threshold copies the WAL into
+// the database and syncs it before returning, which stalls that append and every one queued behind it).
+// The writer's connection has automatic checkpoints off; its WAL hook reports the WAL's size after each
+// commit, and once it reaches `threshold` pages this thread runs a PASSIVE checkpoint (it never blocks the
+// writer or readers). Should the WAL still grow far past the threshold (readers pinning it, a checkpoint
+// that cannot keep up), the writer checkpoints inline as SQLite would. Errors are ignored: a checkpoint
+// that did not happen is retried at the next commit, and closing the store checkpoints everything.
+class Checkpointer {
+ public:
+  static constexpr int threshold = 1000;  // pages: SQLite's default wal_autocheckpoint
+
+  explicit Checkpointer(Connection connection) : connection_(std::move(connection)), thread_([this] { run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Installs the hook on the writer's connection (and turns its automatic checkpoints off).
+  void attach(sqlite3* writer) {
+    sqlite3_wal_hook(writer, &Checkpointer::hook, this);  // replaces the automatic-checkpoint hook
+  }
+  static void detach(sqlite3* writer) { sqlite3_wal_hook(writer, nullptr, nullptr); }
+
+ private:
+  static int hook(void* self, sqlite3* writer, const char* schema, int pages) {
+    if (pages < threshold) return SQLITE_OK;
+    if (pages >= 8 * threshold) {
+      sqlite3_wal_checkpoint_v2(writer, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      return SQLITE_OK;
+    }
+    auto* c = static_cast<Checkpointer*>(self);
+    {
+      std::lock_guard lock(c->mutex_);
+      if (c->pending_) return SQLITE_OK;
+      c->pending_ = true;
+    }
+    c->wake_.notify_one();
+    return SQLITE_OK;
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || pending_; });
+      if (stopping_) return;
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2(connection_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+      pending_ = false;
+    }
+  }
+
+  Connection connection_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool pending_ = false;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once everything above is constructed
+};
+
 // The single writer. Jobs queue from any thread; the writer thread takes everything pending (up to
 // max_group), applies it in one BEGIN IMMEDIATE transaction, commits once, and only then completes the
 // jobs. Each append's checks run on their own: one failing append does not fail the others. An unexpected
 // SQLite failure rolls the whole group back and fails all of its jobs with the mapped error.
 class Writer {
  public:
-  Writer(Connection connection, std::size_t max_group, detail::CommitListeners& listeners)
+  // `checkpointer`: optional; when given, it takes over the WAL checkpoints of `connection`.
+  Writer(Connection connection, std::unique_ptr<Checkpointer> checkpointer, std::size_t max_group,
+         detail::CommitListeners& listeners)
       : connection_(std::move(connection)),
+        checkpointer_(std::move(checkpointer)),
         max_group_(std::max<std::size_t>(max_group, 1)),
         listeners_(listeners),
-        thread_([this] { run(); }) {}
+        thread_([this] { run(); }) {
+    if (checkpointer_) checkpointer_->attach(connection_.handle());
+  }
 
-  // Commits everything queued, then stops the thread.
+  // Commits everything queued, then stops the thread. The checkpointer's connection closes before the
+  // writer's, so the writer's close (the last connection) checkpoints the WAL and removes it.
   ~Writer() {
     {
       std::lock_guard lock(mutex_);
@@ -192,6 +310,8 @@ class Writer {
     }
     wake_.notify_one();
     thread_.join();
+    if (checkpointer_) Checkpointer::detach(connection_.handle());
+    checkpointer_.reset();
   }
 
   Writer(const Writer&) = delete;
@@ -492,6 +612,7 @@ class Writer {
   }
 
   Connection connection_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   const std::size_t max_group_;
   detail::CommitListeners& listeners_;
   std::uint64_t notified_position_ = 0;  // the last position listeners were told about
@@ -514,7 +635,13 @@ class Writer {
 // ---- ReaderPool
 // ---------------------------------------------------------------------------------------------
 
-// Read-only connections, created on demand and reused; each keeps its own prepared statements.
+// A pooled read connection with what it has learned of the file.
+struct Reader {
+  Connection connection;
+  NameCache names;
+};
+
+// Read-only connections, created on demand and reused; each keeps its own prepared statements and names.
 class ReaderPool {
  public:
   ReaderPool(std::filesystem::path path, std::chrono::milliseconds busy_timeout)
@@ -523,32 +650,33 @@ class ReaderPool {
   // A connection for the duration of one read; back to the pool when the lease ends.
   class Lease {
    public:
-    Lease(ReaderPool& pool, Connection connection) : pool_(&pool), connection_(std::move(connection)) {}
+    Lease(ReaderPool& pool, std::unique_ptr<Reader> reader) : pool_(&pool), reader_(std::move(reader)) {}
     ~Lease() {
-      if (pool_ != nullptr) pool_->release(std::move(connection_));
+      if (pool_ != nullptr) pool_->release(std::move(reader_));
     }
     Lease(Lease&& other) noexcept
-        : pool_(std::exchange(other.pool_, nullptr)), connection_(std::move(other.connection_)) {}
+        : pool_(std::exchange(other.pool_, nullptr)), reader_(std::move(other.reader_)) {}
     Lease& operator=(Lease&&) = delete;
-    Connection& operator*() { return connection_; }
+    Connection& operator*() { return reader_->connection; }
+    Reader& reader() { return *reader_; }
 
    private:
     ReaderPool* pool_;
-    Connection connection_;
+    std::unique_ptr<Reader> reader_;
   };
 
   Result<Lease> acquire() {
     {
       std::lock_guard lock(mutex_);
       if (!idle_.empty()) {
-        Connection connection = std::move(idle_.back());
+        std::unique_ptr<Reader> reader = std::move(idle_.back());
         idle_.pop_back();
-        return Lease(*this, std::move(connection));
+        return Lease(*this, std::move(reader));
       }
     }
     auto connection = Connection::open(path_, Access::read, busy_timeout_, immutable_);
     if (!connection) return connection.error();
-    return Lease(*this, std::move(*connection));
+    return Lease(*this, std::make_unique<Reader>(Reader{std::move(*connection), {}}));
   }
 
   // From now on opens connections with immutable=1 (see Connection::open) and drops the idle ones. Only
@@ -567,16 +695,16 @@ class ReaderPool {
  private:
   static constexpr std::size_t max_idle = 16;
 
-  void release(Connection connection) {
+  void release(std::unique_ptr<Reader> reader) {
     std::lock_guard lock(mutex_);
-    if (idle_.size() < max_idle) idle_.push_back(std::move(connection));
+    if (idle_.size() < max_idle) idle_.push_back(std::move(reader));
   }
 
   const std::filesystem::path path_;
   const std::chrono::milliseconds busy_timeout_;
   bool immutable_ = false;
   std::mutex mutex_;
-  std::vector<Connection> idle_;
+  std::vector<std::unique_ptr<Reader>> idle_;
 };
 
 // Filtered read_all examines the log in windows of this many positions, so one query never sorts or scans
@@ -612,7 +740,7 @@ struct SqliteEventStore::Impl {
     }
     auto connection = open_writer();
     if (connection) {
-      writer = std::make_unique<Writer>(std::move(*connection), options.max_group, listeners);
+      writer = std::make_unique<Writer>(std::move(*connection), open_checkpointer(), options.max_group, listeners);
       return;
     }
     std::error_code ec;
@@ -650,6 +778,18 @@ struct SqliteEventStore::Impl {
     if (auto done = connection->exec(synchronous, action); !done) return done.error();
     if (auto done = sqlite::migrate_schema(*connection); !done) return done.error();
     return connection;
+  }
+
+  // A second read-write connection that runs the WAL checkpoints off the writer's path, or null if it
+  // cannot be opened (the writer then checkpoints inline, as SQLite does by default). Its synchronous
+  // setting is the store's, which decides how checkpoints sync.
+  std::unique_ptr<Checkpointer> open_checkpointer() {
+    auto connection = Connection::open(options.path, Access::write, options.busy_timeout);
+    if (!connection) return nullptr;
+    const char* synchronous =
+        options.durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if (!connection->exec(synchronous, "open")) return nullptr;
+    return std::make_unique<Checkpointer>(std::move(*connection));
   }
 
   // For a read-only store: the schema must be current already (nothing may be written). Throws otherwise.
@@ -701,17 +841,17 @@ struct SqliteEventStore::Impl {
             std::string(action) + " " + path + ": the store is read-only because " + read_only_reason};
   }
 
-  // Runs `body(connection)` on a pooled read connection, inside one read transaction when `consistent`
+  // Runs `body(reader)` on a pooled read connection, inside one read transaction when `consistent`
   // (several statements that must see one snapshot). StorageFailure thrown by the body becomes the error.
   template <class Body>
   auto read(std::string_view action, bool consistent, Body&& body)
-      -> Result<decltype(body(std::declval<Connection&>()))> {
+      -> Result<decltype(body(std::declval<Reader&>()))> {
     try {
       auto lease = must(readers.acquire());
       std::optional<Transaction> transaction;
       if (consistent)
         transaction.emplace(must(Transaction::begin(*lease, Transaction::Mode::deferred, action)));
-      return body(*lease);  // the transaction (read-only) ends with its scope
+      return body(lease.reader());  // the transaction (read-only) ends with its scope
     } catch (const StorageFailure& f) {
       return f.error;
     } catch (const std::exception& e) {
@@ -724,9 +864,9 @@ struct SqliteEventStore::Impl {
     return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : 0;
   }
 
-  std::vector<RecordedEvent> read_stream(Connection& c, std::string_view stream_id,
-                                         const ReadStreamOptions& o) {
+  std::vector<RecordedEvent> read_stream(Reader& r, std::string_view stream_id, const ReadStreamOptions& o) {
     constexpr std::string_view action = "read a stream from";
+    Connection& c = r.connection;
     std::int64_t stream = 0;
     {
       auto statement = must(c.cached("SELECT id FROM streams WHERE name = ?1", action));
@@ -746,17 +886,18 @@ struct SqliteEventStore::Impl {
     if (o.max_count == 0) return events;
     auto statement = must(c.cached(
         o.direction == Direction::forward
-            ? "SELECT " EVS_EVENT_COLUMNS " FROM events e CROSS JOIN event_types t ON t.id = e.type "
+            ? "SELECT " EVS_EVENT_COLUMNS " FROM events e "
               "WHERE e.stream = ?1 AND e.version >= ?2 AND e.position <= ?3 ORDER BY e.version LIMIT ?4"
-            : "SELECT " EVS_EVENT_COLUMNS " FROM events e CROSS JOIN event_types t ON t.id = e.type "
+            : "SELECT " EVS_EVENT_COLUMNS " FROM events e "
               "WHERE e.stream = ?1 AND e.version <= ?2 AND e.position <= ?3 ORDER BY e.version DESC LIMIT ?4",
         action));
     statement->bind(1, stream);
     statement->bind(2, to_db(o.from_version));
     statement->bind(3, to_db(o.until_position));
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
-    while (must(statement->step(action)))
-      events.push_back(read_event(*statement, std::string(stream_id), path));
+    events.reserve(std::min<std::size_t>(o.max_count, 1024));
+    const std::string name(stream_id);
+    while (must(statement->step(action))) read_event(events.emplace_back(), *statement, c, r.names, &name);
     return events;
   }
 
@@ -767,9 +908,9 @@ struct SqliteEventStore::Impl {
     return {errc::stream_not_found, std::move(message)};
   }
 
-  ReadAllBatch read_all(Connection& c, std::uint64_t from, std::size_t max_count,
-                        const ReadAllFilter& filter) {
+  ReadAllBatch read_all(Reader& r, std::uint64_t from, std::size_t max_count, const ReadAllFilter& filter) {
     constexpr std::string_view action = "read all events from";
+    Connection& c = r.connection;
     ReadAllBatch batch;
     batch.next_position = from;
     const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
@@ -777,16 +918,14 @@ struct SqliteEventStore::Impl {
     if (max_count == 0 || start > head) return batch;  // nothing to examine: next_position unchanged
 
     std::vector<std::int64_t> type_ids;
-    for (const std::string& name : filter.event_types) {
-      auto statement = must(c.cached("SELECT id FROM event_types WHERE name = ?1", action));
-      statement->bind_text(1, name);
-      if (must(statement->step(action))) type_ids.push_back(statement->column_int64(0));
-    }
+    for (const std::string& name : filter.event_types)
+      if (const std::int64_t id = r.names.type_id(c, name, action); id != 0) type_ids.push_back(id);
     const bool nothing_matches = !filter.event_types.empty() && type_ids.empty();
     const std::string sql = read_all_sql(type_ids.size(), filter.categories.size());
 
     // Unfiltered: one query up to the head. Filtered: window by window, so each query stays bounded.
     const std::uint64_t window = filter.empty() ? head : filter_window;
+    batch.events.reserve(std::min<std::size_t>(max_count, 1024));
     for (std::uint64_t low = start; !nothing_matches && low <= head && batch.events.size() < max_count;) {
       const std::uint64_t high = std::min(head, low + window - 1);
       auto statement = must(c.cached(sql, action));
@@ -796,8 +935,7 @@ struct SqliteEventStore::Impl {
       int index = 4;
       for (std::int64_t id : type_ids) statement->bind(index++, id);
       for (const std::string& category : filter.categories) statement->bind_text(index++, category);
-      while (must(statement->step(action)))
-        batch.events.push_back(read_event(*statement, std::string(statement->column_text(11)), path));
+      while (must(statement->step(action))) read_event(batch.events.emplace_back(), *statement, c, r.names, nullptr);
       low = high + 1;
     }
     // A full batch stops at its last event; a short one examined everything up to the head.
@@ -806,12 +944,13 @@ struct SqliteEventStore::Impl {
   }
 
   // SQL for read_all with the given numbers of type ids and categories: ?1..?2 the position range, ?3 the
-  // limit, then the type ids, then the categories. Events drive the join (CROSS JOIN fixes the order) and
-  // the category index is disabled (+), so a query scans its position range instead of a whole category.
+  // limit, then the type ids, then the categories. Streams are joined only to filter on categories; events
+  // drive the join (CROSS JOIN fixes the order) and the category index is disabled (+), so a query scans
+  // its position range instead of a whole category.
   static std::string read_all_sql(std::size_t types, std::size_t categories) {
-    std::string sql = "SELECT " EVS_EVENT_COLUMNS
-                      ", s.name FROM events e CROSS JOIN streams s ON s.id = e.stream "
-                      "CROSS JOIN event_types t ON t.id = e.type WHERE e.position BETWEEN ?1 AND ?2";
+    std::string sql = "SELECT " EVS_EVENT_COLUMNS " FROM events e";
+    if (categories > 0) sql += " CROSS JOIN streams s ON s.id = e.stream";
+    sql += " WHERE e.position BETWEEN ?1 AND ?2";
     int index = 4;
     const auto in_list = [&](std::string_view column, std::size_t count) {
       if (count == 0) return;
@@ -820,13 +959,18 @@ struct SqliteEventStore::Impl {
         sql.append(i == 0 ? "?" : ", ?").append(std::to_string(index++));
       sql.append(")");
     };
-    in_list("e.type", types);
+    // One type: the (type, position) index yields the rows in position order, however sparse the type. Several
+    // types: an IN list on that index would collect and sort the whole window (all columns, payloads
+    // included) for every batch, so scan the position range instead (+ disables the index) and skip the
+    // other types row by row inside SQL; LIMIT stops the scan as soon as the batch is full.
+    in_list(types == 1 ? "e.type" : "+e.type", types);
     in_list("+s.category", categories);
     sql.append(" ORDER BY e.position LIMIT ?3");
     return sql;
   }
 
-  std::uint64_t position_at(Connection& c, Timestamp t) {
+  std::uint64_t position_at(Reader& r, Timestamp t) {
+    Connection& c = r.connection;
     constexpr std::string_view action = "find a position by time in";
     const std::int64_t target = t.time_since_epoch().count();
     const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
@@ -852,8 +996,8 @@ struct SqliteEventStore::Impl {
     return low;
   }
 
-  std::optional<Snapshot> load_snapshot(Connection& c, std::string_view stream_id,
-                                        std::uint64_t max_version) {
+  std::optional<Snapshot> load_snapshot(Reader& r, std::string_view stream_id, std::uint64_t max_version) {
+    Connection& c = r.connection;
     constexpr std::string_view action = "load a snapshot from";
     auto statement =
         must(c.cached("SELECT version, state_type, fingerprint, encoding, payload, recorded_at FROM "
@@ -913,18 +1057,19 @@ void SqliteEventStore::append_async(std::string_view stream_id, ExpectedVersion 
 Result<std::vector<RecordedEvent>> SqliteEventStore::read_stream(std::string_view stream_id,
                                                                  const ReadStreamOptions& options) {
   return impl_->read("read a stream from", true,
-                     [&](Connection& c) { return impl_->read_stream(c, stream_id, options); });
+                     [&](Reader& r) { return impl_->read_stream(r, stream_id, options); });
 }
 
 Result<ReadAllBatch> SqliteEventStore::read_all(std::uint64_t from_position, std::size_t max_count,
                                                 const ReadAllFilter& filter) {
   return impl_->read("read all events from", true,
-                     [&](Connection& c) { return impl_->read_all(c, from_position, max_count, filter); });
+                     [&](Reader& r) { return impl_->read_all(r, from_position, max_count, filter); });
 }
 
 Result<std::uint64_t> SqliteEventStore::stream_version(std::string_view stream_id) {
-  return impl_->read("read a stream version from", false, [&](Connection& c) {
+  return impl_->read("read a stream version from", false, [&](Reader& r) {
     constexpr std::string_view action = "read a stream version from";
+    Connection& c = r.connection;
     auto statement = must(c.cached("SELECT version FROM streams WHERE name = ?1", action));
     statement->bind_text(1, stream_id);
     return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : std::uint64_t{0};
@@ -932,14 +1077,14 @@ Result<std::uint64_t> SqliteEventStore::stream_version(std::string_view stream_i
 }
 
 Result<std::uint64_t> SqliteEventStore::last_position() {
-  return impl_->read("read the last position from", false, [&](Connection& c) {
-    return Impl::query_u64(c, "SELECT max(position) FROM events", "read the last position from");
+  return impl_->read("read the last position from", false, [&](Reader& r) {
+    return Impl::query_u64(r.connection, "SELECT max(position) FROM events", "read the last position from");
   });
 }
 
 Result<std::uint64_t> SqliteEventStore::position_at(Timestamp t) {
   return impl_->read("find a position by time in", true,
-                     [&](Connection& c) { return impl_->position_at(c, t); });
+                     [&](Reader& r) { return impl_->position_at(r, t); });
 }
 
 std::uint64_t SqliteEventStore::add_commit_listener(CommitListener listener) {
@@ -977,7 +1122,7 @@ Result<void> SqliteEventStore::save_snapshot(const Snapshot& snapshot) {
 Result<std::optional<Snapshot>> SqliteEventStore::load_snapshot(std::string_view stream_id,
                                                                 std::uint64_t max_version) {
   return impl_->read("load a snapshot from", false,
-                     [&](Connection& c) { return impl_->load_snapshot(c, stream_id, max_version); });
+                     [&](Reader& r) { return impl_->load_snapshot(r, stream_id, max_version); });
 }
 
 const SqliteOptions& SqliteEventStore::options() const { return impl_->options; }

@@ -9,6 +9,8 @@
 
 #include "projection_store.hpp"
 
+#include "evs/core/fingerprint.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -90,6 +92,12 @@ std::string describe(std::exception_ptr e) {
   }
 }
 
+// The partition of a stream: a stable hash (FNV-1a, the same on every platform and build), because
+// per-partition checkpoints are stored and must route each stream to the same partition after a restart.
+std::size_t partition_of(std::string_view stream_id, std::size_t partitions) {
+  return partitions == 1 ? 0 : static_cast<std::size_t>(detail::fnv(14695981039346656037ULL, stream_id) % partitions);
+}
+
 // How a lane's batch ended, in increasing order of severity (a batch ends with its lanes' worst).
 enum class LaneOutcome { done, retry, stopped, failed };
 
@@ -129,15 +137,18 @@ struct Lane {
       // The effect happened: record it in the inbox and move the checkpoint past it, together.
       db->begin();
       db->inbox_add(name, e.event_id);
-      db->save_checkpoint(name, index, options.partitions, e.position);
+      db->save_checkpoint(name, index, options.partitions, std::max(checkpoint, e.position));
       db->commit();
-      checkpoint = e.position;
+      checkpoint = std::max(checkpoint, e.position);
     }
     return std::nullopt;
   }
 
   void open_batch() {
-    if (kind() == ProjectionKind::sql) db->begin();
+    if (kind() != ProjectionKind::sql) return;
+    db->begin();
+    // The stored checkpoint is the truth: a rebuild may have swapped in a newer read model meanwhile.
+    if (auto stored = db->load_checkpoint(name, index)) checkpoint = stored->position;
   }
   // Commits everything up to `position` (SQL: the read model's changes and the checkpoint together).
   void close_batch(std::uint64_t position) {
@@ -189,6 +200,7 @@ struct Runner {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::atomic<bool> stop_requested{false};
   std::promise<void> finished;
+  std::uint64_t memory_resume = 0;  // memory views: where a restart of the same engine continues
 
   // Shared state, guarded by `mutex`.
   mutable std::mutex mutex;
@@ -217,6 +229,7 @@ struct Runner {
     const auto busy = std::chrono::milliseconds(10000);
     for (std::size_t i = 0; i < options.partitions; ++i) {
       auto lane = std::make_unique<Lane>(projection, options, i, io);
+      if (projection.kind() == ProjectionKind::memory) lane->checkpoint = memory_resume;  // its state is still there
       if (!options.database.empty()) lane->db.emplace(detail::ProjectionDb::open(options.database, busy));
       if (projection.kind() == ProjectionKind::sql) lane->session.emplace(lane->db->connection());
       lanes.push_back(std::move(lane));
@@ -318,15 +331,25 @@ struct Runner {
     std::uint64_t token = value_or(store.change_token(), std::uint64_t{0});
     auto poll = engine_options.poll_min;
     while (!stop_requested) {
+      if (!redeliver_dead_letters()) {
+        co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
+        continue;
+      }
       const std::uint64_t from = position_now() + 1;
-      auto batch = store.read_all(from, options.batch_size, filter);
+      auto batch = from > options.until_position ? Result<ReadAllBatch>(ReadAllBatch{{}, from})
+                                                 : store.read_all(from, options.batch_size, filter);
+      if (batch && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
+        std::erase_if(batch->events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
+        batch->next_position = std::min(batch->next_position, options.until_position + 1);
+      }
       if (!batch) {
         set_state(ProjectionState::stalled, batch.error().what());
         co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
         continue;
       }
       if (batch->events.empty()) {
-        if (batch->next_position > from) advance(batch->next_position - 1, 0);  // skipped unhandled types
+        if (batch->next_position > from)  // skipped events of unhandled types
+          advance(std::min(batch->next_position - 1, options.until_position), 0);
         set_state(ProjectionState::live);
         // Wait for a commit signal, or poll the change token at a growing interval.
         for (;;) {
@@ -349,8 +372,10 @@ struct Runner {
         }
         continue;
       }
-      set_state(batch->events.size() < options.batch_size ? ProjectionState::live : ProjectionState::catching_up);
+      if (state_now() != ProjectionState::live || batch->events.size() >= options.batch_size)
+        set_state(ProjectionState::catching_up);
       const LaneOutcome outcome = co_await process(*batch);
+      if (outcome == LaneOutcome::done && batch->events.size() < options.batch_size) set_state(ProjectionState::live);
       if (outcome == LaneOutcome::failed) {
         set_state(ProjectionState::failed);
         fail_waiters(Error{errc::handler_failed, "projection " + name + " failed: " + error_now()});
@@ -363,6 +388,48 @@ struct Runner {
       }
     }
     co_return;
+  }
+
+  // Re-delivers the dead letters an operator marked 'retry' (one attempt each; success marks them
+  // 'retried', failure parks them again). Runs between batches, when no lane is busy. False on a storage
+  // error (recorded as the last error).
+  bool redeliver_dead_letters() {
+    if (projection.kind() == ProjectionKind::memory || !lanes.front()->db) return true;
+    try {
+      for (auto [id, at] : lanes.front()->db->retry_requests(name)) {
+        auto found = store.read_all(at, 1);
+        if (!found) throw Exception(found.error());
+        Lane& lane = *lanes.front();
+        if (found->events.empty() || found->events.front().position != at) {
+          lane.db->settle_retry(id, "the event at position " + std::to_string(at) + " is not in the store");
+          continue;
+        }
+        const RecordedEvent& e = found->events.front();
+        Lane& owner = *lanes[partition_of(e.stream_id, lanes.size())];
+        owner.open_batch();
+        auto error = owner.attempt(e);
+        if (error) owner.abort_batch();
+        if (owner.kind() == ProjectionKind::sql && !error) {
+          owner.db->settle_retry(id, std::nullopt);
+          owner.db->commit();
+        } else {
+          owner.db->settle_retry(id, error);
+        }
+        std::lock_guard lock(mutex);
+        dead_letters = owner.db->dead_letter_count(name);
+        if (error) last_error = "retried dead letter " + std::to_string(id) + " failed again: " + *error;
+      }
+      return true;
+    } catch (...) {
+      for (auto& lane : lanes) lane->abort_batch();
+      record_error(describe(std::current_exception()));
+      return false;
+    }
+  }
+
+  ProjectionState state_now() const {
+    std::lock_guard lock(mutex);
+    return state;
   }
 
   std::uint64_t position_now() const {
@@ -379,7 +446,7 @@ struct Runner {
     const std::uint64_t end = batch.next_position - 1;
     std::vector<std::vector<const RecordedEvent*>> shares(lanes.size());
     for (const RecordedEvent& e : batch.events)
-      shares[lanes.size() == 1 ? 0 : std::hash<std::string>{}(e.stream_id) % lanes.size()].push_back(&e);
+      shares[partition_of(e.stream_id, lanes.size())].push_back(&e);
 
     std::vector<LaneOutcome> outcomes(lanes.size(), LaneOutcome::done);
     std::vector<std::uint64_t> handled(lanes.size(), 0);
@@ -392,7 +459,11 @@ struct Runner {
       for (std::size_t i = 0; i < lanes.size(); ++i) {
         asio::co_spawn(
             lanes[i]->strand,
-            [this, i, &shares, end, &handled]() { return process_lane(*lanes[i], shares[i], end, handled[i]); },
+            [this, i, &shares, end, &handled]() -> asio::awaitable<LaneOutcome> {
+              // co_spawn starts inline on an idle strand: queue first, so the lanes really run in parallel.
+              co_await asio::post(asio::use_awaitable);
+              co_return co_await process_lane(*lanes[i], shares[i], end, handled[i]);
+            },
             asio::bind_executor(strand, [&, i](std::exception_ptr ex, LaneOutcome o) {
               outcomes[i] = ex ? LaneOutcome::retry : o;
               if (--remaining == 0) all_done.cancel();
@@ -595,6 +666,7 @@ void ProjectionEngine::stop() {
   for (auto& f : finished) f.wait();
   for (auto& r : impl_->runners) {
     r->fail_waiters(Error{errc::shutting_down, "the projection engine stopped"});
+    if (r->projection.kind() == ProjectionKind::memory) r->memory_resume = r->min_checkpoint();
     r->lanes.clear();  // closes the databases
   }
   if (impl_->owned_io) {

@@ -138,6 +138,29 @@ std::uint64_t ProjectionDb::dead_letter_count(const std::string& projection) {
   return static_cast<std::uint64_t>(st->column_int64(0));
 }
 
+std::vector<std::pair<std::int64_t, std::uint64_t>> ProjectionDb::retry_requests(const std::string& projection) {
+  auto st = must(connection_.cached(
+      "SELECT id, position FROM evs_dead_letters WHERE projection = ?1 AND status = 'retry' ORDER BY position "
+      "LIMIT 100",
+      action));
+  st->bind_text(1, projection);
+  std::vector<std::pair<std::int64_t, std::uint64_t>> out;
+  while (must(st->step(action))) out.emplace_back(st->column_int64(0), static_cast<std::uint64_t>(st->column_int64(1)));
+  return out;
+}
+
+void ProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string>& error) {
+  auto st = must(connection_.cached(
+      "UPDATE evs_dead_letters SET status = CASE WHEN ?2 IS NULL THEN 'retried' ELSE 'parked' END, "
+      "error = coalesce(?2, error), attempts = attempts + 1, parked_at = ?3 WHERE id = ?1",
+      action));
+  st->bind(1, id);
+  if (error) st->bind_text(2, *error);
+  else st->bind_null(2);
+  st->bind(3, now_us());
+  must(st->run(action));
+}
+
 bool ProjectionDb::inbox_contains(const std::string& projection, const Uuid& event_id) {
   auto st = must(connection_.cached("SELECT 1 FROM evs_inbox WHERE projection = ?1 AND event_id = ?2", action));
   st->bind_text(1, projection);

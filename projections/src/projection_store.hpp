@@ -19,6 +19,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace evs::detail {
 
@@ -53,6 +55,10 @@ class ProjectionDb {
                        std::uint64_t position);
   void park(const std::string& projection, const RecordedEvent& event, const std::string& error, int attempts);
   std::uint64_t dead_letter_count(const std::string& projection);
+  // Dead letters an operator asked to retry (status 'retry'), oldest first: (id, position).
+  std::vector<std::pair<std::int64_t, std::uint64_t>> retry_requests(const std::string& projection);
+  // After a re-delivery: 'retried' on success; back to 'parked' with one more attempt and the new error.
+  void settle_retry(std::int64_t id, const std::optional<std::string>& error);
   bool inbox_contains(const std::string& projection, const Uuid& event_id);
   void inbox_add(const std::string& projection, const Uuid& event_id);
 

@@ -380,7 +380,7 @@ void decode_value(R& r, T& v) {
   } else if constexpr (std::is_floating_point_v<T>) {
     v = static_cast<T>(r.read_double());
   } else if constexpr (std::is_same_v<T, std::string>) {
-    v = r.read_string();
+    v.assign(r.read_string_view());  // reuses v's buffer when decoding into an existing object
   } else if constexpr (std::is_same_v<T, Uuid>) {
     const std::string_view s = r.read_string_view();
     const auto u = R::text ? Uuid::parse(s) : Uuid::from_bytes(s);

@@ -22,31 +22,39 @@ bool handles_type(std::string_view type_name) {
   return ((type_name == event_info_v<Events>.name) || ...);
 }
 
+namespace detail {
+// "<type> at <stream>@<version>", for error messages.
+inline std::string event_where(const RecordedEvent& e) {
+  return e.type + " at " + e.stream_id + "@" + std::to_string(e.version);
+}
+}  // namespace detail
+
 // Errors: unknown_event_type (not one of Events; the message names `owner`), unsupported_schema_version
 // (stored version newer than the code's), corrupt_payload. Exceptions thrown by `f` propagate.
+// The hot path (a known type that decodes) builds no strings: messages are made only on failure.
 template <Event... Events, class F>
 Result<void> dispatch_event(const RecordedEvent& e, std::string_view owner, F&& f) {
-  Result<void> result = Error{errc::unknown_event_type, std::string(owner) + " has no handler for event type '" +
-                                                            e.type + "' (stream " + e.stream_id + ")"};
+  Result<void> result;
   bool matched = false;
   boost::mp11::mp_for_each<boost::mp11::mp_list<std::add_pointer_t<Events>...>>([&]<class E>(E*) {
     if (matched || e.type != event_info_v<E>.name) return;
     matched = true;
-    const std::string where = e.type + " at " + e.stream_id + "@" + std::to_string(e.version);
     if (e.schema_version > event_info_v<E>.version) {
-      result = Error{errc::unsupported_schema_version, "event " + where + " has schema version " +
+      result = Error{errc::unsupported_schema_version, "event " + detail::event_where(e) + " has schema version " +
                                                            std::to_string(e.schema_version) + ", this build knows " +
                                                            std::to_string(event_info_v<E>.version)};
       return;
     }
     E value{};
     if (auto r = decode_into(e.payload, e.encoding, value); !r) {
-      result = Error{errc::corrupt_payload, "event " + where + ": " + r.error().message};
+      result = Error{errc::corrupt_payload, "event " + detail::event_where(e) + ": " + r.error().message};
       return;
     }
     f(static_cast<const E&>(value));
-    result = {};
   });
+  if (!matched)
+    return Error{errc::unknown_event_type, std::string(owner) + " has no handler for event type '" + e.type +
+                                               "' (stream " + e.stream_id + ")"};
   return result;
 }
 

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,9 @@ struct ProjectionOptions {
   std::size_t partitions = 1;    // >1: events are routed by stream id to parallel partitions
   std::size_t batch_size = 500;  // events read and committed per batch
   RetryPolicy retry;
+  // Process only events at or before this position (time travel: build a read model as of a point in
+  // history). The projection then waits, as if live, at that position.
+  std::uint64_t until_position = std::numeric_limits<std::uint64_t>::max();
 };
 
 // The type-erased projection the engine runs. Implemented by the typed bases; rarely implemented by hand.

@@ -1,0 +1,64 @@
+// Child process for the projection tests.
+//
+//   projection_child project STORE READMODEL PARTITIONS
+//     Runs the ShopStats SQL projection over the SQLite store STORE into READMODEL until it has caught up
+//     with the store's last position, prints "caught-up <position>", stops the engine and exits 0. The
+//     parent SIGKILLs it at random moments.
+//   projection_child append STORE STREAM
+//     Appends one OrderPlaced to STREAM and prints "<position>".
+#include "shop_read_model.hpp"
+
+#include <evs/eventstore/sqlite_event_store.hpp>
+#include <evs/projections/engine.hpp>
+
+#include <cstdio>
+#include <string>
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    if (mode == "project" && argc == 5) {
+      evs::SqliteOptions o;
+      o.path = argv[2];
+      o.durability = evs::Durability::normal;
+      evs::SqliteEventStore store(o);
+      shop::ShopStats stats;
+      evs::ProjectionEngine engine(store);
+      evs::ProjectionOptions po;
+      po.database = argv[3];
+      po.partitions = std::stoul(argv[4]);
+      po.batch_size = 250;
+      engine.add(stats, po);
+      engine.start();
+      const std::uint64_t last = store.last_position().value();
+      auto r = engine.wait_for(shop::ShopStats::name, last, std::chrono::seconds(120));
+      if (!r) {
+        std::fprintf(stderr, "projection_child: wait_for(%llu) failed: %s\n", static_cast<unsigned long long>(last),
+                     r.error().what().c_str());
+        return 3;
+      }
+      engine.stop();
+      std::printf("caught-up %llu\n", static_cast<unsigned long long>(last));
+      return 0;
+    }
+    if (mode == "append" && argc == 4) {
+      evs::SqliteOptions o;
+      o.path = argv[2];
+      o.durability = evs::Durability::normal;
+      evs::SqliteEventStore store(o);
+      const evs::EventData e = shop::make(shop::OrderPlaced{argv[3], "cross-process", 4242});
+      auto r = store.append(argv[3], evs::ExpectedVersion::any(), {&e, 1});
+      if (!r) {
+        std::fprintf(stderr, "projection_child: append failed: %s\n", r.error().what().c_str());
+        return 3;
+      }
+      std::printf("%llu\n", static_cast<unsigned long long>(r->last_position));
+      return 0;
+    }
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "projection_child: %s\n", x.what());
+    return 4;
+  }
+  std::fprintf(stderr, "usage: projection_child project STORE READMODEL PARTITIONS | append STORE STREAM\n");
+  return 2;
+}

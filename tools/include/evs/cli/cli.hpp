@@ -1,0 +1,42 @@
+// The evs command-line tool as a library. An application embeds it in its own binary, because only the
+// application knows its event types and projections:
+//
+//   int main(int argc, char** argv) {
+//     OrdersByCustomer orders;
+//     evs::cli::Application app{"shop", "shop.db"};
+//     app.projections.push_back({&orders, {.database = "read.db"}});
+//     return evs::cli::run(app, argc, argv);       // shop rebuild orders_by_customer, shop stats, ...
+//   }
+//
+// The standalone `evs` binary is the same tool with no projections and an empty registry: everything that
+// needs no domain types (streams, read, tail, stats, projections, dead-letters, check, export, import).
+#pragma once
+
+#include "evs/core/registry.hpp"
+#include "evs/projections/projection.hpp"
+
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace evs::cli {
+
+struct ProjectionEntry {
+  Projection* projection = nullptr;  // not owned
+  ProjectionOptions options;         // as the application runs it (database, partitions, ...)
+};
+
+struct Application {
+  std::string name = "evs";                    // the program name shown in help and errors
+  std::filesystem::path default_db;            // --db when not given; empty: --db is required
+  std::vector<ProjectionEntry> projections;    // what `rebuild` and `replay` can run
+  const EventRegistry* registry = &EventRegistry::global();  // decodes payloads, and `check` verifies them
+};
+
+// Runs one command line. Output goes to `out`, errors to `err` as one line "<name>: error: <message>".
+// Returns the exit code: 0 success, 1 failure, 2 bad usage (unknown command or option, bad value).
+int run(const Application& app, int argc, const char* const* argv);
+int run(const Application& app, int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace evs::cli

@@ -1,0 +1,138 @@
+#include "evs/cli/cli.hpp"
+
+#include "commands.hpp"
+#include "format.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+namespace evs::cli {
+
+std::unique_ptr<SqliteEventStore> Context::open_store(bool writable) const {
+  if (db.empty()) throw CLI::RequiredError("--db");
+  std::error_code ec;
+  const auto status = std::filesystem::status(db, ec);
+  if (!std::filesystem::exists(status)) throw Failure("open " + db + ": no such file");
+  if (std::filesystem::is_directory(status)) throw Failure("open " + db + ": is a directory, not an evs store");
+  SqliteOptions options;
+  options.path = db;
+  options.read_only = !writable;
+  return std::make_unique<SqliteEventStore>(std::move(options));
+}
+
+const ProjectionEntry& Context::projection(const std::string& name) const {
+  std::string known;
+  for (const ProjectionEntry& entry : app.projections) {
+    if (entry.projection != nullptr && entry.projection->name() == name) return entry;
+    if (entry.projection != nullptr) known += (known.empty() ? "" : ", ") + std::string(entry.projection->name());
+  }
+  if (known.empty())
+    throw Failure("unknown projection '" + name + "': " + app.name +
+                  " has no projections (embed evs::cli in the application that defines them)");
+  throw Failure("unknown projection '" + name + "'; known: " + known);
+}
+
+namespace {
+
+// The deepest subcommand the parser selected.
+const CLI::App* deepest(const CLI::App& cli) {
+  const CLI::App* at = &cli;
+  while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+  return at;
+}
+
+// "evs dead-letters" for hints in error messages.
+std::string command_path(const CLI::App& cli) {
+  std::string path = cli.get_name();
+  for (const CLI::App* at = &cli; !at->get_subcommands().empty();) {
+    at = at->get_subcommands().front();
+    path += " " + at->get_name();
+  }
+  return path;
+}
+
+// CLI11 reports an unknown command as "A subcommand is required"; name the word it did not know instead.
+std::string usage_message(const CLI::App& cli, const CLI::ParseError& e) {
+  const CLI::App* at = deepest(cli);
+  if (e.get_name() == "RequiredError" && at->get_require_subcommand_min() > 0 && at->get_subcommands().empty()) {
+    std::string known;
+    for (const CLI::App* sub : at->get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
+    for (const std::string& word : cli.remaining(true))
+      if (!word.empty() && word[0] != '-') return "unknown command '" + word + "'; commands: " + known;
+    return "a command is required: " + known;
+  }
+  return one_line(e.what());
+}
+
+}  // namespace
+
+int run(const Application& app, int argc, const char* const* argv) {
+  return run(app, argc, argv, std::cout, std::cerr);
+}
+
+int run(const Application& app, int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  Context ctx{app, out, err};
+  ctx.db = app.default_db.string();
+
+  const bool standalone = app.projections.empty() && app.registry->all().empty();
+  CLI::App cli(standalone ? "Inspect, check and move the events of an evs SQLite store."
+                          : "Inspect, check, rebuild and replay the event store and projections of " + app.name +
+                                ".",
+               app.name);
+  cli.require_subcommand(1);
+  cli.fallthrough();
+  cli.footer("Exit codes: 0 ok, 1 failure, 2 bad usage. Errors go to stderr as one line.");
+  cli.add_option("--db", ctx.db,
+                 app.default_db.empty() ? std::string("the evs SQLite store (required)")
+                                        : "the evs SQLite store (default: " + app.default_db.string() + ")")
+      ->option_text("PATH");
+  cli.add_flag("--json", ctx.json, "machine-readable output: one JSON object per line");
+
+  add_store_commands(cli, ctx);
+  add_projection_commands(cli, ctx);
+  add_rebuild_commands(cli, ctx);
+
+  // Subcommand help does not show the parent's options: say which global options apply.
+  const std::string globals = "Global options (before or after the command): --db PATH" +
+                              (app.default_db.empty() ? std::string() : " (default: " + app.default_db.string() + ")") +
+                              ", --json (one JSON object per line).";
+  const std::function<void(CLI::App&)> add_globals = [&](CLI::App& a) {
+    for (CLI::App* sub : a.get_subcommands({})) {
+      sub->footer(sub->get_footer().empty() ? globals : sub->get_footer() + "\n\n" + globals);
+      add_globals(*sub);
+    }
+  };
+  add_globals(cli);
+
+  const std::string prefix = app.name + ": error: ";
+  try {
+    cli.parse(argc, argv);
+    out.flush();
+    return ctx.exit_code;
+  } catch (const CLI::CallForHelp&) {
+    out << cli.help() << std::flush;
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    out << cli.help("", CLI::AppFormatMode::All) << std::flush;
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    out.flush();
+    err << prefix << usage_message(cli, e) << " (see " << command_path(cli) << " --help)" << std::endl;
+    return 2;
+  } catch (const Failure& e) {
+    out.flush();
+    err << prefix << one_line(e.what()) << std::endl;
+    return 1;
+  } catch (const Exception& e) {
+    out.flush();
+    err << prefix << one_line(e.error().what()) << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    out.flush();
+    err << prefix << one_line(e.what()) << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace evs::cli

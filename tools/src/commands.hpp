@@ -1,0 +1,67 @@
+// Internal: how the command files plug into the parser. Each add_* function registers its subcommands on
+// the CLI11 app; a subcommand's callback does its work and stores the exit code in ctx.exit_code
+// (0 ok, 1 failure). Failures throw evs::cli::Failure (message printed as one line, exit code 1).
+#pragma once
+
+#include "evs/cli/cli.hpp"
+#include "evs/eventstore/sqlite_event_store.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+namespace evs::cli {
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Context {
+  const Application& app;
+  std::ostream& out;
+  std::ostream& err;
+  std::string db;      // --db
+  bool json = false;   // --json: machine-readable output
+  int exit_code = 0;
+
+  // Opens the event store at --db for reading (or writing). A missing file, a foreign file or an
+  // unreadable one is a Failure with a clear message.
+  std::unique_ptr<SqliteEventStore> open_store(bool writable = false) const;
+  // The ProjectionEntry named `name`, or a Failure listing the known names.
+  const ProjectionEntry& projection(const std::string& name) const;
+};
+
+// Validators for integer options with plain messages ("--count: 'abc' is not a positive integer").
+inline CLI::Validator positive_integer() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::size_t end = 0;
+        try {
+          if (!s.empty() && s[0] != '-' && std::stoull(s, &end) > 0 && end == s.size()) return {};
+        } catch (const std::exception&) {
+        }
+        return "'" + s + "' is not a positive integer";
+      },
+      "");
+}
+inline CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::size_t end = 0;
+        try {
+          if (!s.empty() && s[0] != '-' && (std::stoull(s, &end), end == s.size())) return {};
+        } catch (const std::exception&) {
+        }
+        return "'" + s + "' is not a non-negative integer";
+      },
+      "");
+}
+
+void add_store_commands(CLI::App& cli, Context& ctx);       // streams, read, tail, stats, check, export, import
+void add_projection_commands(CLI::App& cli, Context& ctx);  // projections, dead-letters
+void add_rebuild_commands(CLI::App& cli, Context& ctx);     // rebuild, replay
+
+}  // namespace evs::cli
