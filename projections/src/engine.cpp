@@ -394,7 +394,7 @@ struct Runner {
   // 'retried', failure parks them again). Runs between batches, when no lane is busy. False on a storage
   // error (recorded as the last error).
   bool redeliver_dead_letters() {
-    if (projection.kind() == ProjectionKind::memory || !lanes.front()->db) return true;
+    if (!lanes.front()->db) return true;  // dead letters are only kept in a database
     try {
       for (auto [id, at] : lanes.front()->db->retry_requests(name)) {
         auto found = store.read_all(at, 1);

@@ -422,6 +422,48 @@ TEST_CASE("an event whose handler always throws is retried with backoff, then pa
   CHECK(rows[0][6] == "4");
 }
 
+TEST_CASE("a dead letter marked for retry is re-delivered: settled as retried on success, parked again on failure") {
+  evs::test::TempDir dir;
+  auto store = open_sqlite(dir / "events.db");
+  const std::uint64_t poison = append_with_poison(*store);
+  const std::uint64_t last = store->last_position().value();
+  std::atomic<bool> broken{true};
+  std::atomic<int> poison_handled{0};
+  Recorder<"recorder"> recorder;
+  recorder.before = [&](const evs::RecordedEvent& e) {
+    if (e.position != poison) return;
+    if (broken) throw std::runtime_error("still broken");
+    ++poison_handled;
+  };
+  evs::ProjectionEngine engine(*store);
+  evs::ProjectionOptions po;
+  po.database = dir / "projections.db";
+  po.retry.max_attempts = 2;
+  po.retry.initial_backoff = 1ms;
+  engine.add(recorder, po);
+  engine.start();
+  REQUIRE(engine.wait_for("recorder", last, 20s));
+  REQUIRE(engine.health("recorder")->dead_letters == 1);
+
+  RawDb db(dir / "projections.db");
+  const auto status = [&] { return db.query("SELECT status, attempts FROM evs_dead_letters").at(0); };
+  // Still broken: the retry fails and the event is parked again, with one more attempt.
+  db.exec("UPDATE evs_dead_letters SET status = 'retry'");
+  auto e = shop::make(shop::ItemAdded{"order-9", "sku", 1, 1});
+  REQUIRE(store->append("order-9", evs::ExpectedVersion::any(), {&e, 1}));  // wakes the engine
+  REQUIRE(evs::test::eventually([&] { return status()[0] == "parked" && status()[1] == "3"; }));
+  CHECK(poison_handled == 0);
+  // Fixed: the retry succeeds exactly once and the dead letter is settled.
+  broken = false;
+  db.exec("UPDATE evs_dead_letters SET status = 'retry'");
+  auto again = shop::make(shop::ItemAdded{"order-9", "sku", 1, 1});
+  REQUIRE(store->append("order-9", evs::ExpectedVersion::any(), {&again, 1}));
+  REQUIRE(evs::test::eventually([&] { return status()[0] == "retried"; }));
+  CHECK(poison_handled == 1);
+  CHECK(engine.health("recorder")->dead_letters == 0);
+  engine.stop();
+}
+
 namespace {
 
 // Writes a row, then throws for the "poison" sku: the write must be rolled back with the failed attempt.
