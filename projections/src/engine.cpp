@@ -8,6 +8,7 @@
 #include "evs/projections/engine.hpp"
 
 #include "projection_store.hpp"
+#include "exception_text.hpp"
 
 #include "evs/core/fingerprint.hpp"
 
@@ -82,15 +83,7 @@ T value_or(const Result<T>& r, T fallback) {
   return r ? *r : fallback;
 }
 
-std::string describe(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
+std::string describe(std::exception_ptr e) { return detail::exception_text(e); }
 
 // The partition of a stream: a stable hash (FNV-1a, the same on every platform and build), because
 // per-partition checkpoints are stored and must route each stream to the same partition after a restart.

@@ -1,6 +1,7 @@
 // The non-template parts of process managers: derived ids, choreography metadata, the deadline timers
 // (Asio stays in this file), the start-up scan for open instances, and the deadline append.
 #include "evs/projections/process_manager.hpp"
+#include "exception_text.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -54,15 +55,7 @@ namespace detail {
 
 namespace {
 
-std::string describe(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
+std::string describe(std::exception_ptr e) { return exception_text(e); }
 
 // A system-clock deadline as a steady-clock time point (deadlines are stored in wall-clock time so they
 // survive restarts; timers run on the steady clock so clock adjustments do not disturb them much).

@@ -1,4 +1,5 @@
 // Kills a real appending process at random moments and checks that every acknowledged append survived.
+#include "../support/child_process.hpp"
 #include "../support/result_printing.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -25,20 +26,9 @@ struct Ack {
 // Runs crash_appender until it has acknowledged at least `min_acks` appends and `ms` milliseconds passed,
 // SIGKILLs it, and returns every acknowledgement it printed.
 std::vector<Ack> run_and_kill(const std::string& db, unsigned seed, int ms, std::size_t min_acks) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    const std::string s = std::to_string(seed);
-    execl(EVS_CRASH_APPENDER, EVS_CRASH_APPENDER, db.c_str(), s.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* in = fdopen(fds[0], "r");
+  const auto child = evs::test::spawn_child(EVS_CRASH_APPENDER, {db, std::to_string(seed)});
+  const pid_t pid = child.pid;
+  FILE* in = fdopen(child.out, "r");
   std::vector<Ack> acks;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   char line[512];
@@ -54,9 +44,8 @@ std::vector<Ack> run_and_kill(const std::string& db, unsigned seed, int ms, std:
     }
   }
   fclose(in);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK_MESSAGE(WIFSIGNALED(status), "the appender died on its own: status " << status);
+  const int exit_code = evs::test::wait_child(pid);
+  CHECK_MESSAGE(exit_code == -SIGKILL, "the appender died on its own: exit code " << exit_code);
   return acks;
 }
 

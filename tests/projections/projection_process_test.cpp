@@ -2,6 +2,7 @@
 // equal to a clean replay (exactly-once effect), and a projection notices appends of another process.
 #include "projection_test_support.hpp"
 
+#include "../support/child_process.hpp"
 #include "../support/temp_dir.hpp"
 
 #include <evs/eventstore/sqlite_event_store.hpp>
@@ -22,39 +23,11 @@ using namespace std::chrono_literals;
 using evs::test::check_read_model;
 using evs::test::LogEvent;
 
-struct Child {
-  pid_t pid = -1;
-  int out = -1;  // read end of the child's stdout
-};
+using evs::test::ChildProcess;
 
-Child spawn(std::vector<std::string> args) {
-  args.insert(args.begin(), EVS_PROJECTION_CHILD);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  return {pid, fds[0]};
-}
+ChildProcess spawn(std::vector<std::string> args) { return evs::test::spawn_child(EVS_PROJECTION_CHILD, std::move(args)); }
 
-std::string read_all_output(int fd) {
-  std::string s;
-  char buf[256];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
-  close(fd);
-  return s;
-}
+std::string read_all_output(int fd) { return evs::test::read_to_end(fd); }
 
 // Waits up to `limit` for the child to exit on its own. Returns true with its status, or false if still running.
 bool wait_exit(pid_t pid, std::chrono::milliseconds limit, int& status) {
@@ -109,7 +82,7 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
     CAPTURE(delay.count());
     const std::uint64_t remaining = log.size() - previous;
     const auto t0 = std::chrono::steady_clock::now();
-    Child child = spawn({"project", store_path, model_path, parts});
+    ChildProcess child = spawn({"project", store_path, model_path, parts});
     int status = 0;
     bool killed = false;
     if (wait_exit(child.pid, delay, status)) {
@@ -133,7 +106,7 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
     previous = check.max_checkpoint;
   }
 
-  Child child = spawn({"project", store_path, model_path, parts});
+  ChildProcess child = spawn({"project", store_path, model_path, parts});
   int status = 0;
   const bool exited = wait_exit(child.pid, 90s, status);
   if (!exited) kill_and_reap(child.pid);
@@ -177,7 +150,7 @@ TEST_CASE("a projection sees an event appended by another process") {
 
   for (int i = 0; i < 2; ++i) {
     CAPTURE(i);
-    Child child = spawn({"append", o.path.string(), "order-remote" + std::to_string(i)});
+    ChildProcess child = spawn({"append", o.path.string(), "order-remote" + std::to_string(i)});
     const std::string out = read_all_output(child.out);
     int status = 0;
     REQUIRE(wait_exit(child.pid, 30s, status));

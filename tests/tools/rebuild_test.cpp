@@ -1,4 +1,5 @@
 // `rebuild` and `replay` driven through a real embedded-app binary, against a live projection.
+#include "../support/child_process.hpp"
 #include "../support/temp_dir.hpp"
 #include "totals_projection.hpp"
 
@@ -24,36 +25,16 @@ struct Run {
 // Runs rebuild_app with `args`, the read model path and extra environment; optionally kills it after `kill_after`.
 Run run_app(const std::vector<std::string>& args, const std::string& read_model, bool doubled = false,
             std::optional<std::chrono::milliseconds> kill_after = std::nullopt) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    setenv("EVS_TEST_READ_MODEL", read_model.c_str(), 1);
-    if (doubled) setenv("EVS_TEST_TOTALS_DOUBLE", "1", 1);
-    std::vector<char*> argv{const_cast<char*>(EVS_REBUILD_APP)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(EVS_REBUILD_APP, argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
+  std::vector<std::pair<std::string, std::string>> env{{"EVS_TEST_READ_MODEL", read_model}};
+  if (doubled) env.emplace_back("EVS_TEST_TOTALS_DOUBLE", "1");
+  const auto child = evs::test::spawn_child(EVS_REBUILD_APP, args, env, /*merge_stderr=*/true);
   if (kill_after) {
     std::this_thread::sleep_for(*kill_after);
-    kill(pid, SIGKILL);
+    kill(child.pid, SIGKILL);
   }
   Run run;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) run.out.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  run.out = evs::test::read_to_end(child.out);
+  run.exit_code = evs::test::wait_child(child.pid);
   return run;
 }
 
