@@ -188,6 +188,7 @@ struct Runner {
   const EngineOptions& engine_options;
   asio::io_context& io;
   Strand strand;
+  Strand waiter_strand;  // waiters' deadline timers: never delayed by a batch in progress on `strand`
   asio::steady_timer wake;
   bool wake_pending = false;  // a commit arrived while not waiting (strand only)
   std::vector<std::unique_ptr<Lane>> lanes;
@@ -209,7 +210,7 @@ struct Runner {
 
   Runner(Projection& p, ProjectionOptions o, EventStore& s, const EngineOptions& eo, asio::io_context& ctx)
       : projection(p), name(p.name()), options(std::move(o)), store(s), engine_options(eo), io(ctx),
-        strand(asio::make_strand(ctx)), wake(strand) {
+        strand(asio::make_strand(ctx)), waiter_strand(asio::make_strand(ctx)), wake(strand) {
     filter.event_types = p.event_types();
     options.partitions = std::max<std::size_t>(options.partitions, 1);
     options.batch_size = std::max<std::size_t>(options.batch_size, 1);
@@ -296,7 +297,7 @@ struct Runner {
         rate_samples.pop_front();
       for (auto it = waiters.begin(); it != waiters.end();) {
         if (it->position <= position) {
-          if (it->timer) asio::post(strand, [t = it->timer] { t->cancel(); });
+          if (it->timer) asio::post(waiter_strand, [t = it->timer] { t->cancel(); });
           ready.push_back(std::move(it->done));
           it = waiters.erase(it);
         } else {
@@ -314,7 +315,7 @@ struct Runner {
       all.swap(waiters);
     }
     for (auto& w : all) {
-      if (w.timer) asio::post(strand, [t = w.timer] { t->cancel(); });
+      if (w.timer) asio::post(waiter_strand, [t = w.timer] { t->cancel(); });
       w.done(error);
     }
   }
@@ -704,11 +705,11 @@ void ProjectionEngine::async_wait_for(std::string_view name, std::uint64_t posit
                 : Error{errc::shutting_down, "the projection engine is not running"});
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(r->strand, timeout);
+  auto timer = std::make_shared<asio::steady_timer>(r->waiter_strand, timeout);
   r->waiters.push_back(Waiter{position, std::move(done), timer});
   lock.unlock();
-  // Timers are not thread-safe: every operation on this one runs on the runner's strand.
-  asio::post(r->strand, [r, timer, position] {
+  // Timers are not thread-safe: every operation on this one runs on the waiters' strand.
+  asio::post(r->waiter_strand, [r, timer, position] {
   timer->async_wait([r, timer, position](const boost::system::error_code& ec) {
     if (ec) return;  // satisfied (or failed) before the deadline
     std::function<void(Result<void>)> late;

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <thread>
 
 namespace {
 
@@ -47,5 +48,37 @@ TEST_CASE("async_wait_for completes through a coroutine and a future once the pr
   auto r = too_far.get();
   REQUIRE_FALSE(r);
   CHECK(r.error().is(evs::errc::timed_out));
+  engine.stop();
+}
+
+namespace {
+
+struct Slow : evs::MemoryProjection<Slow, testdomain::Deposited> {
+  static constexpr std::string_view name = "slow";
+  void handle(const testdomain::Deposited&, const evs::RecordedEvent&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a wait times out on time even while the projection is busy with a long batch") {
+  evs::test::TempDir dir;
+  evs::SqliteEventStore store({dir / "events.db", evs::Durability::normal});
+  std::vector<evs::EventData> batch;
+  for (int i = 0; i < 300; ++i) batch.push_back(testdomain::deposit(1));
+  REQUIRE(store.append("acc-1", evs::ExpectedVersion::any(), batch));  // one batch of 300 x 10 ms = 3 s
+  Slow slow;
+  evs::ProjectionEngine engine(store);
+  engine.add(slow);
+  engine.start();
+  const auto started = std::chrono::steady_clock::now();
+  auto r = engine.wait_for("slow", 300, std::chrono::milliseconds(100));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(evs::errc::timed_out));
+  CHECK_MESSAGE(waited < std::chrono::milliseconds(1500),
+                "the 100 ms wait returned after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                                                  << " ms, i.e. only after the batch");
   engine.stop();
 }
