@@ -159,15 +159,19 @@ std::string format_duration(double seconds) {
 bool run_with_progress(Context& ctx, ProjectionEngine& engine, const std::string& name, std::uint64_t target,
                        const std::string& what) {
   const bool tty = &ctx.out == &std::cout && isatty(STDOUT_FILENO);
-  auto last_line = std::chrono::steady_clock::now();
+  const auto started = std::chrono::steady_clock::now();
+  const std::uint64_t start_position = engine.health(name).value().position;
+  auto last_line = started;
   for (;;) {
     const auto h = engine.health(name).value();
-    const double fraction = target == 0 ? 1.0 : std::min(1.0, static_cast<double>(h.position) / static_cast<double>(target));
-    const double eta = h.events_per_second > 0 ? static_cast<double>(target - std::min(target, h.position)) / h.events_per_second : -1;
+    const std::uint64_t goal = std::max(target, h.position);  // new events may arrive while we work
+    const double fraction = goal == 0 ? 1.0 : static_cast<double>(h.position) / static_cast<double>(goal);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double rate = elapsed > 0 ? static_cast<double>(h.position - std::min(h.position, start_position)) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(goal - h.position) / rate : -1;
     std::ostringstream line;
-    line << what << " " << name << ": " << h.position << "/" << target << " events (" << std::fixed
-         << std::setprecision(0) << fraction * 100 << "%), " << h.events_per_second << " events/s, ETA "
-         << format_duration(eta);
+    line << what << " " << name << ": " << h.position << "/" << goal << " events (" << std::fixed
+         << std::setprecision(0) << fraction * 100 << "%), " << rate << " events/s, ETA " << format_duration(eta);
     if (h.state == ProjectionState::failed) {
       if (tty) ctx.out << "\n";
       throw Failure("projection " + name + " failed: " + h.last_error);

@@ -1,0 +1,82 @@
+// The running shop: one event store, the outside world (fakes), the command side, and everything that
+// follows the log: read models, side effects and the saga, all on one projection engine.
+#pragma once
+
+#include "commands.hpp"
+#include "effects.hpp"
+#include "fraud.hpp"
+#include "read_models.hpp"
+#include "saga.hpp"
+
+#include <evs/cli/cli.hpp>
+#include <evs/eventstore/sqlite_event_store.hpp>
+#include <evs/projections/engine.hpp>
+
+#include <filesystem>
+
+namespace checkout {
+
+// Read models live next to the log, in "<name>-read.db".
+inline std::filesystem::path read_db_for(const std::filesystem::path& events_db) {
+  return events_db.parent_path() / (events_db.stem().string() + "-read.db");
+}
+
+struct ShopOptions {
+  std::chrono::milliseconds reservation_timeout{1000};
+  evs::RetryPolicy email_retry{.max_attempts = 7, .initial_backoff = std::chrono::milliseconds(10)};
+};
+
+class Shop {
+ public:
+  explicit Shop(const std::filesystem::path& events_db, ShopOptions options = {})
+      : store({.path = events_db, .durability = evs::Durability::normal}),
+        commands(store, gateway),
+        email(mail),
+        warehouse_notification(warehouse),
+        fulfilment(store, commands, options.reservation_timeout),
+        engine(store) {
+    const evs::ProjectionOptions read_model{.database = read_db_for(events_db)};
+    engine.add(orders, read_model);
+    engine.add(revenue, read_model);
+    engine.add(stock, read_model);
+    engine.add(warehouse_notification, read_model);
+    auto with_retry = read_model;
+    with_retry.retry = options.email_retry;
+    engine.add(email, with_retry);
+    fulfilment.attach(engine, read_model);
+  }
+
+  evs::SqliteEventStore store;
+  // The outside world.
+  CardGateway gateway;
+  MailServer mail;
+  Warehouse warehouse;
+  // The command side.
+  Commands commands;
+  // What follows the log.
+  OrdersByCustomer orders;
+  RevenuePerDay revenue;
+  StockLevels stock;
+  EmailConfirmation email;
+  WarehouseNotification warehouse_notification;
+  Fulfilment fulfilment;
+  evs::ProjectionEngine engine;  // last: stopped before the projections it runs are destroyed
+};
+
+// The SQL read models, as the embedded replay tool sees them (`checkout rebuild revenue_per_day`).
+struct ReadModels {
+  OrdersByCustomer orders;
+  RevenuePerDay revenue;
+  StockLevels stock;
+  FraudDetection fraud;
+
+  evs::cli::Application tool(const std::filesystem::path& events_db) {
+    evs::cli::Application app{"checkout", events_db};
+    const evs::ProjectionOptions read_model{.database = read_db_for(events_db)};
+    for (evs::Projection* p : std::initializer_list<evs::Projection*>{&orders, &revenue, &stock, &fraud})
+      app.projections.push_back({p, read_model});
+    return app;
+  }
+};
+
+}  // namespace checkout

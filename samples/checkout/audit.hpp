@@ -1,0 +1,77 @@
+// The demo's self-check: facts counted from the log (the source of truth) next to the same facts read
+// from the read models and the fakes. Any difference is a bug.
+#pragma once
+
+#include "app.hpp"
+
+#include <sqlite3.h>
+
+#include <map>
+
+namespace checkout {
+
+struct LogFacts {
+  std::int64_t placed = 0, shipped = 0, cancelled = 0, refunds = 0;
+  std::int64_t placed_cents = 0, refunded_cents = 0, big_orders = 0;
+  std::map<std::string, std::int64_t> stock;  // sku -> restocked - reserved
+};
+
+template <class E>
+bool is(const evs::RecordedEvent& ev) { return ev.type == evs::event_info_v<E>.name; }
+template <class E>
+E payload(const evs::RecordedEvent& ev) { return evs::decode<E>(ev.payload, ev.encoding).value(); }
+
+// One pass over the whole log, decoding the checkout's events.
+inline LogFacts facts_from_log(evs::EventStore& store) {
+  LogFacts f;
+  for (std::uint64_t from = 1;;) {
+    auto batch = store.read_all(from, 1000).value();
+    if (batch.events.empty()) break;
+    for (const evs::RecordedEvent& ev : batch.events) {
+      if (is<OrderPlaced>(ev)) {
+        const auto e = payload<OrderPlaced>(ev);
+        ++f.placed;
+        f.placed_cents += e.total_cents;
+        f.big_orders += e.total_cents >= FraudDetection::big_order_cents;
+      }
+      if (is<OrderShipped>(ev)) ++f.shipped;
+      if (is<OrderCancelled>(ev)) ++f.cancelled;
+      if (is<PaymentRefunded>(ev)) {
+        ++f.refunds;
+        f.refunded_cents += payload<PaymentRefunded>(ev).amount_cents;
+      }
+      if (is<Restocked>(ev)) f.stock[payload<Restocked>(ev).sku] += payload<Restocked>(ev).quantity;
+      if (is<StockReserved>(ev)) f.stock[payload<StockReserved>(ev).sku] -= payload<StockReserved>(ev).quantity;
+    }
+    from = batch.next_position;
+  }
+  return f;
+}
+
+// A read model is plain SQLite: query it with anything. Here, the SQLite C API, read-only.
+class ReadModelDb {
+ public:
+  explicit ReadModelDb(const std::filesystem::path& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+      throw std::runtime_error("cannot open " + path.string());
+  }
+  ~ReadModelDb() { sqlite3_close(db_); }
+  ReadModelDb(const ReadModelDb&) = delete;
+  ReadModelDb& operator=(const ReadModelDb&) = delete;
+
+  // The first column of the first row as an integer (0 for no row or NULL).
+  std::int64_t integer(const std::string& sql, const std::string& param = {}) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("bad query: ") + sqlite3_errmsg(db_));
+    if (!param.empty()) sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+    const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace checkout

@@ -1,0 +1,30 @@
+// checkout demo DB [--fresh] [--short]   tells the story (see demo.cpp)
+// checkout [--db DB] COMMAND ...         the embedded evs tool: rebuild revenue_per_day, read order-1, stats, ...
+#include "app.hpp"
+
+#include <string_view>
+
+namespace checkout {
+int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode);
+}
+
+int main(int argc, char** argv) {
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "demo") {
+    if (args.size() < 2) {
+      std::fprintf(stderr, "usage: checkout demo DB [--fresh] [--short]\n");
+      return 2;
+    }
+    const bool fresh = std::find(args.begin(), args.end(), "--fresh") != args.end();
+    const bool short_mode = std::find(args.begin(), args.end(), "--short") != args.end();
+    return checkout::run_demo(std::filesystem::path(args[1]), fresh, short_mode);
+  }
+  // The tool needs to know where the read models are, and they sit next to the store given with --db.
+  std::filesystem::path db = "checkout.db";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--db" && i + 1 < args.size()) db = args[i + 1];
+    if (args[i].starts_with("--db=")) db = args[i].substr(5);
+  }
+  checkout::ReadModels read_models;
+  return evs::cli::run(read_models.tool(db), argc, argv);
+}
