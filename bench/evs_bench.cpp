@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -495,8 +496,10 @@ std::int64_t status_kib(const char* field) {
   return -1;
 }
 
-// Resets VmHWM to the current RSS (Linux >= 4.0), so each scenario reports its own peak.
+// Returns freed heap memory to the system and resets VmHWM to the current RSS (Linux >= 4.0), so each
+// scenario reports its own peak.
 void reset_peak_rss() {
+  malloc_trim(0);
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
 }
@@ -824,26 +827,78 @@ Sample evs_append_concurrent(const fs::path& p, std::size_t threads, std::size_t
   return s;
 }
 
+// The same with 64 asynchronous appenders (coroutine style): each issues its next append from the
+// completion callback of the previous one, so no thread waits per append.
+Sample evs_append_concurrent_async(const fs::path& p, std::size_t appenders, std::size_t per_appender) {
+  evs::SqliteEventStore store(store_options(p, evs::Durability::full));
+  struct Appender {
+    std::string stream;
+    std::size_t next = 0;
+    SteadyClock::time_point started;
+  };
+  std::vector<Appender> state(appenders);
+  for (std::size_t t = 0; t < appenders; ++t) state[t].stream = bench::account_name(t);
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t running = appenders;
+  int failures = 0;
+  std::vector<double> lat;
+  std::function<void(std::size_t)> issue = [&](std::size_t t) {
+    Appender& a = state[t];
+    evs::EventData e = bench::event_data(a.stream, std::int64_t(a.next), evs::Encoding::binary);
+    a.started = SteadyClock::now();
+    store.append_async(a.stream, evs::ExpectedVersion::exact(a.next), std::span(&e, 1),
+                       [&, t](evs::Result<evs::AppendResult> r) {
+                         Appender& b = state[t];
+                         {
+                           std::lock_guard lock(m);
+                           lat.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - b.started).count());
+                           if (!r) ++failures;
+                         }
+                         if (++b.next < per_appender) {
+                           issue(t);
+                         } else {
+                           std::lock_guard lock(m);
+                           if (--running == 0) cv.notify_all();
+                         }
+                       });
+  };
+  const auto t0 = SteadyClock::now();
+  for (std::size_t t = 0; t < appenders; ++t) issue(t);
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return running == 0; });
+  }
+  Sample s{appenders * per_appender, seconds_since(t0)};
+  if (failures) throw std::runtime_error("append_concurrent: appends failed");
+  with_latencies(s, std::move(lat));
+  return s;
+}
+
 void scenario_append_concurrent(const Config& cfg, DataSets&) {
   const std::size_t threads = 64;
   const std::size_t per_thread = cfg.quick ? 1 : 25;
   const std::size_t raw_appends = cfg.scale(300, 5);
   const fs::path p = cfg.dir / "concurrent.db";
-  std::vector<Sample> evs_s, raw_s;
-  for (int r = 0; r < cfg.reps; ++r) {
-    remove_db(p);
-    evs_s.push_back(evs_append_concurrent(p, threads, per_thread));
-    create_empty_store(p, evs::Durability::full);
-    raw_s.push_back(raw_append_one(p, raw_appends));
-    remove_db(p);
+  for (const bool threaded : {false, true}) {
+    std::vector<Sample> evs_s, raw_s;
+    for (int r = 0; r < cfg.reps; ++r) {
+      remove_db(p);
+      evs_s.push_back(threaded ? evs_append_concurrent(p, threads, per_thread)
+                               : evs_append_concurrent_async(p, threads, per_thread));
+      create_empty_store(p, evs::Durability::full);
+      raw_s.push_back(raw_append_one(p, raw_appends));
+      remove_db(p);
+    }
+    const Summary e = summarize(evs_s), b = summarize(raw_s);
+    const double ratio = e.rate / b.rate;
+    emit(cfg, "append_concurrent",
+         Json().num("events_per_append", 1).num("appenders", int(threads))
+             .str("appender", threaded ? "thread calling append()" : "coroutine style: append_async() chained from its callback")
+             .num("appends_per_appender", std::uint64_t(per_thread)).str("durability", "full")
+             .str("baseline", "raw one-row-per-transaction, one appender, FULL"),
+         e, b, true, ratio, ">= 10x raw one-row-per-transaction FULL rate (group commit)", ratio >= 10);
   }
-  const Summary e = summarize(evs_s), b = summarize(raw_s);
-  const double ratio = e.rate / b.rate;
-  emit(cfg, "append_concurrent",
-       Json().num("events_per_append", 1).num("appenders", int(threads)).num("appends_per_appender",
-                                                                           std::uint64_t(per_thread))
-           .str("durability", "full").str("baseline", "raw one-row-per-transaction, one appender, FULL"),
-       e, b, true, ratio, ">= 10x raw one-row-per-transaction FULL rate (group commit)", ratio >= 10);
 }
 
 // ---- append_batch -----------------------------------------------------------------------------------------
@@ -1000,11 +1055,13 @@ void scenario_load_aggregate(const Config& cfg, DataSets& data) {
   // 2. Snapshots: a 1M-event stream vs a 1k-event one, each 50 events past its snapshot.
   {
     const std::size_t small = data.snap_small(), large = data.snap_large();
+    // "events" here: the events replayed after the snapshot (what a load decodes and applies).
+    constexpr std::uint64_t replayed = DataSets::snapshot_lag;
     std::vector<Sample> evs_large, evs_small, raw_large;
     for (int r = 0; r < cfg.reps; ++r) {
-      evs_small.push_back({small, median_time([&] { evs_load("s1k", small); }, min_seconds)});
-      evs_large.push_back({large, median_time([&] { evs_load("s1m", large); }, min_seconds)});
-      raw_large.push_back({large, median_time([&] { raw_load_of("s1m", true, large); }, min_seconds)});
+      evs_small.push_back({replayed, median_time([&] { evs_load("s1k", small); }, min_seconds)});
+      evs_large.push_back({replayed, median_time([&] { evs_load("s1m", large); }, min_seconds)});
+      raw_large.push_back({replayed, median_time([&] { raw_load_of("s1m", true, large); }, min_seconds)});
     }
     const Summary e = summarize(evs_large), s = summarize(evs_small), b = summarize(raw_large);
     const double cost_ratio = e.seconds / s.seconds;
@@ -1012,7 +1069,7 @@ void scenario_load_aggregate(const Config& cfg, DataSets& data) {
          Json().num("stream_events", std::uint64_t(large)).boolean("snapshot", true)
              .num("events_after_snapshot", std::uint64_t(DataSets::snapshot_lag))
              .num("small_stream_events", std::uint64_t(small)),
-         e, b, false, b.seconds / e.seconds, "load(1M-event stream) < 2x load(1k-event stream), with snapshots",
+         e, b, false, e.rate / b.rate, "load(1M-event stream) < 2x load(1k-event stream), with snapshots",
          cost_ratio < 2,
          Json().num("small_stream_seconds", s.seconds).num("large_over_small", cost_ratio));
   }
@@ -1435,7 +1492,7 @@ void scenario_rebuild_memory(const Config& cfg, DataSets& data) {
   const fs::path rm = cfg.dir / "readmodel-child.db";
   std::vector<double> evs_growth, raw_growth, evs_idle, evs_peak, raw_idle, raw_peak;
   std::vector<Sample> evs_s, raw_s;
-  const int reps = cfg.quick ? 1 : std::min(cfg.reps, 2);
+  const int reps = cfg.reps;
   for (int r = 0; r < reps; ++r) {
     const ChildResult e = run_child(cfg, "evs", p, rm);
     const ChildResult b = run_child(cfg, "raw", p, rm);
@@ -1465,18 +1522,26 @@ void scenario_rebuild_memory(const Config& cfg, DataSets& data) {
 struct Scenario {
   const char* name;
   void (*run)(const Config&, DataSets&);
+  void (*prepare)(DataSets&);  // builds the data sets it reads (before its peak RSS is measured), or null
 };
 
+void needs_load(DataSets& d) { d.load_db(); }
+void needs_log(DataSets& d) { d.log(evs::Encoding::binary); }
+void needs_logs(DataSets& d) {
+  d.log(evs::Encoding::binary);
+  d.log(evs::Encoding::json);
+}
+
 constexpr Scenario scenarios[] = {
-    {"append_1", scenario_append_1},
-    {"append_concurrent", scenario_append_concurrent},
-    {"append_batch", scenario_append_batch},
-    {"load_aggregate", scenario_load_aggregate},
-    {"read_all", scenario_read_all},
-    {"catchup_memory", scenario_catchup_memory},
-    {"rebuild_sql", scenario_rebuild_sql},
-    {"live_latency", scenario_live_latency},
-    {"rebuild_memory", scenario_rebuild_memory},
+    {"append_1", scenario_append_1, nullptr},
+    {"append_concurrent", scenario_append_concurrent, nullptr},
+    {"append_batch", scenario_append_batch, nullptr},
+    {"load_aggregate", scenario_load_aggregate, needs_load},
+    {"read_all", scenario_read_all, needs_logs},
+    {"catchup_memory", scenario_catchup_memory, needs_log},
+    {"rebuild_sql", scenario_rebuild_sql, needs_log},
+    {"live_latency", scenario_live_latency, nullptr},
+    {"rebuild_memory", scenario_rebuild_memory, needs_log},
 };
 
 int usage(const char* why) {
@@ -1543,9 +1608,10 @@ int main(int argc, char** argv) {
     for (const Scenario& s : scenarios) {
       if (!chosen.empty() && std::find(chosen.begin(), chosen.end(), s.name) == chosen.end()) continue;
       progress("%s ...", s.name);
-      reset_peak_rss();
       const auto t0 = SteadyClock::now();
       try {
+        if (s.prepare) s.prepare(data);
+        reset_peak_rss();
         s.run(cfg, data);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "evs_bench: %s failed: %s\n", s.name, e.what());

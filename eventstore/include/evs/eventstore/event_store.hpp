@@ -123,8 +123,9 @@ class EventStore {
 
   using CommitListener = std::function<void(std::uint64_t last_position)>;
   // Calls `listener` after every commit of new events made through this object, with the new last position,
-  // on the committing thread (SQLite: the writer thread). It must be quick and must not call this store's
-  // blocking methods. Returns an id for remove_commit_listener. Thread-safe.
+  // on the committing thread (SQLite: the writer thread, or the thread of an append() that committed itself).
+  // It must be quick and must not call this store's blocking methods. Returns an id for
+  // remove_commit_listener. Thread-safe.
   virtual std::uint64_t add_commit_listener(CommitListener listener) = 0;
   // After it returns, the listener is not running and will not be called again.
   virtual void remove_commit_listener(std::uint64_t id) = 0;

@@ -2,8 +2,11 @@
 //
 // Writes go through one writer thread that practises group commit: every append queued while the previous
 // transaction was committing is committed in the next single transaction, each append's expectation checked
-// on its own, so durable throughput is not bounded by one fsync per append. Reads use a pool of read-only
-// connections and run concurrently with the writer (WAL).
+// on its own, so durable throughput is not bounded by one fsync per append. A synchronous append() that
+// finds the writer idle commits on the caller's thread instead (one writer at a time either way), which
+// saves two thread hand-offs. A WAL checkpoint runs on the writer thread after the commit that made it due
+// has been acknowledged (not inside that commit). Reads use a pool of read-only connections and run
+// concurrently with the writer (WAL).
 #pragma once
 
 #include "evs/eventstore/event_store.hpp"

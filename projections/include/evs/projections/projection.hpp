@@ -101,7 +101,8 @@ class TypedProjection : public Projection {
   ProjectionKind kind() const override { return Kind; }
   std::vector<std::string> event_types() const override { return {std::string(event_info_v<Events>.name)...}; }
   void handle(const RecordedEvent& event, SqlSession* session) override {
-    auto r = dispatch_event<Events...>(event, "projection " + std::string(Derived::name), [&](const auto& e) {
+    static const std::string owner = "projection " + std::string(Derived::name);  // built once, not per event
+    auto r = dispatch_event<Events...>(event, owner, [&](const auto& e) {
       if constexpr (Kind == ProjectionKind::sql)
         static_cast<Derived&>(*this).handle(e, event, *session);
       else
