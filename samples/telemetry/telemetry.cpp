@@ -13,11 +13,7 @@ std::string uplink_stream(const std::string& rover) { return "uplink-" + rover; 
 namespace {
 template <class E>
 evs::EventData event_data(const E& e) {
-  evs::EventData d;
-  d.type = std::string(evs::event_info_v<E>.name);
-  d.schema_version = evs::event_info_v<E>.version;
-  d.payload = evs::encode(e, evs::Encoding::binary);
-  return d;
+  return evs::make_event_data(e);
 }
 }  // namespace
 

@@ -46,11 +46,7 @@ EVS_EVENT(AuditNoted, "shop.audit_noted", 1)
 
 template <class E>
 evs::EventData make(const E& e) {
-  evs::EventData d;
-  d.type = std::string(evs::event_info_v<E>.name);
-  d.schema_version = evs::event_info_v<E>.version;
-  d.payload = evs::encode(e, evs::Encoding::binary);
-  return d;
+  return evs::make_event_data(e);
 }
 
 // One append: a stream and its events.

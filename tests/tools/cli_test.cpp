@@ -163,11 +163,7 @@ bool contains(const std::string& haystack, const std::string& needle) { return h
 
 template <class E>
 evs::EventData binary_event(const E& e) {
-  evs::EventData d;
-  d.type = std::string(evs::event_info_v<E>.name);
-  d.schema_version = evs::event_info_v<E>.version;
-  d.payload = evs::encode(e, evs::Encoding::binary);
-  return d;
+  return evs::make_event_data(e);
 }
 
 evs::EventData raw_event(std::string type, std::string payload, evs::Encoding encoding, std::uint32_t schema = 1) {

@@ -38,6 +38,19 @@ concept Event = requires(const T* p) {
 template <Event T>
 inline constexpr EventInfo event_info_v = evs_event_info(static_cast<const T*>(nullptr));
 
+// The EventData for appending a typed event: its registered name and schema version, the encoded payload,
+// a new event id (pass your own for idempotent retries) and `metadata`.
+template <Event T>
+EventData make_event_data(const T& event, Encoding encoding = Encoding::binary, EventMetadata metadata = {}) {
+  EventData d;
+  d.type = std::string(event_info_v<T>.name);
+  d.schema_version = event_info_v<T>.version;
+  d.encoding = encoding;
+  encode_to(d.payload, event, encoding);
+  d.metadata = std::move(metadata);
+  return d;
+}
+
 namespace detail {
 
 template <class T>

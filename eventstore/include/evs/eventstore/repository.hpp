@@ -59,18 +59,10 @@ class Repository {
     const auto& pending = aggregate.pending_events();
     const std::uint64_t before = aggregate.persisted_version();
     if (pending.empty()) return AppendResult{before, 0, 0, false};
-    std::vector<EventData> batch(pending.size());
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      std::visit(
-          [&]<class E>(const E& e) {
-            batch[i].type = std::string(event_info_v<E>.name);
-            batch[i].schema_version = event_info_v<E>.version;
-            batch[i].encoding = options_.encoding;
-            encode_to(batch[i].payload, e, options_.encoding);
-            batch[i].metadata = metadata;
-          },
-          pending[i]);
-    }
+    std::vector<EventData> batch;
+    batch.reserve(pending.size());
+    for (const auto& event : pending)
+      std::visit([&](const auto& e) { batch.push_back(make_event_data(e, options_.encoding, metadata)); }, event);
     const std::string stream = aggregate.stream_id();
     auto result = store_.append(stream, ExpectedVersion::exact(before), batch);
     if (!result) return result;
