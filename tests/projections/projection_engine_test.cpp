@@ -473,8 +473,12 @@ class HalfWriter : public evs::SqlProjection<HalfWriter, shop::ItemAdded> {
   void setup(evs::SqlSession& db) { db.exec("CREATE TABLE IF NOT EXISTS seen(position INTEGER NOT NULL)"); }
   void handle(const shop::ItemAdded& e, const evs::RecordedEvent& m, evs::SqlSession& db) {
     db.exec("INSERT INTO seen(position) VALUES(?1)", {static_cast<std::int64_t>(m.position)});
-    if (e.sku == "poison") throw std::runtime_error("poison pill after a write");
+    if (e.sku == "poison") {
+      ++poison_calls;
+      throw std::runtime_error("poison pill after a write");
+    }
   }
+  std::atomic<int> poison_calls{0};
 };
 
 }  // namespace
@@ -503,6 +507,8 @@ TEST_CASE("a failing SQL handler's partial writes are rolled back on every attem
   CHECK(got == expected);
   CHECK(db.query("SELECT position, attempts FROM evs_dead_letters WHERE projection = 'half_writer'") ==
         evs::test::Table{{std::to_string(poison), "3"}});
+  // The batch runs without savepoints until the first failure, which counts as the first of the 3 attempts.
+  CHECK(writer.poison_calls == 3);
   CHECK(db.scalar("SELECT position FROM evs_checkpoints WHERE projection = 'half_writer'") ==
         static_cast<std::int64_t>(last));
 }
