@@ -69,12 +69,12 @@ void must(Result<void>&& result) {
   if (!result) throw StorageFailure{result.error()};
 }
 
-// Columns of every event query, in this order (read_event() relies on it). The stream and the type come as
-// their file-local ids; readers turn them into names through their NameCache instead of joining.
-#define EVS_EVENT_COLUMNS                                                                    \
-  "e.position, e.version, e.event_id, e.type, e.schema_version, e.encoding, e.recorded_at, " \
-  "e.correlation_id, "                                                                       \
-  "e.causation_id, e.metadata, e.payload, e.stream"
+// Columns of event queries, in this order (read_event() relies on it): the lean columns (what replaying an
+// aggregate needs) first, then the rest of the envelope. The stream and the type come as their file-local
+// ids; readers turn them into names through their NameCache instead of joining.
+#define EVS_LEAN_COLUMNS "e.position, e.version, e.type, e.schema_version, e.encoding, e.payload"
+#define EVS_EVENT_COLUMNS \
+  EVS_LEAN_COLUMNS ", e.event_id, e.recorded_at, e.correlation_id, e.causation_id, e.metadata, e.stream"
 
 // Stream and type names by their file-local ids, learned from committed rows on one read connection. Rows
 // of `streams` and `event_types` are never deleted or renamed and their ids are INTEGER PRIMARY KEYs (kept
@@ -120,33 +120,38 @@ class NameCache {
   std::unordered_map<std::string, std::int64_t> type_ids_;
 };
 
-// Decodes the current row of a query selecting EVS_EVENT_COLUMNS into `event` (a fresh RecordedEvent).
-// `stream_id`: the stream's name when the caller knows it, else null (looked up by the row's stream id).
-// Throws StorageFailure (corrupt_payload) when the stored id or metadata does not decode.
+// Decodes the current row of a query selecting EVS_EVENT_COLUMNS (or only EVS_LEAN_COLUMNS when `lean`)
+// into `event` (a fresh RecordedEvent). `stream_id`: the stream's name when the caller knows it, else null
+// (looked up by the row's stream id; never null when `lean`). Throws StorageFailure (corrupt_payload) when
+// the stored id or metadata does not decode.
 void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameCache& names,
-                const std::string* stream_id) {
+                const std::string* stream_id, bool lean = false) {
   event.position = to_u64(row.column_int64(0));
   event.version = to_u64(row.column_int64(1));
+  event.type = names.type(c, row.column_int64(2));
+  event.schema_version = static_cast<std::uint32_t>(row.column_int64(3));
+  event.encoding = static_cast<Encoding>(row.column_int64(4));
+  event.payload = row.column_blob(5);
+  if (lean) {
+    event.stream_id = *stream_id;
+    return;
+  }
   const auto corrupt = [&](std::string_view what) {
     return StorageFailure{{errc::corrupt_payload, "read " + c.path() + ": the " + std::string(what) +
                                                       " of the event at position " +
                                                       std::to_string(event.position) + " does not decode"}};
   };
-  const auto id = Uuid::from_bytes(row.column_blob(2));
+  const auto id = Uuid::from_bytes(row.column_blob(6));
   if (!id) throw corrupt("event id");
   event.event_id = *id;
-  event.type = names.type(c, row.column_int64(3));
-  event.schema_version = static_cast<std::uint32_t>(row.column_int64(4));
-  event.encoding = static_cast<Encoding>(row.column_int64(5));
-  event.recorded_at = from_us(row.column_int64(6));
-  if (!row.column_is_null(7)) event.metadata.correlation_id = row.column_text(7);
-  if (!row.column_is_null(8)) event.metadata.causation_id = row.column_text(8);
-  if (!row.column_is_null(9)) {
-    auto user = decode<UserMetadata>(row.column_blob(9), Encoding::binary);
+  event.recorded_at = from_us(row.column_int64(7));
+  if (!row.column_is_null(8)) event.metadata.correlation_id = row.column_text(8);
+  if (!row.column_is_null(9)) event.metadata.causation_id = row.column_text(9);
+  if (!row.column_is_null(10)) {
+    auto user = decode<UserMetadata>(row.column_blob(10), Encoding::binary);
     if (!user) throw corrupt("user metadata (" + user.error().message + ")");
     event.metadata.user = std::move(*user);
   }
-  event.payload = row.column_blob(10);
   event.stream_id = stream_id != nullptr ? *stream_id : names.stream(c, row.column_int64(11));
 }
 
@@ -939,20 +944,22 @@ struct SqliteEventStore::Impl {
     }
     std::vector<RecordedEvent> events;
     if (o.max_count == 0) return events;
-    auto statement = must(c.cached(
-        o.direction == Direction::forward
-            ? "SELECT " EVS_EVENT_COLUMNS " FROM events e "
-              "WHERE e.stream = ?1 AND e.version >= ?2 AND e.position <= ?3 ORDER BY e.version LIMIT ?4"
-            : "SELECT " EVS_EVENT_COLUMNS " FROM events e "
-              "WHERE e.stream = ?1 AND e.version <= ?2 AND e.position <= ?3 ORDER BY e.version DESC LIMIT ?4",
-        action));
+#define EVS_STREAM_QUERY(columns, op, order) \
+  "SELECT " columns " FROM events e WHERE e.stream = ?1 AND e.version " op " ?2 AND e.position <= ?3 " \
+  "ORDER BY e.version " order " LIMIT ?4"
+    static constexpr const char* queries[2][2] = {
+        {EVS_STREAM_QUERY(EVS_EVENT_COLUMNS, ">=", "ASC"), EVS_STREAM_QUERY(EVS_EVENT_COLUMNS, "<=", "DESC")},
+        {EVS_STREAM_QUERY(EVS_LEAN_COLUMNS, ">=", "ASC"), EVS_STREAM_QUERY(EVS_LEAN_COLUMNS, "<=", "DESC")}};
+#undef EVS_STREAM_QUERY
+    const bool lean = !o.envelope;
+    auto statement = must(c.cached(queries[lean][o.direction == Direction::forward ? 0 : 1], action));
     statement->bind(1, stream);
     statement->bind(2, to_db(o.from_version));
     statement->bind(3, to_db(o.until_position));
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
     events.reserve(std::min<std::size_t>(o.max_count, 1024));
     const std::string name(stream_id);
-    while (must(statement->step(action))) read_event(events.emplace_back(), *statement, c, r.names, &name);
+    while (must(statement->step(action))) read_event(events.emplace_back(), *statement, c, r.names, &name, lean);
     return events;
   }
 
@@ -1186,5 +1193,6 @@ const SqliteOptions& SqliteEventStore::options() const { return impl_->options; 
 int SqliteEventStore::schema_version() { return sqlite::current_schema_version; }
 
 #undef EVS_EVENT_COLUMNS
+#undef EVS_LEAN_COLUMNS
 
 }  // namespace evs

@@ -4,7 +4,8 @@
 //   - ProjectionEngine::Impl: the io_context, the commit listener, start/stop
 //
 // Threading: every Runner's loop is a coroutine on its own strand; the lanes of a partitioned projection
-// run on strands of their own, in parallel. SQLite calls block the io thread they run on (they are short).
+// run on strands of their own, in parallel. While catching up, a Runner reads its next batch on another io
+// thread as it processes the current one. SQLite calls block the io thread they run on (they are short).
 #include "evs/projections/engine.hpp"
 
 #include "projection_store.hpp"
@@ -323,8 +324,36 @@ struct Runner {
     }
   }
 
+  // The next batch, read on any thread of the io_context while the runner processes the current one.
+  // Its result is handed over on the runner's strand. take() must be awaited before it is dropped (the
+  // read uses the store, the filter and the options).
+  struct ReadAhead {
+    const std::uint64_t from;
+    std::optional<Result<ReadAllBatch>> result;  // strand only
+    asio::steady_timer ready;                    // cancelled once `result` is set
+
+    ReadAhead(std::uint64_t f, const Strand& strand) : from(f), ready(strand, asio::steady_timer::time_point::max()) {}
+
+    static std::shared_ptr<ReadAhead> start(Runner& r, std::uint64_t from) {
+      auto a = std::make_shared<ReadAhead>(from, r.strand);
+      asio::post(r.io, [a, &r] {
+        auto batch = r.store.read_all(a->from, r.options.batch_size, r.filter);
+        asio::post(r.strand, [a, batch = std::move(batch)]() mutable {
+          a->result.emplace(std::move(batch));
+          a->ready.cancel();
+        });
+      });
+      return a;
+    }
+    asio::awaitable<Result<ReadAllBatch>> take() {
+      while (!result) co_await ready.async_wait(use_tuple);
+      co_return std::move(*result);
+    }
+  };
+
   // The read loop: catch up in batches, then wait for commits; until stop is requested.
   asio::awaitable<void> run() {
+    std::shared_ptr<ReadAhead> ahead;
     std::uint64_t token = value_or(store.change_token(), std::uint64_t{0});
     auto poll = engine_options.poll_min;
     while (!stop_requested) {
@@ -333,8 +362,14 @@ struct Runner {
         continue;
       }
       const std::uint64_t from = position_now() + 1;
-      auto batch = from > options.until_position ? Result<ReadAllBatch>(ReadAllBatch{{}, from})
-                                                 : store.read_all(from, options.batch_size, filter);
+      Result<ReadAllBatch> batch = ReadAllBatch{{}, from};
+      if (ahead) {
+        auto read = co_await ahead->take();
+        if (ahead->from == from) batch = std::move(read);  // else the position moved back (a retry): re-read
+      }
+      if (from <= options.until_position && (!ahead || ahead->from != from))
+        batch = store.read_all(from, options.batch_size, filter);
+      ahead.reset();
       if (batch && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
         std::erase_if(batch->events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
         batch->next_position = std::min(batch->next_position, options.until_position + 1);
@@ -371,9 +406,13 @@ struct Runner {
       }
       if (state_now() != ProjectionState::live || batch->events.size() >= options.batch_size)
         set_state(ProjectionState::catching_up);
+      // Catching up (a full batch): read the next batch on another thread while this one is processed.
+      if (batch->events.size() >= options.batch_size && batch->next_position <= options.until_position)
+        ahead = ReadAhead::start(*this, batch->next_position);
       const LaneOutcome outcome = co_await process(*batch);
       if (outcome == LaneOutcome::done && batch->events.size() < options.batch_size) set_state(ProjectionState::live);
       if (outcome == LaneOutcome::failed) {
+        if (ahead) co_await ahead->take();
         set_state(ProjectionState::failed);
         fail_waiters(Error{errc::handler_failed, "projection " + name + " failed: " + error_now()});
         co_return;
@@ -384,6 +423,7 @@ struct Runner {
         co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
       }
     }
+    if (ahead) co_await ahead->take();
     co_return;
   }
 

@@ -172,6 +172,39 @@ TEST_CASE_TEMPLATE("events read back carry their full envelope", B, EVS_ALL_BACK
   CHECK(r.recorded_at <= Clock::now() + std::chrono::seconds(1));
 }
 
+TEST_CASE_TEMPLATE("a read without the envelope still carries what replaying an aggregate needs", B, EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  for (int i = 0; i < 4; ++i) {
+    EventData e = deposit(i + 1, "memo " + std::to_string(i));
+    e.schema_version = 2;
+    e.metadata.correlation_id = "corr";
+    REQUIRE(store->append("other-1", ExpectedVersion::any(), std::vector{deposit(100)}));
+    REQUIRE(store->append("acc-7", ExpectedVersion::any(), std::vector{e}));
+  }
+  for (const Direction direction : {Direction::forward, Direction::backward}) {
+    ReadStreamOptions full{direction, direction == Direction::forward ? 2 : end_of_stream, 10};
+    ReadStreamOptions lean = full;
+    lean.envelope = false;
+    lean.until_position = 6;  // bounds apply as usual
+    full.until_position = 6;
+    const auto expected = store->read_stream("acc-7", full).value();
+    const auto got = store->read_stream("acc-7", lean).value();
+    REQUIRE(got.size() == expected.size());
+    REQUIRE(got.size() == (direction == Direction::forward ? 2u : 3u));
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i].position == expected[i].position);
+      CHECK(got[i].stream_id == "acc-7");
+      CHECK(got[i].version == expected[i].version);
+      CHECK(got[i].type == expected[i].type);
+      CHECK(got[i].schema_version == 2);
+      CHECK(got[i].encoding == expected[i].encoding);
+      CHECK(got[i].payload == expected[i].payload);
+    }
+  }
+}
+
 TEST_CASE_TEMPLATE("a stream reads forward, backward, paged and bounded by position", B, EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();

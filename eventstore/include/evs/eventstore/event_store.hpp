@@ -45,6 +45,10 @@ struct ReadStreamOptions {
   std::size_t max_count = std::numeric_limits<std::size_t>::max();
   // Only events with global position <= until_position (time travel). Default: no bound.
   std::uint64_t until_position = std::numeric_limits<std::uint64_t>::max();
+  // false: a backend may fill only position, stream_id, version, type, schema_version, encoding and payload,
+  // leaving event_id, recorded_at and metadata default (a cheaper read, for replaying aggregates: apply()
+  // sees only the typed event).
+  bool envelope = true;
 
   static ReadStreamOptions backward_from_end(std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
     return {Direction::backward, end_of_stream, max_count};

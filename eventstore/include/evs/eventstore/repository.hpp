@@ -103,6 +103,7 @@ class Repository {
       o.from_version = next_version;
       o.max_count = options_.page_size;
       o.until_position = until_position;
+      o.envelope = false;  // apply() sees only the typed event
       auto events = store_.read_stream(stream, o);
       if (!events) {
         if (events.error().is(errc::stream_not_found) && next_version > 1) break;  // snapshot covers it all
@@ -129,6 +130,7 @@ class Repository {
       ReadStreamOptions o;
       o.from_version = (*snap)->version;
       o.max_count = 1;
+      o.envelope = false;
       auto at = store_.read_stream(stream, o);
       if (!at) return at.error().is(errc::stream_not_found) ? Result<Out>(Out{}) : Result<Out>(at.error());
       if (at->empty() || at->front().position > until_position) return Out{};
