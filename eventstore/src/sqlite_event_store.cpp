@@ -944,15 +944,16 @@ struct SqliteEventStore::Impl {
     }
     std::vector<RecordedEvent> events;
     if (o.max_count == 0) return events;
-#define EVS_STREAM_QUERY(columns, op, order) \
-  "SELECT " columns " FROM events e WHERE e.stream = ?1 AND e.version " op " ?2 AND e.position <= ?3 " \
-  "ORDER BY e.version " order " LIMIT ?4"
-    static constexpr const char* queries[2][2] = {
-        {EVS_STREAM_QUERY(EVS_EVENT_COLUMNS, ">=", "ASC"), EVS_STREAM_QUERY(EVS_EVENT_COLUMNS, "<=", "DESC")},
-        {EVS_STREAM_QUERY(EVS_LEAN_COLUMNS, ">=", "ASC"), EVS_STREAM_QUERY(EVS_LEAN_COLUMNS, "<=", "DESC")}};
-#undef EVS_STREAM_QUERY
+    // Built per call (the connection caches the prepared statement by its text). Without a position bound
+    // the query does not read each row's position twice.
     const bool lean = !o.envelope;
-    auto statement = must(c.cached(queries[lean][o.direction == Direction::forward ? 0 : 1], action));
+    const bool forward = o.direction == Direction::forward;
+    std::string sql = lean ? "SELECT " EVS_LEAN_COLUMNS : "SELECT " EVS_EVENT_COLUMNS;
+    sql += forward ? " FROM events e WHERE e.stream = ?1 AND e.version >= ?2"
+                   : " FROM events e WHERE e.stream = ?1 AND e.version <= ?2";
+    if (o.until_position != std::numeric_limits<std::uint64_t>::max()) sql += " AND e.position <= ?3";
+    sql += forward ? " ORDER BY e.version ASC LIMIT ?4" : " ORDER BY e.version DESC LIMIT ?4";
+    auto statement = must(c.cached(sql, action));
     statement->bind(1, stream);
     statement->bind(2, to_db(o.from_version));
     statement->bind(3, to_db(o.until_position));
