@@ -492,6 +492,8 @@ TEST_CASE("a failing SQL handler's partial writes are rolled back on every attem
   evs::ProjectionEngine engine(*store);
   evs::ProjectionOptions po;
   po.database = dir / "read-model.db";
+  SUBCASE("one batch") {}
+  SUBCASE("full batches: the next one is read ahead while the failing one retries") { po.batch_size = 3; }
   po.retry.max_attempts = 3;
   po.retry.initial_backoff = 5ms;
   engine.add(writer, po);
@@ -992,6 +994,8 @@ TEST_CASE("a projection with until_position processes nothing after that positio
   evs::ProjectionEngine engine(store);
   evs::ProjectionOptions po;
   po.until_position = 30;
+  SUBCASE("one batch") {}
+  SUBCASE("full batches, each reading the next ahead, up to the bound") { po.batch_size = 7; }
   engine.add(recorder, po);
   engine.start();
   REQUIRE(engine.wait_for("as_of", 30, 10s));
