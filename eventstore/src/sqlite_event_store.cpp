@@ -121,9 +121,9 @@ class NameCache {
 };
 
 // Decodes the current row of a query selecting EVS_EVENT_COLUMNS (or only EVS_LEAN_COLUMNS when `lean`)
-// into `event` (a fresh RecordedEvent). `stream_id`: the stream's name when the caller knows it, else null
-// (looked up by the row's stream id; never null when `lean`). Throws StorageFailure (corrupt_payload) when
-// the stored id or metadata does not decode.
+// into `event`, overwriting every field (a reused RecordedEvent keeps only its buffers). `stream_id`: the
+// stream's name when the caller knows it, else null (looked up by the row's stream id; never null when
+// `lean`). Throws StorageFailure (corrupt_payload) when the stored id or metadata does not decode.
 void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameCache& names,
                 const std::string* stream_id, bool lean = false) {
   event.position = to_u64(row.column_int64(0));
@@ -134,6 +134,11 @@ void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameC
   event.payload = row.column_blob(5);
   if (lean) {
     event.stream_id = *stream_id;
+    event.event_id = Uuid{};
+    event.recorded_at = Timestamp{};
+    event.metadata.correlation_id.clear();
+    event.metadata.causation_id.clear();
+    event.metadata.user.clear();
     return;
   }
   const auto corrupt = [&](std::string_view what) {
@@ -145,9 +150,17 @@ void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameC
   if (!id) throw corrupt("event id");
   event.event_id = *id;
   event.recorded_at = from_us(row.column_int64(7));
-  if (!row.column_is_null(8)) event.metadata.correlation_id = row.column_text(8);
-  if (!row.column_is_null(9)) event.metadata.causation_id = row.column_text(9);
-  if (!row.column_is_null(10)) {
+  const auto text_or_empty = [&](int column, std::string& into) {
+    if (row.column_is_null(column))
+      into.clear();
+    else
+      into = row.column_text(column);
+  };
+  text_or_empty(8, event.metadata.correlation_id);
+  text_or_empty(9, event.metadata.causation_id);
+  if (row.column_is_null(10)) {
+    event.metadata.user.clear();
+  } else {
     auto user = decode<UserMetadata>(row.column_blob(10), Encoding::binary);
     if (!user) throw corrupt("user metadata (" + user.error().message + ")");
     event.metadata.user = std::move(*user);
@@ -924,7 +937,15 @@ struct SqliteEventStore::Impl {
     return must(statement->step(action)) ? to_u64(statement->column_int64(0)) : 0;
   }
 
-  std::vector<RecordedEvent> read_stream(Reader& r, std::string_view stream_id, const ReadStreamOptions& o) {
+  // Element `n` of a reused vector (its old element, or a new one at the end); advances `n`.
+  static RecordedEvent& slot(std::vector<RecordedEvent>& out, std::size_t& n) {
+    if (n == out.size()) out.emplace_back();
+    return out[n++];
+  }
+
+  // Returns the number of events read into `out` (its size).
+  std::size_t read_stream(Reader& r, std::vector<RecordedEvent>& out, std::string_view stream_id,
+                          const ReadStreamOptions& o) {
     constexpr std::string_view action = "read a stream from";
     Connection& c = r.connection;
     std::int64_t stream = 0;
@@ -942,8 +963,11 @@ struct SqliteEventStore::Impl {
       if (!must(statement->step(action)) || to_u64(statement->column_int64(0)) > o.until_position)
         throw StorageFailure{not_found(stream_id, o)};
     }
-    std::vector<RecordedEvent> events;
-    if (o.max_count == 0) return events;
+    std::size_t n = 0;
+    if (o.max_count == 0) {
+      out.clear();
+      return 0;
+    }
     // Built per call (the connection caches the prepared statement by its text). Without a position bound
     // the query does not read each row's position twice.
     const bool lean = !o.envelope;
@@ -958,10 +982,11 @@ struct SqliteEventStore::Impl {
     statement->bind(2, to_db(o.from_version));
     statement->bind(3, to_db(o.until_position));
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
-    events.reserve(std::min<std::size_t>(o.max_count, 1024));
+    out.reserve(std::min<std::size_t>(o.max_count, 1024));
     const std::string name(stream_id);
-    while (must(statement->step(action))) read_event(events.emplace_back(), *statement, c, r.names, &name, lean);
-    return events;
+    while (must(statement->step(action))) read_event(slot(out, n), *statement, c, r.names, &name, lean);
+    out.resize(n);
+    return n;
   }
 
   Error not_found(std::string_view stream_id, const ReadStreamOptions& o) const {
@@ -971,14 +996,20 @@ struct SqliteEventStore::Impl {
     return {errc::stream_not_found, std::move(message)};
   }
 
-  ReadAllBatch read_all(Reader& r, std::uint64_t from, std::size_t max_count, const ReadAllFilter& filter) {
+  // Returns the number of events read into `batch` (its size).
+  std::size_t read_all(Reader& r, ReadAllBatch& batch, std::uint64_t from, std::size_t max_count,
+                       const ReadAllFilter& filter) {
     constexpr std::string_view action = "read all events from";
     Connection& c = r.connection;
-    ReadAllBatch batch;
+    std::vector<RecordedEvent>& out = batch.events;
+    std::size_t n = 0;
     batch.next_position = from;
     const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
     const std::uint64_t start = std::max<std::uint64_t>(from, 1);
-    if (max_count == 0 || start > head) return batch;  // nothing to examine: next_position unchanged
+    if (max_count == 0 || start > head) {  // nothing to examine: next_position unchanged
+      out.clear();
+      return 0;
+    }
 
     std::vector<std::int64_t> type_ids;
     for (const std::string& name : filter.event_types)
@@ -988,22 +1019,23 @@ struct SqliteEventStore::Impl {
 
     // Unfiltered: one query up to the head. Filtered: window by window, so each query stays bounded.
     const std::uint64_t window = filter.empty() ? head : filter_window;
-    batch.events.reserve(std::min<std::size_t>(max_count, 1024));
-    for (std::uint64_t low = start; !nothing_matches && low <= head && batch.events.size() < max_count;) {
+    out.reserve(std::min<std::size_t>(max_count, 1024));
+    for (std::uint64_t low = start; !nothing_matches && low <= head && n < max_count;) {
       const std::uint64_t high = std::min(head, low + window - 1);
       auto statement = must(c.cached(sql, action));
       statement->bind(1, to_db(low));
       statement->bind(2, to_db(high));
-      statement->bind(3, to_db(static_cast<std::uint64_t>(max_count - batch.events.size())));
+      statement->bind(3, to_db(static_cast<std::uint64_t>(max_count - n)));
       int index = 4;
       for (std::int64_t id : type_ids) statement->bind(index++, id);
       for (const std::string& category : filter.categories) statement->bind_text(index++, category);
-      while (must(statement->step(action))) read_event(batch.events.emplace_back(), *statement, c, r.names, nullptr);
+      while (must(statement->step(action))) read_event(slot(out, n), *statement, c, r.names, nullptr);
       low = high + 1;
     }
+    out.resize(n);
     // A full batch stops at its last event; a short one examined everything up to the head.
-    batch.next_position = batch.events.size() == max_count ? batch.events.back().position + 1 : head + 1;
-    return batch;
+    batch.next_position = n == max_count ? out.back().position + 1 : head + 1;
+    return n;
   }
 
   // SQL for read_all with the given numbers of type ids and categories: ?1..?2 the position range, ?3 the
@@ -1120,14 +1152,32 @@ void SqliteEventStore::append_async(std::string_view stream_id, ExpectedVersion 
 
 Result<std::vector<RecordedEvent>> SqliteEventStore::read_stream(std::string_view stream_id,
                                                                  const ReadStreamOptions& options) {
-  return impl_->read("read a stream from", true,
-                     [&](Reader& r) { return impl_->read_stream(r, stream_id, options); });
+  std::vector<RecordedEvent> events;
+  if (auto r = read_stream_into(events, stream_id, options); !r) return r.error();
+  return events;
 }
 
 Result<ReadAllBatch> SqliteEventStore::read_all(std::uint64_t from_position, std::size_t max_count,
                                                 const ReadAllFilter& filter) {
-  return impl_->read("read all events from", true,
-                     [&](Reader& r) { return impl_->read_all(r, from_position, max_count, filter); });
+  ReadAllBatch batch;
+  if (auto r = read_all_into(batch, from_position, max_count, filter); !r) return r.error();
+  return batch;
+}
+
+Result<void> SqliteEventStore::read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
+                                                const ReadStreamOptions& options) {
+  auto read = impl_->read("read a stream from", true,
+                          [&](Reader& r) { return impl_->read_stream(r, out, stream_id, options); });
+  if (!read) return read.error();
+  return {};
+}
+
+Result<void> SqliteEventStore::read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
+                                             const ReadAllFilter& filter) {
+  auto read = impl_->read("read all events from", true,
+                          [&](Reader& r) { return impl_->read_all(r, out, from_position, max_count, filter); });
+  if (!read) return read.error();
+  return {};
 }
 
 Result<std::uint64_t> SqliteEventStore::stream_version(std::string_view stream_id) {

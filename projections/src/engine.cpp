@@ -324,28 +324,31 @@ struct Runner {
     }
   }
 
-  // The next batch, read on any thread of the io_context while the runner processes the current one.
-  // Its result is handed over on the runner's strand. take() must be awaited before it is dropped (the
-  // read uses the store, the filter and the options).
+  // The next batch, read on any thread of the io_context while the runner processes the current one, into
+  // a buffer the runner hands over (the buffers of a processed batch: see read_all_into). The outcome is
+  // handed back on the runner's strand. take() must be awaited before it is dropped (the read uses the
+  // store, the filter and the options).
   struct ReadAhead {
     const std::uint64_t from;
-    std::optional<Result<ReadAllBatch>> result;  // strand only
-    asio::steady_timer ready;                    // cancelled once `result` is set
+    ReadAllBatch batch;
+    std::optional<Result<void>> result;  // strand only
+    asio::steady_timer ready;            // cancelled once `result` is set
 
-    ReadAhead(std::uint64_t f, const Strand& strand) : from(f), ready(strand, asio::steady_timer::time_point::max()) {}
+    ReadAhead(std::uint64_t f, ReadAllBatch buffer, const Strand& strand)
+        : from(f), batch(std::move(buffer)), ready(strand, asio::steady_timer::time_point::max()) {}
 
-    static std::shared_ptr<ReadAhead> start(Runner& r, std::uint64_t from) {
-      auto a = std::make_shared<ReadAhead>(from, r.strand);
+    static std::shared_ptr<ReadAhead> start(Runner& r, std::uint64_t from, ReadAllBatch buffer) {
+      auto a = std::make_shared<ReadAhead>(from, std::move(buffer), r.strand);
       asio::post(r.io, [a, &r] {
-        auto batch = r.store.read_all(a->from, r.options.batch_size, r.filter);
-        asio::post(r.strand, [a, batch = std::move(batch)]() mutable {
-          a->result.emplace(std::move(batch));
+        auto read = r.store.read_all_into(a->batch, a->from, r.options.batch_size, r.filter);
+        asio::post(r.strand, [a, read = std::move(read)]() mutable {
+          a->result.emplace(std::move(read));
           a->ready.cancel();
         });
       });
       return a;
     }
-    asio::awaitable<Result<ReadAllBatch>> take() {
+    asio::awaitable<Result<void>> take() {
       while (!result) co_await ready.async_wait(use_tuple);
       co_return std::move(*result);
     }
@@ -354,6 +357,7 @@ struct Runner {
   // The read loop: catch up in batches, then wait for commits; until stop is requested.
   asio::awaitable<void> run() {
     std::shared_ptr<ReadAhead> ahead;
+    ReadAllBatch spare;  // a processed batch: the next read reuses its buffers
     std::uint64_t token = value_or(store.change_token(), std::uint64_t{0});
     auto poll = engine_options.poll_min;
     while (!stop_requested) {
@@ -362,26 +366,39 @@ struct Runner {
         continue;
       }
       const std::uint64_t from = position_now() + 1;
-      Result<ReadAllBatch> batch = ReadAllBatch{{}, from};
+      ReadAllBatch batch;
+      Result<void> read;
+      bool have = false;
       if (ahead) {
-        auto read = co_await ahead->take();
-        if (ahead->from == from) batch = std::move(read);  // else the position moved back (a retry): re-read
+        read = co_await ahead->take();
+        if (ahead->from == from) {
+          batch = std::move(ahead->batch);
+          have = true;
+        } else {
+          spare = std::move(ahead->batch);  // the position moved back (a retry): read again
+        }
+        ahead.reset();
       }
-      if (from <= options.until_position && (!ahead || ahead->from != from))
-        batch = store.read_all(from, options.batch_size, filter);
-      ahead.reset();
-      if (batch && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
-        std::erase_if(batch->events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
-        batch->next_position = std::min(batch->next_position, options.until_position + 1);
+      if (!have) {
+        batch = std::move(spare);
+        batch.next_position = from;
+        if (from <= options.until_position)
+          read = store.read_all_into(batch, from, options.batch_size, filter);
+        else
+          batch.events.clear();
       }
-      if (!batch) {
-        set_state(ProjectionState::stalled, batch.error().what());
+      if (read && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
+        std::erase_if(batch.events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
+        batch.next_position = std::min(batch.next_position, options.until_position + 1);
+      }
+      if (!read) {
+        set_state(ProjectionState::stalled, read.error().what());
         co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
         continue;
       }
-      if (batch->events.empty()) {
-        if (batch->next_position > from)  // skipped events of unhandled types
-          advance(std::min(batch->next_position - 1, options.until_position), 0);
+      if (batch.events.empty()) {
+        if (batch.next_position > from)  // skipped events of unhandled types
+          advance(std::min(batch.next_position - 1, options.until_position), 0);
         set_state(ProjectionState::live);
         // Wait for a commit signal, or poll the change token at a growing interval.
         for (;;) {
@@ -404,13 +421,14 @@ struct Runner {
         }
         continue;
       }
-      if (state_now() != ProjectionState::live || batch->events.size() >= options.batch_size)
+      if (state_now() != ProjectionState::live || batch.events.size() >= options.batch_size)
         set_state(ProjectionState::catching_up);
       // Catching up (a full batch): read the next batch on another thread while this one is processed.
-      if (batch->events.size() >= options.batch_size && batch->next_position <= options.until_position)
-        ahead = ReadAhead::start(*this, batch->next_position);
-      const LaneOutcome outcome = co_await process(*batch);
-      if (outcome == LaneOutcome::done && batch->events.size() < options.batch_size) set_state(ProjectionState::live);
+      if (batch.events.size() >= options.batch_size && batch.next_position <= options.until_position)
+        ahead = ReadAhead::start(*this, batch.next_position, std::move(spare));
+      const LaneOutcome outcome = co_await process(batch);
+      if (outcome == LaneOutcome::done && batch.events.size() < options.batch_size) set_state(ProjectionState::live);
+      spare = std::move(batch);
       if (outcome == LaneOutcome::failed) {
         if (ahead) co_await ahead->take();
         set_state(ProjectionState::failed);

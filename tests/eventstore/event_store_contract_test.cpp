@@ -205,6 +205,47 @@ TEST_CASE_TEMPLATE("a read without the envelope still carries what replaying an 
   }
 }
 
+TEST_CASE_TEMPLATE("reads into a reused buffer replace every field of the events they return", B, EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  EventData rich = deposit(1, std::string(300, 'x'));
+  rich.metadata.correlation_id = "corr";
+  rich.metadata.causation_id = "cause";
+  rich.metadata.user = {{"user", "alice"}};
+  REQUIRE(store->append("rich-1", ExpectedVersion::any(), std::vector{rich, deposit(2, "more"), deposit(3)}));
+  REQUIRE(store->append("plain-1", ExpectedVersion::any(), std::vector{deposit(4, "p")}));
+  const auto fresh_stream = store->read_stream("plain-1").value();
+  const auto fresh_all = store->read_all(4, 10).value();
+
+  std::vector<RecordedEvent> buffer;
+  REQUIRE(store->read_stream_into(buffer, "rich-1"));
+  REQUIRE(buffer.size() == 3);
+  CHECK(buffer[0].metadata == rich.metadata);
+  REQUIRE(store->read_stream_into(buffer, "plain-1"));  // fewer events, no metadata
+  REQUIRE(buffer.size() == 1);
+  CHECK(buffer[0].position == fresh_stream[0].position);
+  CHECK(buffer[0].event_id == fresh_stream[0].event_id);
+  CHECK(buffer[0].payload == fresh_stream[0].payload);
+  CHECK(buffer[0].metadata == EventMetadata{});
+  CHECK(buffer[0].recorded_at == fresh_stream[0].recorded_at);
+
+  ReadAllBatch batch;
+  REQUIRE(store->read_all_into(batch, 1, 10));
+  REQUIRE(batch.events.size() == 4);
+  CHECK(batch.next_position == 5);
+  REQUIRE(store->read_all_into(batch, 4, 10));
+  REQUIRE(batch.events.size() == 1);
+  CHECK(batch.next_position == fresh_all.next_position);
+  CHECK(batch.events[0].stream_id == "plain-1");
+  CHECK(batch.events[0].event_id == fresh_all.events[0].event_id);
+  CHECK(batch.events[0].payload == fresh_all.events[0].payload);
+  CHECK(batch.events[0].metadata == EventMetadata{});
+  REQUIRE(store->read_all_into(batch, 99, 10));  // past the end: empty, next_position unchanged
+  CHECK(batch.events.empty());
+  CHECK(batch.next_position == 99);
+  CHECK(store->read_stream_into(buffer, "nope-1").error().is(errc::stream_not_found));
+}
+
 TEST_CASE_TEMPLATE("a stream reads forward, backward, paged and bounded by position", B, EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();

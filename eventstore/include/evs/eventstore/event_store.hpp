@@ -114,6 +114,25 @@ class EventStore {
   virtual Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
                                         const ReadAllFilter& filter = {}) = 0;
 
+  // read_stream and read_all into a caller's buffer: `out` is replaced by the result, reusing its elements'
+  // storage, so a caller reading page after page (a repository, a projection catching up) stops allocating
+  // per event once its buffer is warm. Same contracts and errors; after an error `out` is unspecified.
+  // The defaults call read_stream / read_all; backends override them to reuse the buffers.
+  virtual Result<void> read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
+                                        const ReadStreamOptions& options = {}) {
+    auto events = read_stream(stream_id, options);
+    if (!events) return events.error();
+    out = std::move(*events);
+    return {};
+  }
+  virtual Result<void> read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
+                                     const ReadAllFilter& filter = {}) {
+    auto batch = read_all(from_position, max_count, filter);
+    if (!batch) return batch.error();
+    out = std::move(*batch);
+    return {};
+  }
+
   // The stream's current version; 0 if it does not exist.
   virtual Result<std::uint64_t> stream_version(std::string_view stream_id) = 0;
 

@@ -98,21 +98,21 @@ class Repository {
       aggregate.restore(std::move((*snap)->first), (*snap)->second);
       next_version = (*snap)->second + 1;
     }
+    std::vector<RecordedEvent> page;  // reused from page to page
     for (;;) {
       ReadStreamOptions o;
       o.from_version = next_version;
       o.max_count = options_.page_size;
       o.until_position = until_position;
       o.envelope = false;  // apply() sees only the typed event
-      auto events = store_.read_stream(stream, o);
-      if (!events) {
-        if (events.error().is(errc::stream_not_found) && next_version > 1) break;  // snapshot covers it all
-        return events.error();
+      if (auto read = store_.read_stream_into(page, stream, o); !read) {
+        if (read.error().is(errc::stream_not_found) && next_version > 1) break;  // snapshot covers it all
+        return read.error();
       }
-      for (const RecordedEvent& e : *events)
+      for (const RecordedEvent& e : page)
         if (auto r = aggregate.replay(e); !r) return r.error();
-      if (events->size() < options_.page_size) break;
-      next_version = events->back().version + 1;
+      if (page.size() < options_.page_size) break;
+      next_version = page.back().version + 1;
     }
     return aggregate;
   }

@@ -54,6 +54,10 @@ class SqliteEventStore final : public EventStore {
                                                  const ReadStreamOptions& options = {}) override;
   Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
                                 const ReadAllFilter& filter = {}) override;
+  Result<void> read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
+                                const ReadStreamOptions& options = {}) override;
+  Result<void> read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
+                             const ReadAllFilter& filter = {}) override;
   Result<std::uint64_t> stream_version(std::string_view stream_id) override;
   Result<std::uint64_t> last_position() override;
   Result<std::uint64_t> position_at(Timestamp t) override;
