@@ -980,7 +980,7 @@ struct SqliteEventStore::Impl {
     auto statement = must(c.cached(sql, action));
     statement->bind(1, stream);
     statement->bind(2, to_db(o.from_version));
-    statement->bind(3, to_db(o.until_position));
+    statement->bind(3, to_db(o.until_position));  // unused without the bound: SQLite allows it (?4 exists)
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
     out.reserve(std::min<std::size_t>(o.max_count, 1024));
     const std::string name(stream_id);

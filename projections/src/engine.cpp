@@ -4,8 +4,9 @@
 //   - ProjectionEngine::Impl: the io_context, the commit listener, start/stop
 //
 // Threading: every Runner's loop is a coroutine on its own strand; the lanes of a partitioned projection
-// run on strands of their own, in parallel. While catching up, a Runner reads its next batch on another io
-// thread as it processes the current one. SQLite calls block the io thread they run on (they are short).
+// run on strands of their own, in parallel. While catching up, a Runner reads its next batch as it
+// processes the current one (in parallel when the io_context has a second thread). SQLite calls block the
+// io thread they run on (they are short).
 #include "evs/projections/engine.hpp"
 
 #include "projection_store.hpp"
@@ -130,6 +131,7 @@ struct Lane {
       return describe(std::current_exception());
     }
     if (guarded) db->release();
+    if (kind() == ProjectionKind::sql) db->check_transaction();  // still inside the batch's transaction
     if (kind() == ProjectionKind::effect) {
       // The effect happened: record it in the inbox and move the checkpoint past it, together.
       db->begin();
@@ -326,8 +328,8 @@ struct Runner {
 
   // The next batch, read on any thread of the io_context while the runner processes the current one, into
   // a buffer the runner hands over (the buffers of a processed batch: see read_all_into). The outcome is
-  // handed back on the runner's strand. take() must be awaited before it is dropped (the read uses the
-  // store, the filter and the options).
+  // handed back on the runner's strand. The read touches only the store (which outlives the engine) and
+  // what it copied; the runner awaits take() before it finishes.
   struct ReadAhead {
     const std::uint64_t from;
     ReadAllBatch batch;
@@ -339,9 +341,9 @@ struct Runner {
 
     static std::shared_ptr<ReadAhead> start(Runner& r, std::uint64_t from, ReadAllBatch buffer) {
       auto a = std::make_shared<ReadAhead>(from, std::move(buffer), r.strand);
-      asio::post(r.io, [a, &r] {
-        auto read = r.store.read_all_into(a->batch, a->from, r.options.batch_size, r.filter);
-        asio::post(r.strand, [a, read = std::move(read)]() mutable {
+      asio::post(r.io, [a, store = &r.store, filter = r.filter, max = r.options.batch_size, strand = r.strand] {
+        auto read = store->read_all_into(a->batch, a->from, max, filter);
+        asio::post(strand, [a, read = std::move(read)]() mutable {
           a->result.emplace(std::move(read));
           a->ready.cancel();
         });
@@ -382,10 +384,12 @@ struct Runner {
       if (!have) {
         batch = std::move(spare);
         batch.next_position = from;
-        if (from <= options.until_position)
+        if (from <= options.until_position) {
           read = store.read_all_into(batch, from, options.batch_size, filter);
-        else
+        } else {
+          read = {};
           batch.events.clear();
+        }
       }
       if (read && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
         std::erase_if(batch.events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
@@ -428,7 +432,8 @@ struct Runner {
         ahead = ReadAhead::start(*this, batch.next_position, std::move(spare));
       const LaneOutcome outcome = co_await process(batch);
       if (outcome == LaneOutcome::done && batch.events.size() < options.batch_size) set_state(ProjectionState::live);
-      spare = std::move(batch);
+      // Keep a full batch's buffers for the next read; a short one means live: let it go.
+      spare = batch.events.size() >= options.batch_size ? std::move(batch) : ReadAllBatch{};
       if (outcome == LaneOutcome::failed) {
         if (ahead) co_await ahead->take();
         set_state(ProjectionState::failed);
@@ -446,8 +451,8 @@ struct Runner {
   }
 
   // Re-delivers the dead letters an operator marked 'retry' (one attempt each; success marks them
-  // 'retried', failure parks them again). Runs between batches, when no lane is busy. False on a storage
-  // error (recorded as the last error).
+  // 'retried', failure parks them again). Runs between batches, when no lane is busy (a read-ahead of the
+  // store may be running). False on a storage error (recorded as the last error).
   bool redeliver_dead_letters() {
     if (!lanes.front()->db) return true;  // dead letters are only kept in a database
     try {
@@ -574,7 +579,9 @@ struct Runner {
         } else {
           error = lane.attempt(*e);
         }
-        if (error) first_failure.reset();  // (an earlier event failing this time: the rerun diverged)
+        // An earlier event failing this time means the rerun diverged: the recorded failure no longer
+        // applies (that event, if reached again, gets its attempts anew).
+        if (error) first_failure.reset();
         if (!error) {
           ++handled;
           continue;

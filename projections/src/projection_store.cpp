@@ -70,6 +70,13 @@ void ProjectionDb::commit() {
 }
 void ProjectionDb::rollback() noexcept { transaction_.reset(); }
 
+void ProjectionDb::check_transaction() {
+  if (transaction_ && sqlite3_get_autocommit(connection_.handle()) != 0)
+    throw Exception(errc::io_error, "update projection state in " + connection_.path() +
+                                        ": SQLite rolled back the batch's transaction (a handler statement "
+                                        "such as INSERT OR ROLLBACK, or a storage error)");
+}
+
 void ProjectionDb::savepoint() { run("SAVEPOINT evs_event"); }
 void ProjectionDb::release() { run("RELEASE evs_event"); }
 void ProjectionDb::rollback_to_savepoint() noexcept {
@@ -98,6 +105,7 @@ std::optional<std::size_t> ProjectionDb::stored_partitions(const std::string& pr
 
 void ProjectionDb::save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
                                    std::uint64_t position) {
+  check_transaction();  // never let a checkpoint commit on its own, apart from the changes it covers
   auto st = must(connection_.cached(
       "INSERT INTO evs_checkpoints (projection, partition, partitions, position, updated_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (projection, partition) DO UPDATE SET "

@@ -42,6 +42,10 @@ class ProjectionDb {
   void commit();
   void rollback() noexcept;
   bool in_transaction() const { return transaction_.has_value(); }
+  // Throws evs::Exception(io_error) when a transaction is open here but SQLite has already ended it (a
+  // statement that rolled back the whole transaction, an I/O error, a full disk): writes made after that
+  // would each commit on their own.
+  void check_transaction();
 
   // Per-event savepoint inside the open transaction (a failed handler's writes are undone alone).
   void savepoint();

@@ -240,6 +240,15 @@ TEST_CASE_TEMPLATE("reads into a reused buffer replace every field of the events
   CHECK(batch.events[0].event_id == fresh_all.events[0].event_id);
   CHECK(batch.events[0].payload == fresh_all.events[0].payload);
   CHECK(batch.events[0].metadata == EventMetadata{});
+  REQUIRE(store->read_stream_into(buffer, "rich-1"));  // the buffer holds metadata again
+  ReadStreamOptions lean;
+  lean.envelope = false;
+  REQUIRE(store->read_stream_into(buffer, "plain-1", lean));
+  REQUIRE(buffer.size() == 1);
+  CHECK(buffer[0].payload == fresh_stream[0].payload);
+  CHECK(buffer[0].metadata == EventMetadata{});  // a lean read leaves what it skips empty, never stale
+  CHECK((buffer[0].event_id == fresh_stream[0].event_id || buffer[0].event_id == Uuid{}));
+
   REQUIRE(store->read_all_into(batch, 99, 10));  // past the end: empty, next_position unchanged
   CHECK(batch.events.empty());
   CHECK(batch.next_position == 99);

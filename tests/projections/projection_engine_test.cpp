@@ -515,6 +515,102 @@ TEST_CASE("a failing SQL handler's partial writes are rolled back on every attem
         static_cast<std::int64_t>(last));
 }
 
+namespace {
+
+// Records each position in `seen`. At `rollback_at` (once) it makes SQLite roll back the whole batch
+// transaction (INSERT OR ROLLBACK on a duplicate key) and swallows the error, as a careless handler might.
+class RollbackSwallower : public evs::SqlProjection<RollbackSwallower, shop::ItemAdded> {
+ public:
+  static constexpr std::string_view name = "swallower";
+  std::uint64_t rollback_at = 0;
+  std::atomic<bool> rolled_back{false};
+  void setup(evs::SqlSession& db) {
+    db.exec("CREATE TABLE IF NOT EXISTS seen(position INTEGER NOT NULL)");
+    db.exec("CREATE TABLE IF NOT EXISTS keys(k INTEGER PRIMARY KEY)");
+  }
+  void handle(const shop::ItemAdded&, const evs::RecordedEvent& m, evs::SqlSession& db) {
+    db.exec("INSERT INTO seen(position) VALUES(?1)", {static_cast<std::int64_t>(m.position)});
+    if (m.position != rollback_at || rolled_back.exchange(true)) return;
+    try {
+      db.exec("INSERT OR ROLLBACK INTO keys(k) VALUES(1)");
+      db.exec("INSERT OR ROLLBACK INTO keys(k) VALUES(1)");  // ends the whole transaction
+    } catch (const std::exception&) {
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a SQL handler that makes SQLite roll back the batch loses nothing: the batch is retried") {
+  evs::test::TempDir dir;
+  auto store = open_sqlite(dir / "events.db");
+  for (int i = 0; i < 10; ++i) {
+    const auto e = shop::make(shop::ItemAdded{"order-1", "sku", 1, 1});
+    REQUIRE(store->append("order-1", evs::ExpectedVersion::any(), {&e, 1}));
+  }
+  RollbackSwallower projection;
+  projection.rollback_at = 5;
+  evs::EngineOptions eo;
+  eo.poll_max = 10ms;  // the retry after a storage failure waits 10 x poll_max
+  evs::ProjectionEngine engine(*store, eo);
+  evs::ProjectionOptions po;
+  po.database = dir / "read-model.db";
+  engine.add(projection, po);
+  engine.start();
+  REQUIRE(engine.wait_for("swallower", 10, 20s));
+  engine.stop();
+  CHECK(projection.rolled_back);
+  RawDb db(dir / "read-model.db");
+  std::vector<std::string> got;
+  for (const auto& r : db.query("SELECT position FROM seen ORDER BY rowid")) got.push_back(r[0]);
+  CHECK(got == std::vector<std::string>{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
+  CHECK(db.scalar("SELECT position FROM evs_checkpoints WHERE projection = 'swallower'") == 10);
+}
+
+TEST_CASE("a batch whose checkpoint fails to commit is read again, although the next one was read ahead") {
+  evs::test::TempDir dir;
+  auto store = open_sqlite(dir / "events.db");
+  HalfWriter writer;  // records every position; no event of this log is poison
+  evs::EngineOptions eo;
+  eo.poll_max = 10ms;
+  evs::ProjectionOptions po;
+  po.database = dir / "read-model.db";
+  po.batch_size = 5;
+  {
+    evs::ProjectionEngine first(*store, eo);  // creates the read model's and the engine's tables
+    first.add(writer, po);
+    first.start();
+    first.stop();
+  }
+  {
+    RawDb db(dir / "read-model.db");
+    db.exec("CREATE TABLE armed(x INTEGER)");
+    db.exec("INSERT INTO armed VALUES(1)");
+    db.exec("CREATE TRIGGER fail_checkpoint BEFORE UPDATE ON evs_checkpoints "
+            "WHEN NEW.position >= 15 AND EXISTS (SELECT 1 FROM armed) "
+            "BEGIN SELECT RAISE(ABORT, 'injected checkpoint failure'); END");
+  }
+  for (int i = 0; i < 30; ++i) {
+    const auto e = shop::make(shop::ItemAdded{"order-" + std::to_string(i % 3), "sku", 1, 1});
+    REQUIRE(store->append("order-" + std::to_string(i % 3), evs::ExpectedVersion::any(), {&e, 1}));
+  }
+  evs::ProjectionEngine engine(*store, eo);
+  engine.add(writer, po);
+  engine.start();
+  REQUIRE(eventually([&] { return engine.health("half_writer")->last_error.find("injected") != std::string::npos; }));
+  {
+    RawDb db(dir / "read-model.db");
+    db.exec("DELETE FROM armed");
+  }
+  REQUIRE(engine.wait_for("half_writer", 30, 20s));
+  engine.stop();
+  RawDb db(dir / "read-model.db");
+  std::vector<std::string> got, expected;
+  for (const auto& r : db.query("SELECT position FROM seen ORDER BY rowid")) got.push_back(r[0]);
+  for (int p = 1; p <= 30; ++p) expected.push_back(std::to_string(p));
+  CHECK(got == expected);
+}
+
 TEST_CASE("OnFailure::stop fails the projection at the poison event and processes nothing after it") {
   evs::test::TempDir dir;
   auto store = open_sqlite(dir / "events.db");

@@ -84,6 +84,9 @@ class Projection {
   // Handles one event of a listed type. `session` is the open transaction for SQL projections and null
   // for the others. Throws on failure, including evs::Exception(corrupt_payload / unknown schema version)
   // when the payload does not decode, which the retry policy treats like any other failure.
+  // SQL projections: may run more than once for an event (a batch in which a handler fails is rolled back
+  // and rerun), and only one run's writes commit; so write only through `session`, and never end its
+  // transaction (a handler statement that makes SQLite roll back stops the batch as a storage failure).
   virtual void handle(const RecordedEvent& event, SqlSession* session) = 0;
 };
 
