@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <future>
 #include <map>
+#include <numeric>
 #include <set>
 #include <thread>
 #include <unordered_set>
@@ -1104,6 +1105,28 @@ TEST_CASE("a projection with until_position processes nothing after that positio
   CHECK_MESSAGE(engine.health("as_of")->position == 30, "a projection as of position 30 reports position "
                                                             << engine.health("as_of")->position);
   engine.stop();
+}
+
+TEST_CASE("a read-ahead batch that crosses until_position is cut at the bound") {
+  evs::MemoryEventStore store;
+  for (int i = 0; i < 40; ++i) {
+    const auto e = shop::make(shop::ItemAdded{"order-1", "sku", 1, 1});
+    REQUIRE(store.append("order-1", evs::ExpectedVersion::any(), {&e, 1}));
+  }
+  Recorder<"as_of"> recorder;
+  evs::ProjectionEngine engine(store);
+  evs::ProjectionOptions po;
+  po.until_position = 30;
+  po.batch_size = 7;  // batches 1-7, ..., 22-28, then 29-35 read ahead and cut to 29-30
+  engine.add(recorder, po);
+  engine.start();
+  REQUIRE(engine.wait_for("as_of", 30, 10s));
+  REQUIRE(eventually([&] { return engine.health("as_of")->state == evs::ProjectionState::live; }));
+  engine.stop();
+  std::vector<std::uint64_t> expected(30);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(evs::test::positions_of(recorder.seen()) == expected);
+  CHECK(engine.health("as_of")->position == 30);
 }
 
 // ---------------------------------------------------------------------------------------------------------
