@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <variant>
 
@@ -132,13 +133,11 @@ void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameC
   event.schema_version = static_cast<std::uint32_t>(row.column_int64(3));
   event.encoding = static_cast<Encoding>(row.column_int64(4));
   event.payload = row.column_blob(5);
-  if (lean) {
-    event.stream_id = *stream_id;
-    event.event_id = Uuid{};
-    event.recorded_at = Timestamp{};
-    event.metadata.correlation_id.clear();
-    event.metadata.causation_id.clear();
-    event.metadata.user.clear();
+  event.stream_id = stream_id != nullptr ? *stream_id : names.stream(c, row.column_int64(11));
+  if (lean) {  // what the lean columns skip: defaults, never a reused event's old values
+    event.event_id = {};
+    event.recorded_at = {};
+    event.metadata = {};
     return;
   }
   const auto corrupt = [&](std::string_view what) {
@@ -165,7 +164,6 @@ void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameC
     if (!user) throw corrupt("user metadata (" + user.error().message + ")");
     event.metadata.user = std::move(*user);
   }
-  event.stream_id = stream_id != nullptr ? *stream_id : names.stream(c, row.column_int64(11));
 }
 
 // ---- Writer
@@ -924,7 +922,13 @@ struct SqliteEventStore::Impl {
       std::optional<Transaction> transaction;
       if (consistent)
         transaction.emplace(must(Transaction::begin(*lease, Transaction::Mode::deferred, action)));
-      return body(lease.reader());  // the transaction (read-only) ends with its scope
+      // The transaction (read-only) ends with its scope.
+      if constexpr (std::is_void_v<decltype(body(lease.reader()))>) {
+        body(lease.reader());
+        return {};
+      } else {
+        return body(lease.reader());
+      }
     } catch (const StorageFailure& f) {
       return f.error;
     } catch (const std::exception& e) {
@@ -943,9 +947,8 @@ struct SqliteEventStore::Impl {
     return out[n++];
   }
 
-  // Returns the number of events read into `out` (its size).
-  std::size_t read_stream(Reader& r, std::vector<RecordedEvent>& out, std::string_view stream_id,
-                          const ReadStreamOptions& o) {
+  void read_stream(Reader& r, std::vector<RecordedEvent>& out, std::string_view stream_id,
+                   const ReadStreamOptions& o) {
     constexpr std::string_view action = "read a stream from";
     Connection& c = r.connection;
     std::int64_t stream = 0;
@@ -963,10 +966,9 @@ struct SqliteEventStore::Impl {
       if (!must(statement->step(action)) || to_u64(statement->column_int64(0)) > o.until_position)
         throw StorageFailure{not_found(stream_id, o)};
     }
-    std::size_t n = 0;
     if (o.max_count == 0) {
       out.clear();
-      return 0;
+      return;
     }
     // Built per call (the connection caches the prepared statement by its text). Without a position bound
     // the query does not read each row's position twice.
@@ -984,9 +986,9 @@ struct SqliteEventStore::Impl {
     statement->bind(4, to_db(static_cast<std::uint64_t>(o.max_count)));
     out.reserve(std::min<std::size_t>(o.max_count, 1024));
     const std::string name(stream_id);
+    std::size_t n = 0;
     while (must(statement->step(action))) read_event(slot(out, n), *statement, c, r.names, &name, lean);
     out.resize(n);
-    return n;
   }
 
   Error not_found(std::string_view stream_id, const ReadStreamOptions& o) const {
@@ -996,9 +998,8 @@ struct SqliteEventStore::Impl {
     return {errc::stream_not_found, std::move(message)};
   }
 
-  // Returns the number of events read into `batch` (its size).
-  std::size_t read_all(Reader& r, ReadAllBatch& batch, std::uint64_t from, std::size_t max_count,
-                       const ReadAllFilter& filter) {
+  void read_all(Reader& r, ReadAllBatch& batch, std::uint64_t from, std::size_t max_count,
+                const ReadAllFilter& filter) {
     constexpr std::string_view action = "read all events from";
     Connection& c = r.connection;
     std::vector<RecordedEvent>& out = batch.events;
@@ -1008,7 +1009,7 @@ struct SqliteEventStore::Impl {
     const std::uint64_t start = std::max<std::uint64_t>(from, 1);
     if (max_count == 0 || start > head) {  // nothing to examine: next_position unchanged
       out.clear();
-      return 0;
+      return;
     }
 
     std::vector<std::int64_t> type_ids;
@@ -1035,7 +1036,6 @@ struct SqliteEventStore::Impl {
     out.resize(n);
     // A full batch stops at its last event; a short one examined everything up to the head.
     batch.next_position = n == max_count ? out.back().position + 1 : head + 1;
-    return n;
   }
 
   // SQL for read_all with the given numbers of type ids and categories: ?1..?2 the position range, ?3 the
@@ -1166,18 +1166,13 @@ Result<ReadAllBatch> SqliteEventStore::read_all(std::uint64_t from_position, std
 
 Result<void> SqliteEventStore::read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
                                                 const ReadStreamOptions& options) {
-  auto read = impl_->read("read a stream from", true,
-                          [&](Reader& r) { return impl_->read_stream(r, out, stream_id, options); });
-  if (!read) return read.error();
-  return {};
+  return impl_->read("read a stream from", true, [&](Reader& r) { impl_->read_stream(r, out, stream_id, options); });
 }
 
 Result<void> SqliteEventStore::read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
                                              const ReadAllFilter& filter) {
-  auto read = impl_->read("read all events from", true,
-                          [&](Reader& r) { return impl_->read_all(r, out, from_position, max_count, filter); });
-  if (!read) return read.error();
-  return {};
+  return impl_->read("read all events from", true,
+                     [&](Reader& r) { impl_->read_all(r, out, from_position, max_count, filter); });
 }
 
 Result<std::uint64_t> SqliteEventStore::stream_version(std::string_view stream_id) {

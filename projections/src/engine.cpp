@@ -369,34 +369,31 @@ struct Runner {
       }
       const std::uint64_t from = position_now() + 1;
       ReadAllBatch batch;
-      Result<void> read;
-      bool have = false;
+      std::optional<Result<void>> read;  // set once `batch` holds the batch starting at `from`
       if (ahead) {
-        read = co_await ahead->take();
-        if (ahead->from == from) {
+        auto ahead_read = co_await ahead->take();
+        if (ahead->from == from) {  // else the position moved back (a retry): read again
           batch = std::move(ahead->batch);
-          have = true;
-        } else {
-          spare = std::move(ahead->batch);  // the position moved back (a retry): read again
+          read = std::move(ahead_read);
         }
         ahead.reset();
       }
-      if (!have) {
+      if (!read) {
         batch = std::move(spare);
         batch.next_position = from;
         if (from <= options.until_position) {
           read = store.read_all_into(batch, from, options.batch_size, filter);
         } else {
-          read = {};
           batch.events.clear();
+          read.emplace();
         }
       }
-      if (read && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
+      if (*read && options.until_position != std::numeric_limits<std::uint64_t>::max()) {
         std::erase_if(batch.events, [&](const RecordedEvent& e) { return e.position > options.until_position; });
         batch.next_position = std::min(batch.next_position, options.until_position + 1);
       }
-      if (!read) {
-        set_state(ProjectionState::stalled, read.error().what());
+      if (!*read) {
+        set_state(ProjectionState::stalled, read->error().what());
         co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
         continue;
       }
@@ -435,10 +432,9 @@ struct Runner {
       // Keep a full batch's buffers for the next read; a short one means live: let it go.
       spare = batch.events.size() >= options.batch_size ? std::move(batch) : ReadAllBatch{};
       if (outcome == LaneOutcome::failed) {
-        if (ahead) co_await ahead->take();
         set_state(ProjectionState::failed);
         fail_waiters(Error{errc::handler_failed, "projection " + name + " failed: " + error_now()});
-        co_return;
+        break;
       }
       if (outcome == LaneOutcome::stopped) break;
       if (outcome == LaneOutcome::retry) {
@@ -446,7 +442,7 @@ struct Runner {
         co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
       }
     }
-    if (ahead) co_await ahead->take();
+    if (ahead) co_await ahead->take();  // its read uses the store: finish before the runner does
     co_return;
   }
 
@@ -573,15 +569,9 @@ struct Runner {
       for (const RecordedEvent* e : events) {
         if (e->position <= lane.checkpoint) continue;  // processed before a restart
         if (lane.kind() == ProjectionKind::effect && lane.db->inbox_contains(name, e->event_id)) continue;
-        std::optional<std::string> error;
-        if (first_failure && first_failure->first == e->position) {
-          error = std::move(first_failure->second);  // its first attempt, in the optimistic run
-        } else {
-          error = lane.attempt(*e);
-        }
-        // An earlier event failing this time means the rerun diverged: the recorded failure no longer
-        // applies (that event, if reached again, gets its attempts anew).
-        if (error) first_failure.reset();
+        // The event that failed in the optimistic run is not run again here: that was its first attempt.
+        auto error = first_failure && first_failure->first == e->position ? std::move(first_failure->second)
+                                                                           : lane.attempt(*e);
         if (!error) {
           ++handled;
           continue;
