@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -387,6 +388,20 @@ void check(Context& ctx, const CheckArgs& args) {
                       std::to_string(st->column_int64(2)) + " events, versions " +
                       std::to_string(st->column_int64(3)) + ".." + std::to_string(st->column_int64(4)) + ")");
     }
+    // Within a stream, a later version has a later global position (the stream's order is the log's).
+    auto order = must(c.cached(
+        "SELECT s.name, a.version, a.position, b.position FROM events a JOIN events b ON b.stream = a.stream AND "
+        "b.version = a.version + 1 JOIN streams s ON s.id = a.stream WHERE b.position < a.position "
+        "ORDER BY s.name, a.version",
+        action));
+    while (must(order->step(action))) {
+      ++n_bad;
+      if (bad.size() < 5)
+        bad.push_back(text_column(*order, 0) + " (version " + std::to_string(order->column_int64(1) + 1) +
+                      " is at position " + std::to_string(order->column_int64(3)) + ", before version " +
+                      std::to_string(order->column_int64(1)) + " at position " +
+                      std::to_string(order->column_int64(2)) + ")");
+    }
     const auto orphans = scalar("SELECT count(*) FROM events WHERE stream NOT IN (SELECT id FROM streams)");
     const auto streams_n = scalar("SELECT count(*) FROM streams");
     std::string detail;
@@ -394,7 +409,8 @@ void check(Context& ctx, const CheckArgs& args) {
     if (n_bad > bad.size()) detail += "; and " + std::to_string(n_bad - bad.size()) + " more";
     if (orphans > 0) detail += (detail.empty() ? "" : "; ") + plural(static_cast<std::uint64_t>(orphans), "event belongs", "events belong") + " to no stream";
     report.add("stream versions", n_bad == 0 && orphans == 0,
-               n_bad == 0 && orphans == 0 ? plural(static_cast<std::uint64_t>(streams_n), "stream", "streams") + ", contiguous" : detail);
+               n_bad == 0 && orphans == 0 ? plural(static_cast<std::uint64_t>(streams_n), "stream", "streams") + ", contiguous, in log order"
+                                         : detail);
   }
 
   // 4. recorded_at never decreases along positions.
@@ -628,6 +644,92 @@ ImportedEvent parse_line(std::string_view line, const std::string& where) {
   return ev;
 }
 
+// Appends the file's events stream by stream, keeping each stream's order. The file's events of one stream
+// are a run of that stream: its first event is either new to the target stream (the run goes after the
+// stream's last event) or stored there at some version v (the run is aligned there). Events already stored
+// at their aligned versions (same id at the same version) are skipped, so re-running an interrupted import
+// completes it; anything else (a different event at that version, an id stored elsewhere or out of order)
+// stops the import with an error naming the line, and leaves the stream as it was.
+class StreamImporter {
+ public:
+  StreamImporter(const Context& ctx, SqliteEventStore& store)
+      : store_(store), lookup_(open_sql(ctx.db, sqlite::Access::read)) {}
+
+  std::uint64_t imported = 0, skipped = 0;
+  std::set<std::string> streams_touched;
+
+  // `run`: consecutive events of one stream, in file order.
+  void import_run(std::span<const ImportedEvent> run) {
+    const std::string& stream = run.front().stream;
+    auto at = next_version_.find(stream);
+    if (at == next_version_.end()) at = next_version_.emplace(stream, align(run.front())).first;
+    const std::uint64_t first = at->second;
+
+    // Compare with what the target holds from `first` on: those events must be the file's, in its order.
+    ReadStreamOptions options;
+    options.from_version = first;
+    options.max_count = run.size();
+    auto stored = store_.read_stream(stream, options);
+    if (!stored && !stored.error().is(errc::stream_not_found)) fail(run.front(), stored.error().what());
+    std::size_t matched = 0;
+    if (stored) {
+      for (const RecordedEvent& e : *stored) {
+        const ImportedEvent& wanted = run[matched];
+        if (e.event_id != wanted.data.event_id)
+          fail(wanted, "stream " + stream + " holds event " + e.event_id.to_string() + " at version " +
+                           std::to_string(e.version) + " where the file has " + wanted.data.event_id.to_string() +
+                           ": the target's stream is not in the file's order");
+        ++matched;
+      }
+    }
+    skipped += matched;
+    if (matched < run.size()) {
+      std::vector<EventData> rest;
+      for (const ImportedEvent& e : run.subspan(matched)) rest.push_back(e.data);
+      const std::uint64_t expected = first + matched - 1;
+      auto r = store_.append(stream, ExpectedVersion::exact(expected), rest);
+      if (!r) {
+        if (r.error().is(errc::duplicate_event))
+          fail(run[matched], std::string(r.error().what()) + "; the file's events of stream " + stream +
+                                 " are stored in another order or another stream");
+        if (r.error().is(errc::wrong_expected_version))
+          fail(run[matched], std::string(r.error().what()) + "; another writer appended to stream " + stream +
+                                 " during the import");
+        fail(run[matched], r.error().what());
+      }
+      imported += rest.size();
+      streams_touched.insert(stream);
+    }
+    at->second = first + run.size();
+  }
+
+ private:
+  // The target version of the stream's first event in the file: where that event is stored already, or
+  // after the stream's last event.
+  std::uint64_t align(const ImportedEvent& first) {
+    constexpr std::string_view action = "import into";
+    auto st = must(lookup_.cached(
+        "SELECT s.name, e.version FROM events e JOIN streams s ON s.id = e.stream WHERE e.event_id = ?1", action));
+    st->bind_blob(1, first.data.event_id.bytes_view());
+    if (must(st->step(action))) {
+      const std::string holder = text_column(*st, 0);
+      if (holder != first.stream)
+        fail(first, "event " + first.data.event_id.to_string() + " is already stored in stream " + holder);
+      return static_cast<std::uint64_t>(st->column_int64(1));
+    }
+    return must(store_.stream_version(first.stream)) + 1;
+  }
+
+  [[noreturn]] void fail(const ImportedEvent& at, const std::string& why) const {
+    throw Failure("import stopped at line " + std::to_string(at.line) + " (stream " + at.stream + "): " + why + "; " +
+                  plural(imported, "event was", "events were") + " imported before it");
+  }
+
+  SqliteEventStore& store_;
+  sqlite::Connection lookup_;
+  std::map<std::string, std::uint64_t> next_version_;  // per stream: the target version of its next file event
+};
+
 void import_events(Context& ctx, const ImportArgs& args) {
   // Read and validate everything first: a malformed file imports nothing.
   std::ifstream file;
@@ -658,35 +760,16 @@ void import_events(Context& ctx, const ImportArgs& args) {
     store = std::make_unique<SqliteEventStore>(std::move(options));
   }
 
-  std::uint64_t imported = 0, skipped = 0;
-  std::set<std::string> streams_touched;
-  auto fail = [&](const ImportedEvent& at, const Error& e) {
-    throw Failure("import stopped at line " + std::to_string(at.line) + " (stream " + at.stream + "): " + e.what() +
-                  "; " + std::to_string(imported) + " events were imported before it");
-  };
+  StreamImporter importer(ctx, *store);
   for (std::size_t i = 0; i < events.size();) {
     // One append per run of consecutive events of one stream.
     std::size_t j = i;
-    std::vector<EventData> group;
-    while (j < events.size() && events[j].stream == events[i].stream && group.size() < batch_size)
-      group.push_back(events[j++].data);
-    auto r = store->append(events[i].stream, ExpectedVersion::any(), group);
-    if (r) {
-      (r->idempotent_replay ? skipped : imported) += group.size();
-      if (!r->idempotent_replay) streams_touched.insert(events[i].stream);
-    } else if (r.error().is(errc::duplicate_event)) {
-      // Some of the ids are stored already (a partial earlier import): one event at a time.
-      for (std::size_t k = i; k < j; ++k) {
-        auto one = store->append(events[k].stream, ExpectedVersion::any(), std::span(&events[k].data, 1));
-        if (!one) fail(events[k], one.error());
-        (one->idempotent_replay ? skipped : imported) += 1;
-        if (!one->idempotent_replay) streams_touched.insert(events[k].stream);
-      }
-    } else {
-      fail(events[i], r.error());
-    }
+    while (j < events.size() && events[j].stream == events[i].stream && j - i < batch_size) ++j;
+    importer.import_run(std::span(events).subspan(i, j - i));
     i = j;
   }
+  const std::uint64_t imported = importer.imported, skipped = importer.skipped;
+  const std::set<std::string>& streams_touched = importer.streams_touched;
   if (ctx.json)
     ctx.out << JsonObject().num("imported", imported).num("skipped", skipped).num("streams", streams_touched.size()).str("db", ctx.db).text()
             << '\n';
@@ -741,7 +824,8 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
         "check", "Check the database's integrity and that every stored event type decodes with this program");
     sub->add_flag("--quick", args->quick, "PRAGMA quick_check instead of the full integrity_check");
     sub->footer(
-        "Checks: SQLite integrity; global positions gap-free; stream versions contiguous; recorded times in order; "
+        "Checks: SQLite integrity; global positions gap-free; stream versions contiguous and in log order; recorded "
+        "times in order; "
         "and, for every stored (event type, schema version): registered in this program, not newer than the "
         "registered version, and every payload decodes. Run it from the application's own binary (the embedded "
         "form) before a deploy to catch a change that would break old events. The standalone evs binary has no "
@@ -768,11 +852,13 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
     auto* sub = cli.add_subcommand("import", "Append events from JSON lines (as written by export) to --db");
     sub->add_option("file", args->file, "the JSON-lines file, or - for stdin")->required();
     sub->footer(
-        "Keeps event ids, types, schema versions, encodings and metadata, and the order of the file. Consecutive "
-        "events of one stream are appended together with expected version 'any'; positions, versions and "
-        "recorded times are assigned by the target store. Importing the same file again is a no-op (idempotent "
-        "appends): already stored events are counted as skipped. A malformed line imports nothing. Creates --db "
-        "if it does not exist.");
+        "Keeps event ids, types, schema versions, encodings and metadata, and each stream's order. A stream's "
+        "events in the file go after the target stream's last event, or, when the first of them is stored there "
+        "already, at the versions that follow it: events stored at their versions (same id, same version) are "
+        "skipped, so importing a file again, or re-running an interrupted import, stores only what is missing. A "
+        "different event at one of those versions, or an id stored in another stream, stops the import with an "
+        "error. Positions, versions and recorded times are assigned by the target store. A malformed line imports "
+        "nothing. Creates --db if it does not exist.");
     sub->callback([&ctx, args] { import_events(ctx, *args); });
   }
 }
