@@ -806,6 +806,7 @@ struct SqliteEventStore::Impl {
       throw Exception(errc::invalid_argument, "SqliteOptions::path is empty: name the store's file");
     if (options.read_only) {
       read_only_reason = "it was opened with SqliteOptions::read_only";
+      if (options.immutable) readers.use_immutable();
       check_read_only_schema(std::nullopt);
       return;
     }

@@ -18,6 +18,7 @@ std::unique_ptr<SqliteEventStore> Context::open_store(bool writable) const {
   SqliteOptions options;
   options.path = db;
   options.read_only = !writable;
+  options.immutable = !writable && closed_database(db);
   return std::make_unique<SqliteEventStore>(std::move(options));
 }
 

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <stdexcept>
@@ -28,11 +29,22 @@ struct Context {
   int exit_code = 0;
 
   // Opens the event store at --db for reading (or writing). A missing file, a foreign file or an
-  // unreadable one is a Failure with a clear message.
+  // unreadable one is a Failure with a clear message. A read-only open of a closed store (see
+  // closed_database) reads it as immutable, so inspecting it creates no file next to it and writes nothing.
   std::unique_ptr<SqliteEventStore> open_store(bool writable = false) const;
   // The ProjectionEntry named `name`, or a Failure listing the known names.
   const ProjectionEntry& projection(const std::string& name) const;
 };
+
+// True when no -wal, -shm or -journal file lies next to the database at `path`: no process has it open
+// in WAL mode and no crash left a journal to roll back, so it can be read as an immutable file. (A plain
+// read-only open of a WAL database creates -wal and -shm files.)
+inline bool closed_database(const std::filesystem::path& path) {
+  std::error_code ec;
+  for (const char* suffix : {"-wal", "-shm", "-journal"})
+    if (std::filesystem::exists(path.string() + suffix, ec) || ec) return false;
+  return true;
+}
 
 // Validators for integer options with plain messages ("--count: 'abc' is not a positive integer").
 inline CLI::Validator positive_integer() {

@@ -21,13 +21,15 @@ inline void must(Result<void>&& r) {
   if (!r) throw Exception(r.error());
 }
 
-// Opens an existing SQLite file (a Failure if it does not exist: never creates one).
+// Opens an existing SQLite file (a Failure if it does not exist: never creates one). A read of a closed
+// database (see closed_database) opens it as immutable, so it creates no -wal or -shm file.
 inline sqlite::Connection open_sql(const std::filesystem::path& path, sqlite::Access access) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Failure("open " + path.string() + ": no such file");
   if (std::filesystem::is_directory(path, ec))
     throw Failure("open " + path.string() + ": is a directory, not a database file");
-  return must(sqlite::Connection::open(path, access, std::chrono::milliseconds(5000)));
+  const bool immutable = access == sqlite::Access::read && closed_database(path);
+  return must(sqlite::Connection::open(path, access, std::chrono::milliseconds(5000), immutable));
 }
 
 inline bool has_table(sqlite::Connection& c, std::string_view table) {

@@ -147,7 +147,17 @@ struct TailArgs {
   std::vector<std::string> types;
 };
 
+// What tells a change of a file that is not open for writing: its size and modification time.
+std::pair<std::uintmax_t, std::filesystem::file_time_type> file_state(const std::string& path) {
+  std::error_code ec;
+  return {std::filesystem::file_size(path, ec), std::filesystem::last_write_time(path, ec)};
+}
+
 void tail(Context& ctx, const TailArgs& args) {
+  // A closed store is read as immutable (see Context::open_store), and an immutable reader sees no commits:
+  // tail reopens the store when a writer opens it (a -wal file appears) or the file changes.
+  bool immutable = closed_database(ctx.db);
+  auto file = file_state(ctx.db);
   auto store = ctx.open_store();
   InterruptScope scope;
   ReadAllFilter filter{args.types, args.categories};
@@ -173,6 +183,17 @@ void tail(Context& ctx, const TailArgs& args) {
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (immutable) {
+      const auto now_file = file_state(ctx.db);
+      changed = !closed_database(ctx.db) || now_file != file;
+      if (changed) {
+        immutable = closed_database(ctx.db);
+        file = now_file;
+        store = ctx.open_store();
+        token = must(store->change_token());
+      }
+      continue;
+    }
     const std::uint64_t now = must(store->change_token());
     changed = now != token;
     token = now;

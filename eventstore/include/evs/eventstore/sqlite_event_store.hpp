@@ -33,6 +33,10 @@ struct SqliteOptions {
   // Open without writing anything (no migrations; appends fail with read_only). A file that cannot be
   // written is opened this way automatically if its schema is already current.
   bool read_only = false;
+  // With read_only: read the file through SQLite's immutable=1, so that opening and reading create no -wal or
+  // -shm file and take no lock. Only for a file nothing writes while it is open (a closed store: no -wal
+  // next to it); changes made meanwhile by another process may be missed or misread. Ignored when writable.
+  bool immutable = false;
   // Upper bound on appends committed in one group transaction.
   std::size_t max_group = 1024;
 };
