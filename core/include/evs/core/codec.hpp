@@ -10,7 +10,8 @@
 //  - binary: members in declaration order, no names. Unsigned integers as LEB128 varints, signed as zigzag
 //    varints, doubles as 8 little-endian bytes, strings/containers prefixed with a varint length,
 //    optionals with one presence byte. Compact and fast; the schema fingerprint guards its layout.
-//    Members of described base classes come first, in base order.
+//    Members of described base classes come first, in base order. Only public members are stored: a type
+//    that describes private or protected members (BOOST_DESCRIBE_CLASS) does not compile.
 //  - json: objects keyed by member name, readable and queryable with SQLite's json functions. NaN and
 //    infinities are written as the literals NaN / Infinity / -Infinity (a RapidJSON extension) and read back.
 #pragma once
@@ -244,9 +245,21 @@ template <class T>
 inline constexpr bool is_described_struct =
     boost::describe::has_describe_members<T>::value && !std::is_union_v<T>;
 
+// The members evs encodes and fingerprints: the public ones, own and inherited. A type that also describes
+// private or protected members (BOOST_DESCRIBE_CLASS) is refused at compile time, so no member is silently
+// left out of its payload or fingerprint.
 template <class T>
-using public_members =
-    boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>;
+struct checked_public_members {
+  static_assert(boost::mp11::mp_empty<boost::describe::describe_members<
+                    T, boost::describe::mod_private | boost::describe::mod_protected |
+                           boost::describe::mod_inherited>>::value,
+                "evs: this type describes private or protected members, which evs would neither encode nor "
+                "fingerprint; make every stored member public (BOOST_DESCRIBE_STRUCT)");
+  using type = boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>;
+};
+
+template <class T>
+using public_members = typename checked_public_members<T>::type;
 
 template <class T>
 inline constexpr bool dependent_false = false;
