@@ -294,7 +294,7 @@ class Run {
 TEST_CASE("the in-memory and the SQLite store answer every random sequence of operations identically") {
   std::vector<std::uint64_t> seeds = {1, 2, 3, 5, 8, 13, 21, 34};
   if (const std::uint64_t seed = env_number("EVS_DIFFERENTIAL_SEED", 0)) seeds = {seed};
-  const int ops = static_cast<int>(env_number("EVS_DIFFERENTIAL_OPS", 600));
+  const int ops = static_cast<int>(env_number("EVS_DIFFERENTIAL_OPS", 1500));
   for (const std::uint64_t seed : seeds) {
     CAPTURE(seed);
     Run run(seed);
