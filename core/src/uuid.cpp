@@ -1,5 +1,8 @@
 #include "evs/core/uuid.hpp"
 
+#include <boost/uuid/name_generator_sha1.hpp>
+#include <boost/uuid/uuid.hpp>
+
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -38,6 +41,15 @@ Uuid Uuid::generate() {
   b[7] = static_cast<std::uint8_t>(r1);
   b[8] = static_cast<std::uint8_t>(0x80 | ((r1 >> 16) & 0x3f));
   for (int i = 9; i < 16; ++i) b[i] = static_cast<std::uint8_t>(r2 >> (8 * (i - 9)));
+  return Uuid(b);
+}
+
+Uuid Uuid::name_based(const Uuid& namespace_id, std::string_view name) {
+  boost::uuids::uuid ns;
+  std::memcpy(ns.data, namespace_id.bytes().data(), 16);
+  const boost::uuids::uuid id = boost::uuids::name_generator_sha1(ns)(name.data(), name.size());
+  std::array<std::uint8_t, 16> b{};
+  std::memcpy(b.data(), id.data, 16);
   return Uuid(b);
 }
 

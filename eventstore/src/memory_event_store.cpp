@@ -4,6 +4,7 @@
 #include "commit_listeners.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -18,6 +19,20 @@ struct MemoryEventStore::Impl {
   std::map<std::string, Snapshot, std::less<>> snapshots;
   detail::CommitListeners listeners;
   std::uint64_t changes = 0;  // change_token(): bumped by every append that stores events
+
+  // Listeners hear commits in position order: an append that stored positions [first, last] waits until
+  // every earlier position was announced. Positions are handed out under `mutex`, so the wait always ends.
+  std::mutex notify_mutex;
+  std::condition_variable notify_turn;
+  std::uint64_t notified_through = 0;  // guarded by notify_mutex
+
+  void notify_in_order(const AppendResult& stored) {
+    std::unique_lock lock(notify_mutex);
+    notify_turn.wait(lock, [&] { return notified_through + 1 == stored.first_position; });
+    listeners.notify(stored.last_position);
+    notified_through = stored.last_position;
+    notify_turn.notify_all();
+  }
 
   std::uint64_t version_of(std::string_view stream) const {
     auto it = streams.find(std::string(stream));
@@ -57,7 +72,7 @@ MemoryEventStore::~MemoryEventStore() = default;
 Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, ExpectedVersion expected,
                                               std::span<const EventData> events) {
   auto result = append_locked(stream_id, expected, events);
-  if (result && result->last_position != 0 && !result->idempotent_replay) impl_->listeners.notify(result->last_position);
+  if (result && result->last_position != 0 && !result->idempotent_replay) impl_->notify_in_order(*result);
   return result;
 }
 

@@ -32,7 +32,6 @@ Result<void> Account::open(std::string owner) {
 }
 
 Result<void> Account::deposit(std::int64_t cents, const std::string& transfer_id) {
-  if (!transfer_id.empty() && applied(transfer_id, "credit")) return {};
   if (auto ok = usable(); !ok) return ok;
   if (cents <= 0) return Error{errc::invalid_argument, "a deposit must be positive"};
   raise(MoneyDeposited{cents, transfer_id});
@@ -40,7 +39,6 @@ Result<void> Account::deposit(std::int64_t cents, const std::string& transfer_id
 }
 
 Result<void> Account::withdraw(std::int64_t cents, const std::string& transfer_id) {
-  if (!transfer_id.empty() && applied(transfer_id, "debit")) return {};
   if (auto ok = usable(); !ok) return ok;
   if (cents <= 0) return Error{errc::invalid_argument, "a withdrawal must be positive"};
   if (state().balance < cents)
@@ -51,8 +49,6 @@ Result<void> Account::withdraw(std::int64_t cents, const std::string& transfer_i
 }
 
 Result<void> Account::refund(std::int64_t cents, const std::string& transfer_id) {
-  if (applied(transfer_id, "refund")) return {};
-  if (!applied(transfer_id, "debit")) return Error{errc::invalid_argument, "transfer " + transfer_id + " never debited " + id()};
   raise(TransferRefunded{cents, transfer_id});  // also to a closed account: the money was taken from it
   return {};
 }
@@ -64,30 +60,13 @@ Result<void> Account::close(std::string reason) {
   return {};
 }
 
-bool Account::applied(const std::string& transfer_id, std::string_view leg) const {
-  const std::string key = transfer_id + "/" + std::string(leg);
-  return std::find(state().legs.begin(), state().legs.end(), key) != state().legs.end();
-}
-void Account::remember(const std::string& transfer_id, std::string_view leg) {
-  if (!transfer_id.empty()) state_.legs.push_back(transfer_id + "/" + std::string(leg));
-}
-
 void Account::apply(const AccountOpened& e) {
   state_.owner = e.owner;
   state_.open = true;
 }
-void Account::apply(const MoneyDeposited& e) {
-  state_.balance += e.cents;
-  remember(e.transfer_id, "credit");
-}
-void Account::apply(const MoneyWithdrawn& e) {
-  state_.balance -= e.cents;
-  remember(e.transfer_id, "debit");
-}
-void Account::apply(const TransferRefunded& e) {
-  state_.balance += e.cents;
-  remember(e.transfer_id, "refund");
-}
+void Account::apply(const MoneyDeposited& e) { state_.balance += e.cents; }
+void Account::apply(const MoneyWithdrawn& e) { state_.balance -= e.cents; }
+void Account::apply(const TransferRefunded& e) { state_.balance += e.cents; }
 void Account::apply(const AccountClosed&) { state_.closed = true; }
 
 // ---- TransferSaga -------------------------------------------------------------------------------------
@@ -142,6 +121,7 @@ evs::CommandOptions options_for(const evs::CommandMetadata& m) {
   evs::CommandOptions o;
   o.create_if_missing = true;
   o.metadata = m.event_metadata();  // correlation = the transfer, causation = the saga's command
+  o.command_id = m.command_id;       // a re-issued command appends nothing new and gets its first answer
   o.metadata.user["who"] = std::string(TransferSaga::name);
   return o;
 }
@@ -164,12 +144,10 @@ Result<evs::CommandResult> Bank::close(const std::string& id, const std::string&
 
 Result<evs::AppendResult> Bank::transfer(const std::string& transfer_id, const std::string& from, const std::string& to,
                                          std::int64_t cents, const Actor& actor) {
-  evs::EventData d;
-  d.type = std::string(evs::event_info_v<TransferRequested>.name);
-  d.schema_version = evs::event_info_v<TransferRequested>.version;
-  d.payload = evs::encode(TransferRequested{transfer_id, from, to, cents}, evs::Encoding::binary);
-  d.metadata.correlation_id = actor.correlation_id.empty() ? transfer_id : actor.correlation_id;
-  d.metadata.user["who"] = actor.who;
+  evs::EventMetadata metadata;
+  metadata.correlation_id = actor.correlation_id.empty() ? transfer_id : actor.correlation_id;
+  metadata.user["who"] = actor.who;
+  const evs::EventData d = evs::make_event_data(TransferRequested{transfer_id, from, to, cents}, evs::Encoding::binary, metadata);
   return store_.append("transfer-" + transfer_id, evs::ExpectedVersion::no_stream(), std::span(&d, 1));
 }
 
@@ -200,13 +178,11 @@ void Bank::refund(const RefundSource& c, const evs::CommandMetadata& m) {
 void Bank::reject(const std::string& transfer_id, const std::string& leg, const evs::Error& why,
                   const evs::CommandMetadata& m) {
   if (!why.is(errc::invalid_argument)) throw evs::Exception(why);
-  evs::EventData d;
-  d.event_id = m.command_id;  // a re-issued command stores its refusal once
-  d.type = std::string(evs::event_info_v<TransferLegRejected>.name);
-  d.schema_version = evs::event_info_v<TransferLegRejected>.version;
-  d.payload = evs::encode(TransferLegRejected{transfer_id, leg, why.message}, evs::Encoding::binary);
-  d.metadata = m.event_metadata();
-  d.metadata.user["who"] = "bank";
+  evs::EventMetadata metadata = m.event_metadata();
+  metadata.user["who"] = "bank";
+  // The command id as event id: a re-issued command stores its refusal once.
+  const evs::EventData d = evs::make_event_data(TransferLegRejected{transfer_id, leg, why.message},
+                                                evs::Encoding::binary, metadata, m.command_id);
   auto r = store_.append("transfer-" + transfer_id, evs::ExpectedVersion::any(), std::span(&d, 1));
   if (!r) throw evs::Exception(r.error());
 }

@@ -83,9 +83,8 @@ struct AccountState {
   std::int64_t balance = 0;  // cents
   bool open = false;
   bool closed = false;
-  std::vector<std::string> legs;  // "<transfer id>/debit|credit|refund": each transfer leg applies once
 };
-BOOST_DESCRIBE_STRUCT(AccountState, (), (owner, balance, open, closed, legs))
+BOOST_DESCRIBE_STRUCT(AccountState, (), (owner, balance, open, closed))
 
 class Account : public evs::Aggregate<Account, AccountState, AccountOpened, MoneyDeposited, MoneyWithdrawn,
                                       TransferRefunded, AccountClosed> {
@@ -94,7 +93,8 @@ class Account : public evs::Aggregate<Account, AccountState, AccountOpened, Mone
   using Aggregate::Aggregate;
 
   evs::Result<void> open(std::string owner);
-  // A transfer leg that was applied already is accepted and raises nothing (a re-issued command).
+  // A re-issued transfer leg applies once: the bank runs the saga's commands with their command id
+  // (evs::CommandOptions::command_id), so the account itself keeps no record of the legs it saw.
   evs::Result<void> deposit(std::int64_t cents, const std::string& transfer_id = {});
   evs::Result<void> withdraw(std::int64_t cents, const std::string& transfer_id = {});  // never below zero
   evs::Result<void> refund(std::int64_t cents, const std::string& transfer_id);
@@ -108,8 +108,6 @@ class Account : public evs::Aggregate<Account, AccountState, AccountOpened, Mone
   void apply(const TransferRefunded& e);
   void apply(const AccountClosed& e);
 
-  bool applied(const std::string& transfer_id, std::string_view leg) const;
-  void remember(const std::string& transfer_id, std::string_view leg);
   evs::Result<void> usable() const;
 };
 

@@ -20,7 +20,8 @@ class StockService : public evs::EffectHandler<StockService, OrderPlaced> {
   static constexpr std::string_view name = "stock_service";
   explicit StockService(Commands& commands) : commands_(commands) {}
   void handle(const OrderPlaced& e, const evs::RecordedEvent& cause) {
-    commands_.reserve_stock(e.order_id, e.sku, e.quantity, evs::caused_by(cause));
+    commands_.reserve_stock(e.order_id, e.sku, e.quantity, evs::caused_by(cause),
+                            evs::derived_id(cause.event_id, "reserve_stock"));
   }
 
  private:

@@ -45,13 +45,16 @@ class Commands {
   // --- Issued by the saga (or the choreographed services). `meta` links the events to their cause. ---
   // They throw when they cannot be done; the projection engine then retries the event that caused them.
 
+  // `command_id` identifies this request: a re-issued one (same id) reserves once and gets its first answer.
   void reserve_stock(const std::string& order_id, const std::string& sku, std::int32_t quantity,
-                     const evs::EventMetadata& meta) {
+                     const evs::EventMetadata& meta, const evs::Uuid& command_id) {
     if (unreachable_sku == sku) {  // the supplier's system for this sku is down: the request is lost
       ++lost_requests;
       return;
     }
-    evs::handle_command(stock_, sku, [&](Stock& s) { s.reserve(order_id, quantity); }, {.metadata = meta}).value();
+    evs::handle_command(stock_, sku, [&](Stock& s) { s.reserve(order_id, quantity); },
+                        {.metadata = meta, .command_id = command_id})
+        .value();
   }
   void ship(const std::string& order_id, const evs::EventMetadata& meta) {
     evs::handle_command(orders_, order_id, [](Order& o) { return o.ship(); }, options(meta)).value();

@@ -40,7 +40,7 @@ class Fulfilment : public evs::ProcessManager<Fulfilment, FulfilmentData, OrderP
     saga.complete_step("payment");  // the checkout charged the card; compensated by a refund
     saga.start_step("stock", timeout_);
     saga.send("ReserveStock", [this, d = saga.data()](const evs::CommandMetadata& m) {
-      commands_.reserve_stock(d.order_id, d.sku, d.quantity, m.event_metadata());
+      commands_.reserve_stock(d.order_id, d.sku, d.quantity, m.event_metadata(), m.command_id);
     });
   }
   void handle(const StockReserved&, const evs::RecordedEvent&, Saga& saga) {

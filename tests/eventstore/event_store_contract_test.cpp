@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -459,4 +461,32 @@ TEST_CASE_TEMPLATE("commit listeners hear every append that stores events, until
   REQUIRE(store->append("s-3", ExpectedVersion::any(), deposits(1)));
   std::lock_guard lock(m);
   CHECK(heard.size() == 2);
+}
+
+TEST_CASE_TEMPLATE("commit listeners hear commits in position order, also from many threads at once", B,
+                   EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  std::mutex m;
+  std::vector<std::uint64_t> heard;
+  store->add_commit_listener([&](std::uint64_t p) {
+    std::lock_guard lock(m);
+    heard.push_back(p);
+  });
+  constexpr int threads = 8;
+  constexpr int appends = 250;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < appends; ++i)
+        CHECK(store->append("s-" + std::to_string(t), ExpectedVersion::any(), deposits(1 + i % 2)));
+    });
+  for (auto& th : pool) th.join();
+  std::lock_guard lock(m);
+  REQUIRE_FALSE(heard.empty());
+  const auto disorder = std::adjacent_find(heard.begin(), heard.end(), std::greater_equal<>());
+  CHECK_MESSAGE(disorder == heard.end(), "call " << (disorder - heard.begin() + 1) << " heard position "
+                                                 << (disorder == heard.end() ? 0 : disorder[1]) << " after "
+                                                 << (disorder == heard.end() ? 0 : disorder[0]));
+  CHECK(heard.back() == store->last_position().value());
 }

@@ -189,6 +189,19 @@ TEST_CASE_TEMPLATE("handle_command retries on conflicts and reports what happene
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::retries_exhausted));
   }
+  SUBCASE("max_attempts below one is refused before anything is decided") {
+    for (int attempts : {0, -1}) {
+      int calls = 0;
+      auto r = handle_command(repo, "1", [&](Account& a) {
+        ++calls;
+        a.deposit(1);
+      }, CommandOptions{.max_attempts = attempts});
+      REQUIRE_FALSE(r);
+      CHECK(r.error().is(errc::invalid_argument));
+      CHECK(calls == 0);
+    }
+    CHECK(store->last_position().value() == 0);
+  }
   SUBCASE("create_if_missing = false refuses a missing aggregate") {
     CommandOptions o;
     o.create_if_missing = false;
@@ -206,4 +219,100 @@ TEST_CASE_TEMPLATE("handle_command retries on conflicts and reports what happene
     CHECK(failures == 0);
     CHECK(repo.load("1").value().state().balance == 100);
   }
+}
+
+TEST_CASE("command event ids are name-based uuids of the command id and the event's index") {
+  // RFC 9562 version 5 (the DNS namespace example from Python's uuid module).
+  const Uuid dns = *Uuid::parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+  CHECK(Uuid::name_based(dns, "python.org").to_string() == "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+  const Uuid command = *Uuid::parse("0190f3a1-7c2b-7d4e-8f00-123456789abc");
+  CHECK(command_event_id(command, 0) == command_event_id(command, 0));
+  CHECK(command_event_id(command, 0) != command_event_id(command, 1));
+  CHECK(command_event_id(command, 0) != command_event_id(Uuid::generate(), 0));
+  CHECK(command_event_id(command, 0) == Uuid::name_based(command, "evs.command-event/0"));  // on-disk format
+}
+
+TEST_CASE_TEMPLATE("a command retried with its command id appends once and returns the original result", B,
+                   EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  Repository<Account> repo(*store);
+  const Uuid fund = Uuid::generate();
+  const Uuid spend = Uuid::generate();
+  const auto deposit = [](Account& a) { a.deposit(100); };
+  const auto withdraw = [](Account& a) { return a.withdraw(60); };
+
+  auto funded = handle_command(repo, "1", deposit, CommandOptions{.command_id = fund});
+  REQUIRE(funded);
+  auto spent = handle_command(repo, "1", withdraw, CommandOptions{.command_id = spend});
+  REQUIRE(spent);
+  CHECK_FALSE(spent->append.idempotent_replay);
+  REQUIRE(handle_command(repo, "1", [](Account& a) { a.deposit(1); }));  // an unrelated command in between
+  const std::uint64_t head = store->last_position().value();
+
+  // Decided on today's balance (41), the withdrawal would be refused; a retry gets the original answer.
+  auto again = handle_command(repo, "1", withdraw, CommandOptions{.command_id = spend});
+  REQUIRE(again);
+  CHECK(again->append.idempotent_replay);
+  CHECK(again->append.first_position == spent->append.first_position);
+  CHECK(again->append.last_position == spent->append.last_position);
+  CHECK(again->append.stream_version == spent->append.stream_version);
+  CHECK(again->version == spent->version);
+  CHECK(again->events == 1);
+  auto refunded = handle_command(repo, "1", deposit, CommandOptions{.command_id = fund});  // the very first one
+  REQUIRE(refunded);
+  CHECK(refunded->append.idempotent_replay);
+  CHECK(refunded->append.first_position == funded->append.first_position);
+  CHECK(refunded->version == 1);
+
+  CHECK(store->last_position().value() == head);
+  CHECK(repo.load("1").value().state().balance == 41);
+  const auto stored = store->read_stream("acc-1").value();
+  REQUIRE(stored.size() == 3);
+  CHECK(stored[0].event_id == command_event_id(fund, 0));
+  CHECK(stored[1].event_id == command_event_id(spend, 0));
+}
+
+TEST_CASE_TEMPLATE("saving a command's events twice from stale aggregates stores them once", B, EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();
+  Repository<Account> repo(*store);
+  const Uuid command = Uuid::generate();
+  Account first("1"), second("1");  // two handlers of one redelivered command, both loaded at version 0
+  for (Account* a : {&first, &second}) {
+    a->deposit(5);
+    a->deposit(6);
+  }
+  auto original = repo.save(first, {}, command);
+  REQUIRE(original);
+  auto retry = repo.save(second, {}, command);  // stale (expects version 0), yet no conflict: the same events
+  REQUIRE(retry);
+  CHECK(retry->idempotent_replay);
+  CHECK(retry->first_position == original->first_position);
+  CHECK(retry->stream_version == 2);
+  CHECK(second.pending_events().empty());
+  CHECK(store->last_position().value() == 2);
+}
+
+TEST_CASE("a command retried after a crash between its append and its acknowledgement appends once") {
+  test::SqliteBackend backend;  // the store is closed and reopened from its file: nothing survives but the file
+  const Uuid command = Uuid::generate();
+  CommandResult original;
+  {
+    auto store = backend.open();
+    Repository<Account> repo(*store);
+    REQUIRE(handle_command(repo, "1", [](Account& a) { a.deposit(100); }));
+    auto r = handle_command(repo, "1", [](Account& a) { return a.withdraw(70); }, CommandOptions{.command_id = command});
+    REQUIRE(r);
+    original = *r;
+  }  // the process dies here: the caller never saw the answer
+  auto store = backend.open();
+  Repository<Account> repo(*store);
+  auto retried = handle_command(repo, "1", [](Account& a) { return a.withdraw(70); }, CommandOptions{.command_id = command});
+  REQUIRE(retried);
+  CHECK(retried->append.idempotent_replay);
+  CHECK(retried->append.first_position == original.append.first_position);
+  CHECK(retried->version == original.version);
+  CHECK(store->last_position().value() == 2);
+  CHECK(repo.load("1").value().state().balance == 30);
 }

@@ -12,6 +12,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace {
@@ -53,10 +55,22 @@ TEST_CASE("async_wait_for completes through a coroutine and a future once the pr
 
 namespace {
 
+// Holds its first event until released (or 30 s pass), so its batch is busy for as long as the test wants.
 struct Slow : evs::MemoryProjection<Slow, testdomain::Deposited> {
   static constexpr std::string_view name = "slow";
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  std::atomic<int> handled{0};
   void handle(const testdomain::Deposited&, const evs::RecordedEvent&) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(30), [&] { return released; });
+    ++handled;
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
   }
 };
 
@@ -67,18 +81,16 @@ TEST_CASE("a wait times out on time even while the projection is busy with a lon
   evs::SqliteEventStore store({dir / "events.db", evs::Durability::normal});
   std::vector<evs::EventData> batch;
   for (int i = 0; i < 300; ++i) batch.push_back(testdomain::deposit(1));
-  REQUIRE(store.append("acc-1", evs::ExpectedVersion::any(), batch));  // one batch of 300 x 10 ms = 3 s
+  REQUIRE(store.append("acc-1", evs::ExpectedVersion::any(), batch));  // one batch, held at its first event
   Slow slow;
   evs::ProjectionEngine engine(store);
   engine.add(slow);
   engine.start();
-  const auto started = std::chrono::steady_clock::now();
   auto r = engine.wait_for("slow", 300, std::chrono::milliseconds(100));
-  const auto waited = std::chrono::steady_clock::now() - started;
+  // The wait ended while the batch was still held at its first event, not after the batch.
+  CHECK_MESSAGE(slow.handled == 0, "the 100 ms wait returned only after " << slow.handled << " events were handled");
+  slow.release();
   REQUIRE_FALSE(r);
   CHECK(r.error().is(evs::errc::timed_out));
-  CHECK_MESSAGE(waited < std::chrono::milliseconds(1500),
-                "the 100 ms wait returned after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
-                                                  << " ms, i.e. only after the batch");
   engine.stop();
 }

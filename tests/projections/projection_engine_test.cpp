@@ -701,15 +701,13 @@ TEST_CASE("stop() during a retry backoff returns promptly, and a restart retries
   evs::ProjectionEngine engine(*store);
   evs::ProjectionOptions po;
   po.retry.max_attempts = 10;
-  po.retry.initial_backoff = 20s;
+  po.retry.initial_backoff = 1h;  // stop() must not wait it out: a stop that did would hang this test
+  po.retry.max_backoff = 1h;
   engine.add(recorder, po);
   engine.start();
   REQUIRE(eventually([&] { return attempts.count() == 1; }));
-  const auto t0 = std::chrono::steady_clock::now();
   engine.stop();
-  const auto took = std::chrono::steady_clock::now() - t0;
-  CHECK_MESSAGE(took < 5s, "stop() waited " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                                            << " ms for a 20 s backoff");
+  CHECK(attempts.count() == 1);
   const auto h = engine.health("recorder");
   CHECK(h->state == evs::ProjectionState::stopped);
   CHECK(h->position < poison);

@@ -378,7 +378,7 @@ TEST_CASE("saga orchestration: a failing step compensates the completed steps, n
   CHECK(poll_until([&] { return shop.saga.armed_timers() == 0; }));
 }
 
-TEST_CASE("saga orchestration: a step that does not answer in time fails and is compensated; a late answer is ignored") {
+TEST_CASE("saga orchestration: a step that does not answer in time fails and is compensated, and a late answer is ignored") {
   evs::test::TempDir dir;
   Shop shop(dir, 100ms);
   shop.services.inventory = Services::Inventory::silent;
@@ -565,7 +565,7 @@ class OrderService : public evs::EffectHandler<OrderService, PaymentRefunded> {
 
 }  // namespace sagatest
 
-TEST_CASE("saga choreography: services react to each other's events; a failure event triggers the compensation") {
+TEST_CASE("saga choreography: services react to each other's events, and a failure event triggers the compensation") {
   evs::test::TempDir dir;
   auto store = open_store(dir / "events.db");
   PaymentService payments(*store);

@@ -35,3 +35,22 @@ TEST_CASE("an aggregate scenario fails, showing both sides, on other events, a m
                   ScenarioFailure);
   CHECK_THROWS_AS(AggregateScenario<Account>("1").then_nothing(), ScenarioFailure);  // then before when
 }
+
+TEST_CASE("then_error fails when the rejected command raised events anyway") {
+  const auto raise_then_refuse = [](Account& a) -> evs::Result<void> {
+    a.deposit(5);
+    return evs::Error{evs::errc::invalid_argument, "refused"};
+  };
+  CHECK_THROWS_WITH_AS(AggregateScenario<Account>("1").when(raise_then_refuse).then_error("refused"),
+                       doctest::Contains(R"(raised:
+  test.deposited)"),
+                       ScenarioFailure);
+  // A command that throws after raising is caught the same way.
+  CHECK_THROWS_AS(AggregateScenario<Account>("1")
+                      .when([](Account& a) {
+                        a.deposit(5);
+                        throw std::runtime_error("refused");
+                      })
+                      .then_error("refused"),
+                  ScenarioFailure);
+}

@@ -115,7 +115,7 @@ TEST_CASE("streams lists every stream with its version and last update, filtered
   CHECK(std::string(docs[1]["stream"].GetString()) == "order-2");
 }
 
-TEST_CASE("read shows events with their envelope; JSON payloads as JSON, unknown binary payloads as size and hex") {
+TEST_CASE("read shows events with their envelope, JSON payloads as JSON, unknown binary payloads as size and hex") {
   Fixture f;
   auto r = run(evs_bin, f.with_db({"read", "order-1"}));
   CHECK(r.code == 0);

@@ -65,7 +65,7 @@ TEST_CASE("saga compensation: stock rejected -> refund the payment, then cancel 
   CHECK(w.saga.instance("o2")->reason == "only 1 left");
 }
 
-TEST_CASE("saga timeout: no answer before the deadline compensates too; a late answer changes nothing") {
+TEST_CASE("saga timeout: no answer before the deadline compensates too, and a late answer changes nothing") {
   World w;
   w.commands.unreachable_sku = "POSTER";  // the request is lost
   w.scenario.given(w.place("o3"))

@@ -76,7 +76,7 @@ class Aggregate {
   // --- Used by repositories ---
   // Applies one stored event. Errors: unknown_event_type (not one of Events), unsupported_schema_version
   // (stored version newer than the code's), corrupt_payload.
-  Result<void> replay(const RecordedEvent& e) {
+  [[nodiscard]] Result<void> replay(const RecordedEvent& e) {
     static const std::string owner = "aggregate " + std::string(Derived::category);  // once, not per event
     return dispatch_event<Events...>(e, owner, [&](const auto& event) {
       AggregateAccess::apply(derived(), event);

@@ -463,7 +463,7 @@ std::string encode(const T& v, Encoding e) {
 
 // Decodes `bytes` into `out`. Errors: corrupt_payload with what was wrong.
 template <class T>
-Result<void> decode_into(std::string_view bytes, Encoding e, T& out) {
+[[nodiscard]] Result<void> decode_into(std::string_view bytes, Encoding e, T& out) {
   try {
     if (e == Encoding::binary) {
       BinaryReader r(bytes);
@@ -482,7 +482,7 @@ Result<void> decode_into(std::string_view bytes, Encoding e, T& out) {
 }
 
 template <class T>
-Result<T> decode(std::string_view bytes, Encoding e) {
+[[nodiscard]] Result<T> decode(std::string_view bytes, Encoding e) {
   T out{};
   if (auto r = decode_into(bytes, e, out); !r) return r.error();
   return out;

@@ -33,7 +33,7 @@ inline std::string event_where(const RecordedEvent& e) {
 // (stored version newer than the code's), corrupt_payload. Exceptions thrown by `f` propagate.
 // The hot path (a known type that decodes) builds no strings: messages are made only on failure.
 template <Event... Events, class F>
-Result<void> dispatch_event(const RecordedEvent& e, std::string_view owner, F&& f) {
+[[nodiscard]] Result<void> dispatch_event(const RecordedEvent& e, std::string_view owner, F&& f) {
   Result<void> result;
   bool matched = false;
   boost::mp11::mp_for_each<boost::mp11::mp_list<std::add_pointer_t<Events>...>>([&]<class E>(E*) {

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace evs {
@@ -39,10 +41,13 @@ template <Event T>
 inline constexpr EventInfo event_info_v = evs_event_info(static_cast<const T*>(nullptr));
 
 // The EventData for appending a typed event: its registered name and schema version, the encoded payload,
-// a new event id (pass your own for idempotent retries) and `metadata`.
+// `metadata`, and `event_id` or, without one, a new id. Pass a deterministic id (e.g. command_event_id) to
+// make a retried append idempotent.
 template <Event T>
-EventData make_event_data(const T& event, Encoding encoding = Encoding::binary, EventMetadata metadata = {}) {
+EventData make_event_data(const T& event, Encoding encoding = Encoding::binary, EventMetadata metadata = {},
+                          std::optional<Uuid> event_id = std::nullopt) {
   EventData d;
+  if (event_id) d.event_id = *event_id;
   d.type = std::string(event_info_v<T>.name);
   d.schema_version = event_info_v<T>.version;
   d.encoding = encoding;
@@ -51,16 +56,23 @@ EventData make_event_data(const T& event, Encoding encoding = Encoding::binary, 
   return d;
 }
 
+// The id of the `index`-th event (from 0) that the command `command_id` appends: the name-based (version 5)
+// id of "evs.command-event/<index>" in the namespace command_id. A command retried with the same id raises
+// the same ids, so the store's idempotent append stores its events once. On-disk format: never change.
+inline Uuid command_event_id(const Uuid& command_id, std::size_t index) {
+  return Uuid::name_based(command_id, "evs.command-event/" + std::to_string(index));
+}
+
 namespace detail {
 
 template <class T>
-Result<void> validate_payload(std::string_view payload, Encoding encoding) {
+[[nodiscard]] Result<void> validate_payload(std::string_view payload, Encoding encoding) {
   T value{};
   return decode_into(payload, encoding, value);
 }
 
 template <class T>
-Result<std::string> payload_to_json(std::string_view payload, Encoding encoding) {
+[[nodiscard]] Result<std::string> payload_to_json(std::string_view payload, Encoding encoding) {
   T value{};
   if (auto r = decode_into(payload, encoding, value); !r) return r.error();
   return encode(value, Encoding::json);

@@ -18,6 +18,9 @@ class Uuid {
 
   // A new random, time-ordered (version 7) id. Thread-safe.
   static Uuid generate();
+  // The name-based (version 5, SHA-1) id of `name` in the namespace `namespace_id` (RFC 9562): the same
+  // inputs give the same id in every build and on every machine.
+  static Uuid name_based(const Uuid& namespace_id, std::string_view name);
   // Parses the canonical 36-character form (case-insensitive); nullopt on anything else.
   static std::optional<Uuid> parse(std::string_view text);
   // From exactly 16 raw bytes; nullopt on any other size.

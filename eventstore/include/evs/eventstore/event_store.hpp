@@ -92,7 +92,7 @@ class EventStore {
   // Idempotence: if every event id is already stored in this stream, as the same consecutive versions, the
   // call stores nothing and returns the original result with idempotent_replay = true, whatever `expected`.
   // An empty `events` checks the expectation only and returns the current version.
-  virtual Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+  [[nodiscard]] virtual Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
                                       std::span<const EventData> events) = 0;
 
   using AppendCallback = std::function<void(Result<AppendResult>)>;
@@ -106,26 +106,26 @@ class EventStore {
   // Reads one stream in the given direction. Errors: stream_not_found (the stream has no events; with an
   // until_position bound, none at or before it), io_error. An existing stream with nothing in range gives an
   // empty vector.
-  virtual Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+  [[nodiscard]] virtual Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
                                                          const ReadStreamOptions& options = {}) = 0;
 
   // Reads the global log from `from_position` (inclusive) in ascending order, at most `max_count` events
   // that match `filter`. Reading past the end returns an empty batch with next_position unchanged.
-  virtual Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
+  [[nodiscard]] virtual Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
                                         const ReadAllFilter& filter = {}) = 0;
 
   // read_stream and read_all into a caller's buffer: `out` is replaced by the result, reusing its elements'
   // storage, so a caller reading page after page (a repository, a projection catching up) stops allocating
   // per event once its buffer is warm. Same contracts and errors; after an error `out` is unspecified.
   // The defaults call read_stream / read_all; backends override them to reuse the buffers.
-  virtual Result<void> read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
+  [[nodiscard]] virtual Result<void> read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
                                         const ReadStreamOptions& options = {}) {
     auto events = read_stream(stream_id, options);
     if (!events) return events.error();
     out = std::move(*events);
     return {};
   }
-  virtual Result<void> read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
+  [[nodiscard]] virtual Result<void> read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
                                      const ReadAllFilter& filter = {}) {
     auto batch = read_all(from_position, max_count, filter);
     if (!batch) return batch.error();
@@ -134,19 +134,21 @@ class EventStore {
   }
 
   // The stream's current version; 0 if it does not exist.
-  virtual Result<std::uint64_t> stream_version(std::string_view stream_id) = 0;
+  [[nodiscard]] virtual Result<std::uint64_t> stream_version(std::string_view stream_id) = 0;
 
   // The global position of the last stored event; 0 if the store is empty.
-  virtual Result<std::uint64_t> last_position() = 0;
+  [[nodiscard]] virtual Result<std::uint64_t> last_position() = 0;
 
   // The last global position recorded at or before `t`; 0 if none.
-  virtual Result<std::uint64_t> position_at(Timestamp t) = 0;
+  [[nodiscard]] virtual Result<std::uint64_t> position_at(Timestamp t) = 0;
 
   // ---- Change notification (what projections wake up on) ----
 
   using CommitListener = std::function<void(std::uint64_t last_position)>;
   // Calls `listener` after every commit of new events made through this object, with the new last position,
   // on the committing thread (SQLite: the writer thread, or the thread of an append() that committed itself).
+  // Calls come in position order, also under concurrent appends: each call's last_position is larger than
+  // the one before, and every position up to it is readable. One call may cover several commits.
   // It must be quick and must not call this store's blocking methods. Returns an id for
   // remove_commit_listener. Thread-safe.
   virtual std::uint64_t add_commit_listener(CommitListener listener) = 0;
@@ -155,13 +157,13 @@ class EventStore {
 
   // A cheap number that changes whenever the store may have changed, including through other objects or
   // other processes (SQLite: PRAGMA data_version). Poll it to notice commits you were not told about.
-  virtual Result<std::uint64_t> change_token() = 0;
+  [[nodiscard]] virtual Result<std::uint64_t> change_token() = 0;
 
   // Replaces the stream's snapshot. A snapshot may be saved for any version <= the stream's version.
-  virtual Result<void> save_snapshot(const Snapshot& snapshot) = 0;
+  [[nodiscard]] virtual Result<void> save_snapshot(const Snapshot& snapshot) = 0;
 
   // The stream's latest snapshot, or nullopt. `max_version` ignores a snapshot newer than that version.
-  virtual Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
+  [[nodiscard]] virtual Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                         std::uint64_t max_version = end_of_stream) = 0;
 };
 

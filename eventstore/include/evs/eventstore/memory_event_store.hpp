@@ -13,26 +13,26 @@ class MemoryEventStore final : public EventStore {
   MemoryEventStore();
   ~MemoryEventStore() override;
 
-  Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+  [[nodiscard]] Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
                               std::span<const EventData> events) override;
   void append_async(std::string_view stream_id, ExpectedVersion expected, std::span<const EventData> events,
                     AppendCallback done) override;
-  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+  [[nodiscard]] Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
                                                  const ReadStreamOptions& options = {}) override;
-  Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
+  [[nodiscard]] Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
                                 const ReadAllFilter& filter = {}) override;
-  Result<std::uint64_t> stream_version(std::string_view stream_id) override;
-  Result<std::uint64_t> last_position() override;
-  Result<std::uint64_t> position_at(Timestamp t) override;
+  [[nodiscard]] Result<std::uint64_t> stream_version(std::string_view stream_id) override;
+  [[nodiscard]] Result<std::uint64_t> last_position() override;
+  [[nodiscard]] Result<std::uint64_t> position_at(Timestamp t) override;
   std::uint64_t add_commit_listener(CommitListener listener) override;
   void remove_commit_listener(std::uint64_t id) override;
-  Result<std::uint64_t> change_token() override;
-  Result<void> save_snapshot(const Snapshot& snapshot) override;
-  Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
+  [[nodiscard]] Result<std::uint64_t> change_token() override;
+  [[nodiscard]] Result<void> save_snapshot(const Snapshot& snapshot) override;
+  [[nodiscard]] Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                 std::uint64_t max_version = end_of_stream) override;
 
  private:
-  Result<AppendResult> append_locked(std::string_view stream_id, ExpectedVersion expected,
+  [[nodiscard]] Result<AppendResult> append_locked(std::string_view stream_id, ExpectedVersion expected,
                                      std::span<const EventData> events);
   struct Impl;
   std::unique_ptr<Impl> impl_;

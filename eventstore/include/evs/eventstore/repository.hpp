@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,36 +34,56 @@ class Repository {
   }
 
   // The aggregate with every stored event applied. Errors: stream_not_found, and any read/decode error.
-  Result<A> load(std::string_view id) { return load_until(id, std::numeric_limits<std::uint64_t>::max()); }
+  [[nodiscard]] Result<A> load(std::string_view id) { return load_until(id, std::numeric_limits<std::uint64_t>::max()); }
 
   // Like load(), but a stream with no events gives a new aggregate at version 0 instead of an error.
-  Result<A> load_or_create(std::string_view id) {
+  [[nodiscard]] Result<A> load_or_create(std::string_view id) {
     auto r = load(id);
     if (!r && r.error().is(errc::stream_not_found)) return A(std::string(id));
     return r;
   }
 
   // Time travel: the aggregate as it was when the global log ended at `position`.
-  Result<A> load_as_of(std::string_view id, std::uint64_t position) { return load_until(id, position); }
+  [[nodiscard]] Result<A> load_as_of(std::string_view id, std::uint64_t position) { return load_until(id, position); }
 
   // Time travel: the aggregate as it was at time `t` (events recorded at or before t).
-  Result<A> load_as_of(std::string_view id, Timestamp t) {
+  [[nodiscard]] Result<A> load_as_of(std::string_view id, Timestamp t) {
     auto p = store_.position_at(t);
     if (!p) return p.error();
     if (*p == 0) return Error{errc::stream_not_found, "no events recorded at or before the requested time"};
     return load_until(id, *p);
   }
 
+  // For a command identified by `command_id`: the aggregate as it was just before that command's first
+  // event (command_event_id(command_id, 0)) if the command's events are stored, so a retried command is
+  // decided again on the same state; otherwise the same as load(). The events are looked for after the
+  // latest snapshot only: a retry of a command that a newer snapshot already includes is decided on the
+  // current state (and still stores nothing new if it raises as many events as the first time).
+  // Errors: as load(), stream_not_found included.
+  [[nodiscard]] Result<A> load_for_command(std::string_view id, const Uuid& command_id) {
+    return load_until(id, std::numeric_limits<std::uint64_t>::max(), command_event_id(command_id, 0));
+  }
+
   // Appends the aggregate's pending events, expecting the stream to be at persisted_version(), and marks
   // them committed. Nothing pending: appends nothing and returns the version the aggregate knows.
-  Result<AppendResult> save(A& aggregate, const EventMetadata& metadata = {}) {
+  // With a `command_id`, the i-th pending event gets the id command_event_id(command_id, i) instead of a new
+  // one, so saving the same command's events again stores nothing and returns the original result
+  // (idempotent_replay = true), whatever version the aggregate was loaded at.
+  [[nodiscard]] Result<AppendResult> save(A& aggregate, const EventMetadata& metadata = {},
+                                          const std::optional<Uuid>& command_id = std::nullopt) {
     const auto& pending = aggregate.pending_events();
     const std::uint64_t before = aggregate.persisted_version();
     if (pending.empty()) return AppendResult{before, 0, 0, false};
     std::vector<EventData> batch;
     batch.reserve(pending.size());
     for (const auto& event : pending)
-      std::visit([&](const auto& e) { batch.push_back(make_event_data(e, options_.encoding, metadata)); }, event);
+      std::visit(
+          [&](const auto& e) {
+            std::optional<Uuid> event_id;
+            if (command_id) event_id = command_event_id(*command_id, batch.size());
+            batch.push_back(make_event_data(e, options_.encoding, metadata, event_id));
+          },
+          event);
     const std::string stream = aggregate.stream_id();
     auto result = store_.append(stream, ExpectedVersion::exact(before), batch);
     if (!result) return result;
@@ -76,7 +97,7 @@ class Repository {
   }
 
   // Stores a snapshot of the aggregate's current (persisted) state.
-  Result<void> save_snapshot(const A& aggregate) {
+  [[nodiscard]] Result<void> save_snapshot(const A& aggregate) {
     Snapshot s;
     s.stream_id = aggregate.stream_id();
     s.version = aggregate.persisted_version();
@@ -88,7 +109,10 @@ class Repository {
   }
 
  private:
-  Result<A> load_until(std::string_view id, std::uint64_t until_position) {
+  // Loads up to `until_position`; with `stop_before`, stops just before the event with that id (read with
+  // the envelope then, to see event ids).
+  [[nodiscard]] Result<A> load_until(std::string_view id, std::uint64_t until_position,
+                                     const std::optional<Uuid>& stop_before = std::nullopt) {
     A aggregate{std::string(id)};
     const std::string stream = aggregate.stream_id();
     std::uint64_t next_version = 1;
@@ -104,13 +128,15 @@ class Repository {
       o.from_version = next_version;
       o.max_count = options_.page_size;
       o.until_position = until_position;
-      o.envelope = false;  // apply() sees only the typed event
+      o.envelope = stop_before.has_value();  // otherwise apply() sees only the typed event
       if (auto read = store_.read_stream_into(page, stream, o); !read) {
         if (read.error().is(errc::stream_not_found) && next_version > 1) break;  // snapshot covers it all
         return read.error();
       }
-      for (const RecordedEvent& e : page)
+      for (const RecordedEvent& e : page) {
+        if (stop_before && e.event_id == *stop_before) return aggregate;
         if (auto r = aggregate.replay(e); !r) return r.error();
+      }
       if (page.size() < options_.page_size) break;
       next_version = page.back().version + 1;
     }
@@ -120,7 +146,7 @@ class Repository {
   // The latest snapshot if it is trustworthy for this load: fingerprint matches the current State type, it
   // decodes, and (for time travel) it does not include events after until_position. Otherwise nullopt, so
   // the caller replays from the start; a bad snapshot is never an error.
-  Result<std::optional<std::pair<State, std::uint64_t>>> usable_snapshot(const std::string& stream,
+  [[nodiscard]] Result<std::optional<std::pair<State, std::uint64_t>>> usable_snapshot(const std::string& stream,
                                                                           std::uint64_t until_position) {
     using Out = std::optional<std::pair<State, std::uint64_t>>;
     auto snap = store_.load_snapshot(stream);

@@ -66,9 +66,7 @@ class AggregateScenario {
     require_ran("then");
     if (error_) fail("expected events, but the command was rejected: " + *error_);
     std::vector<std::string> want{describe(expected)...};
-    std::vector<std::string> got;
-    for (const auto& pending : aggregate_.pending_events())
-      std::visit([&](const auto& e) { got.push_back(describe(e)); }, pending);
+    const std::vector<std::string> got = raised();
     if (want != got) fail("expected events:\n" + lines(want) + "but got:\n" + lines(got));
     return *this;
   }
@@ -82,6 +80,8 @@ class AggregateScenario {
     if (!error_) fail("expected an error containing '" + text + "', but the command succeeded");
     if (error_->find(text) == std::string::npos)
       fail("expected an error containing '" + text + "', got: " + *error_);
+    if (const std::vector<std::string> got = raised(); !got.empty())
+      fail("expected the rejected command to raise nothing, but it raised:\n" + lines(got));
     return *this;
   }
 
@@ -98,6 +98,14 @@ class AggregateScenario {
     r.schema_version = event_info_v<E>.version;
     r.payload = encode(e, Encoding::binary);
     if (auto result = aggregate_.replay(r); !result) fail("given " + r.type + ": " + result.error().what());
+  }
+
+  // The events the command raised, as described by describe().
+  std::vector<std::string> raised() const {
+    std::vector<std::string> got;
+    for (const auto& pending : aggregate_.pending_events())
+      std::visit([&](const auto& e) { got.push_back(describe(e)); }, pending);
+    return got;
   }
 
   template <class E>
