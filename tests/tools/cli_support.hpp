@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace clitest {
@@ -38,7 +39,9 @@ struct Output {
 // A running child process with its stdout and stderr piped back.
 class Child {
  public:
-  Child(const std::string& binary, const std::vector<std::string>& args, const std::string& input = {}) {
+  // `env`: variables set in the child only.
+  Child(const std::string& binary, const std::vector<std::string>& args, const std::string& input = {},
+        const std::vector<std::pair<std::string, std::string>>& env = {}) {
     int in[2], out[2], err[2];
     REQUIRE(pipe(in) == 0);
     REQUIRE(pipe(out) == 0);
@@ -50,6 +53,7 @@ class Child {
       dup2(out[1], STDOUT_FILENO);
       dup2(err[1], STDERR_FILENO);
       for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(binary.c_str()));
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -126,8 +130,9 @@ class Child {
   Output result_;
 };
 
-inline Output run(const std::string& binary, const std::vector<std::string>& args, const std::string& input = {}) {
-  Child child(binary, args, input);
+inline Output run(const std::string& binary, const std::vector<std::string>& args, const std::string& input = {},
+                  const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  Child child(binary, args, input, env);
   return child.finish();
 }
 

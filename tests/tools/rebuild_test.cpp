@@ -1,5 +1,6 @@
 // `rebuild` and `replay` driven through a real embedded-app binary, against a live projection.
 #include "../support/child_process.hpp"
+#include "cli_support.hpp"
 #include "../support/temp_dir.hpp"
 #include "totals_projection.hpp"
 
@@ -7,6 +8,7 @@
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
+#include <rapidjson/document.h>
 #include <sqlite3.h>
 
 #include <csignal>
@@ -36,6 +38,26 @@ Run run_app(const std::vector<std::string>& args, const std::string& read_model,
   run.out = evs::test::read_to_end(child.out);
   run.exit_code = evs::test::wait_child(child.pid);
   return run;
+}
+
+// Runs rebuild_app with stdout and stderr apart.
+clitest::Output run_split(const std::vector<std::string>& args, const std::string& read_model, bool doubled = false) {
+  std::vector<std::pair<std::string, std::string>> env{{"EVS_TEST_READ_MODEL", read_model}};
+  if (doubled) env.emplace_back("EVS_TEST_TOTALS_DOUBLE", "1");
+  return clitest::run(EVS_REBUILD_APP, args, {}, env);
+}
+
+// Runs the live projection over the log up to `until` (it then stops there, as a live copy that is behind).
+void run_live(evs::EventStore& store, const std::string& read_model, std::uint64_t until) {
+  rebuildtest::Totals totals;
+  evs::ProjectionEngine live(store);
+  evs::ProjectionOptions options;
+  options.database = read_model;
+  options.until_position = until;
+  live.add(totals, options);
+  live.start();
+  REQUIRE(live.wait_for("totals", until, std::chrono::seconds(60)));
+  live.stop();
 }
 
 // Full contents of the totals table, or empty if there is none.
@@ -179,7 +201,7 @@ TEST_CASE("a dry run reports the differences a changed projection would make, an
 
   auto changed = run_app({"--db", events, "rebuild", "totals", "--dry-run"}, read_model, /*doubled=*/true);
   INFO(changed.out);
-  CHECK(changed.exit_code == 0);
+  CHECK(changed.exit_code == 3);
   CHECK(changed.out.find("totals") != std::string::npos);
   CHECK(changed.out.find("DIFFERENT") != std::string::npos);
   CHECK(changed.out.find("differs from the live one") != std::string::npos);
@@ -205,4 +227,101 @@ TEST_CASE("replay --until builds the read model as of a position into a separate
   CHECK(bad.exit_code == 2);
   auto unknown = run_app({"--db", events, "rebuild", "nope"}, read_model);
   CHECK(unknown.exit_code == 1);
+}
+
+TEST_CASE("a dry run compares at the live read model's position: a live copy that is behind is not reported") {
+  evs::test::TempDir dir;
+  const std::string events = (dir / "events.db").string();
+  const std::string read_model = (dir / "read.db").string();
+  evs::SqliteEventStore store({events, evs::Durability::normal});
+  fill(store, 3000);
+  run_live(store, read_model, 2000);  // the live copy is at 2000 of 3000, and correct there
+  const auto live = read_totals(read_model);
+
+  auto same = run_split({"--db", events, "rebuild", "totals", "--dry-run"}, read_model);
+  INFO(same.out);
+  INFO(same.err);
+  CHECK(same.code == 0);
+  CHECK(clitest::contains(same.out, "dry run at position 2000: the rebuilt read model equals the live one"));
+
+  auto changed = run_split({"--db", events, "--json", "rebuild", "totals", "--dry-run"}, read_model, /*doubled=*/true);
+  INFO(changed.out);
+  CHECK(changed.code == 3);
+  const auto lines = clitest::parse_json_lines(changed.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(std::string(lines[0]["table"].GetString()) == "totals");
+  CHECK_FALSE(lines[0]["same"].GetBool());
+  CHECK(lines[1]["position"].GetUint64() == 2000);
+  CHECK_FALSE(lines[1]["same"].GetBool());
+  CHECK(read_totals(read_model) == live);
+  CHECK_FALSE(std::filesystem::exists(read_model + ".dryrun-totals"));
+}
+
+TEST_CASE("with --json, rebuild and replay print only JSON on stdout; progress goes to stderr") {
+  evs::test::TempDir dir;
+  const std::string events = (dir / "events.db").string();
+  const std::string read_model = (dir / "read.db").string();
+  evs::SqliteEventStore store({events, evs::Durability::normal});
+  fill(store, 2000);
+  const std::vector<std::vector<std::string>> commands = {
+      {"--db", events, "--json", "rebuild", "totals"},
+      {"--db", events, "--json", "rebuild", "totals", "--dry-run"},
+      {"--db", events, "--json", "replay", "totals", "--until", "1000"},
+  };
+  for (const auto& args : commands) {
+    auto r = run_split(args, read_model);
+    INFO(r.out);
+    INFO(r.err);
+    CHECK(r.code == 0);
+    CHECK_FALSE(r.out.empty());
+    for (const auto& line : clitest::lines(r.out)) (void)clitest::parse_json(line);
+    CHECK((clitest::contains(r.err, "1000/1000") || clitest::contains(r.err, "2000/2000")));
+  }
+}
+
+TEST_CASE("replay --until takes RFC 3339 times with fractions and zones, and refuses anything else") {
+  evs::test::TempDir dir;
+  const std::string events = (dir / "events.db").string();
+  const std::string read_model = (dir / "read.db").string();
+  {
+    evs::SqliteEventStore store({events, evs::Durability::normal});
+    fill(store, 20);
+  }
+  // Event n recorded at 2026-11-22T15:00:00Z + (n - 1) * 100 ms.
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(events.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "UPDATE events SET recorded_at = 1795359600000000 + (position - 1) * 100000", nullptr,
+                         nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const auto replayed_until = [&](const std::string& until) -> std::int64_t {
+    auto r = run_split({"--db", events, "replay", "totals", "--until", until}, read_model);
+    INFO(until);
+    INFO(r.err);
+    if (r.code != 0) return -r.code;
+    const auto at = r.out.find("as of position ");  // "totals as of position N is in FILE"
+    REQUIRE(at != std::string::npos);
+    return std::stoll(r.out.substr(at + 15));
+  };
+  CHECK(replayed_until("2026-11-22T15:00:00Z") == 1);
+  CHECK(replayed_until("2026-11-22T15:00:00.35Z") == 4);
+  CHECK(replayed_until("2026-11-22T15:00:00.350001Z") == 4);
+  CHECK(replayed_until("2026-11-22T15:00:00.4Z") == 5);
+  CHECK(replayed_until("2026-11-22T16:00:00.35+01:00") == 4);
+  CHECK(replayed_until("2026-11-22T14:30:01.05-00:30") == 11);  // 15:00:01.05Z
+  CHECK(replayed_until("2026-11-22t15:00:00.999z") == 10);
+  CHECK(replayed_until("2026-11-22 15:00:01.5") == 16);  // no zone: UTC
+  CHECK(replayed_until("2026-11-22T14:59:59.999999Z") == 0);
+  CHECK(replayed_until("7") == 7);
+
+  for (const char* bad : {"2026-11-22T15:00:00junk", "2026-11-22T15:00:00.Z", "2026-11-22T15:00:00+1", "2026-11-22",
+                          "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-22T24:00:00Z", "yesterday", "12abc",
+                          "-5", "99999999999999999999999", "2026-11-22T15:00:00Z "}) {
+    CAPTURE(bad);
+    auto r = run_split({"--db", events, "replay", "totals", "--until", bad}, read_model);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(clitest::contains(r.err, "--until"));
+  }
 }

@@ -83,7 +83,9 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
                app.name);
   cli.require_subcommand(1);
   cli.fallthrough();
-  cli.footer("Exit codes: 0 ok, 1 failure, 2 bad usage. Errors go to stderr as one line.");
+  cli.footer(std::string("Exit codes: 0 ok, 1 failure, 2 bad usage") +
+             (app.projections.empty() ? "" : ", 3 rebuild --dry-run found differences") +
+             ". Errors go to stderr as one line.");
   cli.add_option("--db", ctx.db,
                  app.default_db.empty() ? std::string("the evs SQLite store (required)")
                                         : "the evs SQLite store (default: " + app.default_db.string() + ")")

@@ -16,6 +16,9 @@
 
 namespace evs::cli {
 
+// Exit codes besides 0 (ok), 1 (failure) and 2 (bad usage).
+constexpr int exit_differs = 3;  // rebuild --dry-run: the rebuilt read model differs from the live one
+
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -42,6 +43,75 @@ std::string iso_time(std::int64_t us) {
 }
 
 std::string iso_time(Timestamp t) { return iso_time(static_cast<std::int64_t>(t.time_since_epoch().count())); }
+
+namespace {
+
+// Reads exactly `digits` decimal digits at `at` (advancing it); nullopt otherwise.
+std::optional<int> fixed_digits(std::string_view text, std::size_t& at, std::size_t digits) {
+  if (text.size() - at < digits) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    const char c = text[at + i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  at += digits;
+  return value;
+}
+
+bool expect(std::string_view text, std::size_t& at, std::string_view chars) {
+  if (at >= text.size() || chars.find(text[at]) == std::string_view::npos) return false;
+  ++at;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Timestamp> parse_time(std::string_view text) {
+  using namespace std::chrono;
+  std::size_t at = 0;
+  const auto y = fixed_digits(text, at, 4);
+  if (!y || !expect(text, at, "-")) return std::nullopt;
+  const auto mo = fixed_digits(text, at, 2);
+  if (!mo || !expect(text, at, "-")) return std::nullopt;
+  const auto d = fixed_digits(text, at, 2);
+  if (!d || !expect(text, at, "Tt ")) return std::nullopt;
+  const auto h = fixed_digits(text, at, 2);
+  if (!h || !expect(text, at, ":")) return std::nullopt;
+  const auto mi = fixed_digits(text, at, 2);
+  if (!mi || !expect(text, at, ":")) return std::nullopt;
+  const auto s = fixed_digits(text, at, 2);
+  if (!s) return std::nullopt;
+  const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)}, day{static_cast<unsigned>(*d)}};
+  if (!date.ok() || *h > 23 || *mi > 59 || *s > 59) return std::nullopt;
+
+  std::int64_t micros = 0;  // the fraction, to the microsecond (finer digits are dropped)
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    std::size_t digits = 0;
+    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++digits)
+      if (digits < 6) micros = micros * 10 + (text[at] - '0');
+    if (digits == 0) return std::nullopt;
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  std::int64_t offset_minutes = 0;  // no zone: UTC
+  if (at < text.size()) {
+    if (text[at] == 'Z' || text[at] == 'z') {
+      ++at;
+    } else if (text[at] == '+' || text[at] == '-') {
+      const bool negative = text[at++] == '-';
+      const auto oh = fixed_digits(text, at, 2);
+      if (!oh || !expect(text, at, ":")) return std::nullopt;
+      const auto om = fixed_digits(text, at, 2);
+      if (!om || *oh > 23 || *om > 59) return std::nullopt;
+      offset_minutes = (negative ? -1 : 1) * (*oh * 60 + *om);
+    }
+  }
+  if (at != text.size()) return std::nullopt;  // trailing characters
+  const auto local = sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s};
+  return Timestamp{duration_cast<microseconds>(local.time_since_epoch()) - minutes{offset_minutes} +
+                   microseconds{micros}};
+}
 
 std::string human_size(std::uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

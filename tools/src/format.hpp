@@ -21,6 +21,10 @@ namespace evs::cli {
 // "2025-01-07T10:11:12.123456Z" (UTC, microseconds).
 std::string iso_time(std::int64_t microseconds_since_epoch);
 std::string iso_time(Timestamp t);
+// Parses an RFC 3339 time: "2026-11-22T15:00:00Z", with an optional fraction of a second (".123456",
+// precise to the microsecond) and a zone ("Z" or "+01:00"; none means UTC). The separator may also be 't' or
+// a space. nullopt for anything else, including trailing characters and out-of-range fields.
+std::optional<Timestamp> parse_time(std::string_view text);
 // "1.2 MiB", "512 B".
 std::string human_size(std::uint64_t bytes);
 // "3m 20s", "1.5s", "2h 05m".

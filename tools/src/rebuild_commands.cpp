@@ -8,6 +8,7 @@
 // transaction commits, the live read model is untouched: an interrupted rebuild (Ctrl-C, kill) changes
 // nothing there, and running it again resumes from the shadow's checkpoint.
 #include "commands.hpp"
+#include "format.hpp"
 
 #include "evs/projections/engine.hpp"
 
@@ -15,8 +16,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <iostream>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -154,11 +158,13 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-// Runs the shadow engine until it has processed `target` (or is interrupted), showing progress: a
-// redrawn bar on a terminal, a line every few seconds otherwise. Returns false when interrupted.
+// Runs the shadow engine until it has processed `target` (or is interrupted), showing progress on stderr
+// (never stdout, which carries only the result, so --json output stays pure JSON): a redrawn bar on a
+// terminal, a line every few seconds otherwise. Returns false when interrupted.
 bool run_with_progress(Context& ctx, ProjectionEngine& engine, const std::string& name, std::uint64_t target,
                        const std::string& what) {
-  const bool tty = &ctx.out == &std::cout && isatty(STDOUT_FILENO);
+  std::ostream& progress = ctx.err;
+  const bool tty = &ctx.err == &std::cerr && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
   const std::uint64_t start_position = engine.health(name).value().position;
   auto last_line = started;
@@ -173,34 +179,38 @@ bool run_with_progress(Context& ctx, ProjectionEngine& engine, const std::string
     line << what << " " << name << ": " << h.position << "/" << goal << " events (" << std::fixed
          << std::setprecision(0) << fraction * 100 << "%), " << rate << " events/s, ETA " << format_duration(eta);
     if (h.state == ProjectionState::failed) {
-      if (tty) ctx.out << "\n";
+      if (tty) progress << "\n";
       throw Failure("projection " + name + " failed: " + h.last_error);
     }
     const bool done = h.position >= target;
     if (tty) {
       const int width = 30;
       const int filled = static_cast<int>(fraction * width);
-      ctx.out << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
+      progress << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
               << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str() << "   "
               << std::flush;
-      if (done) ctx.out << "\n";
+      if (done) progress << "\n";
     } else if (done || std::chrono::steady_clock::now() - last_line > std::chrono::seconds(2)) {
-      ctx.out << line.str() << "\n" << std::flush;
+      progress << line.str() << "\n" << std::flush;
       last_line = std::chrono::steady_clock::now();
     }
     if (done) return true;
     if (interrupted) {
-      if (tty) ctx.out << "\n";
+      if (tty) progress << "\n";
       return false;
     }
     engine.wait_for(name, target, std::chrono::milliseconds(tty ? 200 : 500));
   }
 }
 
-std::uint64_t live_checkpoint(Db& db, const std::string& schema, const std::string& name) {
+// The projection's checkpoint in `db`: the least (or, with `furthest`, the greatest) of its partitions'; 0
+// when it has none.
+std::uint64_t live_checkpoint(Db& db, const std::string& schema, const std::string& name, bool furthest = false) {
   std::uint64_t position = 0;
   bool any = false;
-  db.each("SELECT min(position), count(*) FROM " + schema + ".evs_checkpoints WHERE projection = ?1", {name},
+  db.each(std::string("SELECT ") + (furthest ? "max" : "min") + "(position), count(*) FROM " + schema +
+              ".evs_checkpoints WHERE projection = ?1",
+          {name},
           [&](sqlite3_stmt* st) {
             any = sqlite3_column_int64(st, 1) > 0;
             position = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
@@ -272,8 +282,100 @@ void swap_tables(Db& live, Db& shadow, const std::string& name) {
   copy("evs_checkpoints", " WHERE projection = ?1", {name});
 }
 
+// Builds the projection into a fresh shadow up to the position of the live read model and compares the
+// two, table by table (row count and an order-independent checksum). The live read model is read in one
+// snapshot, so a live projection that keeps committing neither blocks nor skews the comparison: when the
+// snapshot is further than the first build, the shadow catches up to it. Exit code 3 when they differ.
+void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::string& name) {
+  const std::string live = entry.options.database.string();
+  const std::string shadow = live + ".dryrun-" + name;
+  remove_database_files(shadow);
+  auto store = ctx.open_store();
+  InterruptGuard guard;
+  const bool live_exists = std::filesystem::exists(live);
+
+  // Builds the shadow up to `position` (a fresh engine each time: until_position is fixed at start; the
+  // shadow's checkpoint carries the progress over).
+  const auto build_to = [&](std::uint64_t position) {
+    ProjectionOptions options = entry.options;
+    options.database = shadow;
+    options.until_position = position;
+    ProjectionEngine engine(*store);
+    engine.add(*entry.projection, options);
+    engine.start();
+    const bool done = run_with_progress(ctx, engine, name, position, "building (dry run)");
+    engine.stop();
+    if (!done) {
+      remove_database_files(shadow);
+      throw Failure("interrupted; nothing was compared or changed");
+    }
+  };
+  std::uint64_t position = 0;
+  if (live_exists) {
+    Db first(live);
+    if (has_table(first, "main", "evs_checkpoints")) position = live_checkpoint(first, "main", name, true);
+  }
+  build_to(position);
+
+  std::map<std::string, std::pair<TableSummary, TableSummary>> tables;
+  if (live_exists) {
+    Db db(live);
+    db.exec("ATTACH DATABASE " + quote_identifier(shadow) + " AS shadow");
+    db.exec("BEGIN");  // one read snapshot of the live read model for the position and every table
+    const std::uint64_t at =
+        has_table(db, "main", "evs_checkpoints") ? live_checkpoint(db, "main", name, true) : 0;
+    if (at < position) {
+      db.exec("ROLLBACK");
+      remove_database_files(shadow);
+      throw Failure("the live read model went back from position " + std::to_string(position) + " to " +
+                    std::to_string(at) + " during the dry run (a rebuild swapped it in?); run the dry run again");
+    }
+    if (at > position) build_to(position = at);
+    for (const auto& [table, sql] : projection_tables(db, "shadow"))
+      tables[table] = {summarize(db, "main", table), summarize(db, "shadow", table)};
+    db.exec("ROLLBACK");
+    db.exec("DETACH DATABASE shadow");
+  } else {
+    Db db(shadow);
+    for (const auto& [table, sql] : projection_tables(db, "main")) tables[table] = {{}, summarize(db, "main", table)};
+  }
+  remove_database_files(shadow);
+
+  bool differs = false;
+  for (const auto& [table, pair] : tables) {
+    const auto& [a, b] = pair;
+    const bool same = a.exists && a.rows == b.rows && a.checksum == b.checksum;
+    differs = differs || !same;
+    if (ctx.json) {
+      std::ostringstream live_sum, rebuilt_sum;
+      live_sum << std::hex << a.checksum;
+      rebuilt_sum << std::hex << b.checksum;
+      ctx.out << JsonObject()
+                     .str("table", table)
+                     .num("live_rows", a.rows)
+                     .num("rebuilt_rows", b.rows)
+                     .str("live_checksum", live_sum.str())
+                     .str("rebuilt_checksum", rebuilt_sum.str())
+                     .boolean("same", same)
+                     .text()
+              << "\n";
+    } else {
+      ctx.out << std::left << std::setw(24) << table << " live " << std::setw(8)
+              << (a.exists ? std::to_string(a.rows) : "-") << " rebuilt " << std::setw(8) << b.rows
+              << (same ? " same" : " DIFFERENT") << "\n";
+    }
+  }
+  if (ctx.json)
+    ctx.out << JsonObject().str("dry_run", name).num("position", position).boolean("same", !differs).text() << "\n";
+  else
+    ctx.out << "dry run at position " << position << ": the rebuilt read model "
+            << (differs ? "differs from" : "equals") << " the live one; nothing was swapped\n";
+  if (differs) ctx.exit_code = exit_differs;
+}
+
 void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scratch) {
   const ProjectionEntry& entry = sql_projection(ctx, name, "rebuild");
+  if (dry_run) return dry_run_rebuild(ctx, entry, name);
   const std::string live = entry.options.database.string();
   const std::string shadow = live + ".rebuild-" + name;
   if (from_scratch) remove_database_files(shadow);
@@ -286,38 +388,9 @@ void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scra
   engine.add(*entry.projection, options);
   engine.start();
   const std::uint64_t head = store->last_position().value();
-  if (!run_with_progress(ctx, engine, name, head, dry_run ? "building (dry run)" : "rebuilding")) {
+  if (!run_with_progress(ctx, engine, name, head, "rebuilding")) {
     engine.stop();
     throw Failure("interrupted; the live read model is untouched; run the rebuild again to resume");
-  }
-
-  if (dry_run) {
-    engine.stop();
-    Db db(live);
-    db.exec("ATTACH DATABASE " + quote_identifier(shadow) + " AS shadow");
-    bool differs = false;
-    std::map<std::string, std::pair<TableSummary, TableSummary>> tables;
-    for (const auto& [table, sql] : projection_tables(db, "shadow"))
-      tables[table] = {summarize(db, "main", table), summarize(db, "shadow", table)};
-    for (const auto& [table, pair] : tables) {
-      const auto& [a, b] = pair;
-      const bool same = a.exists && a.rows == b.rows && a.checksum == b.checksum;
-      differs = differs || !same;
-      if (ctx.json) {
-        ctx.out << "{\"table\":\"" << table << "\",\"live_rows\":" << a.rows << ",\"rebuilt_rows\":" << b.rows
-                << ",\"live_checksum\":\"" << std::hex << a.checksum << "\",\"rebuilt_checksum\":\"" << b.checksum
-                << std::dec << "\",\"same\":" << (same ? "true" : "false") << "}\n";
-      } else {
-        ctx.out << std::left << std::setw(24) << table << " live " << std::setw(8) << (a.exists ? std::to_string(a.rows) : "-")
-                << " rebuilt " << std::setw(8) << b.rows << (same ? " same" : " DIFFERENT") << "\n";
-      }
-    }
-    db.exec("DETACH DATABASE shadow");
-    remove_database_files(shadow);
-    if (!ctx.json)
-      ctx.out << (differs ? "dry run: the rebuilt read model differs from the live one; nothing was swapped\n"
-                          : "dry run: the rebuilt read model equals the live one; nothing was swapped\n");
-    return;
   }
 
   // Swap. Take the live database's write lock first, so the live projection cannot commit; let the shadow
@@ -343,21 +416,44 @@ void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scra
   const auto position = live_checkpoint(db, "main", name);
   remove_database_files(shadow);
   if (ctx.json)
-    ctx.out << "{\"rebuilt\":\"" << name << "\",\"position\":" << position << "}\n";
+    ctx.out << JsonObject().str("rebuilt", name).num("position", position).text() << "\n";
   else
     ctx.out << "swapped in the rebuilt " << name << " at position " << position << "\n";
 }
 
-// Parses POSITION (digits) or an ISO-8601 UTC time "YYYY-MM-DDTHH:MM:SS[Z]" into a position.
+// --until: a global position (digits only) or an RFC 3339 time (see parse_time).
+struct Until {
+  std::optional<std::uint64_t> position;
+  Timestamp time{};
+};
+
+std::optional<Until> parse_until(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    std::uint64_t position = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), position);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;  // too large
+    return Until{position};
+  }
+  if (auto time = parse_time(text)) return Until{std::nullopt, *time};
+  return std::nullopt;
+}
+
+CLI::Validator until_value() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (parse_until(s)) return {};
+        return "expects a global position or an RFC 3339 time like 2026-11-22T15:00:00Z, "
+               "2026-11-22T15:00:00.250Z or 2026-11-22T16:00:00+01:00, got '" + s + "'";
+      },
+      "");
+}
+
+// The position --until names: the position itself, or the last event recorded at or before the time.
 std::uint64_t resolve_until(EventStore& store, const std::string& until) {
-  if (!until.empty() && until.find_first_not_of("0123456789") == std::string::npos) return std::stoull(until);
-  std::tm tm{};
-  std::istringstream in(until);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) in.clear(), in.str(until), in >> std::get_time(&tm, "%Y-%m-%d %H:%M:%S");
-  if (in.fail()) throw CLI::ValidationError("--until", "expects a position or a UTC time like 2026-11-22T15:00:00, got '" + until + "'");
-  const auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  return store.position_at(std::chrono::time_point_cast<std::chrono::microseconds>(t)).value();
+  const auto parsed = parse_until(until);
+  if (!parsed) throw CLI::ValidationError("--until", "expects a position or an RFC 3339 time, got '" + until + "'");
+  if (parsed->position) return *parsed->position;
+  return store.position_at(parsed->time).value();
 }
 
 void replay(Context& ctx, const std::string& name, const std::string& until, std::string target) {
@@ -385,7 +481,7 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
     throw Failure("interrupted; nothing was kept");
   }
   if (ctx.json)
-    ctx.out << "{\"replayed\":\"" << name << "\",\"until\":" << position << ",\"target\":\"" << target << "\"}\n";
+    ctx.out << JsonObject().str("replayed", name).num("until", position).str("target", target).text() << "\n";
   else
     ctx.out << name << " as of position " << position << " is in " << target << "\n";
 }
@@ -405,8 +501,8 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
       "Rebuild a SQL projection from history without downtime: build a shadow copy, catch up, swap atomically");
   rebuild_cmd->add_option("name", rebuild_args->name, "projection name")->required();
   rebuild_cmd->add_flag("--dry-run", rebuild_args->dry_run,
-                        "build the shadow and report row counts and checksums per table against the live copy, "
-                        "without swapping");
+                        "build a shadow up to the live copy's position and report row counts and checksums per "
+                        "table against it, without swapping; exit code 3 when they differ");
   rebuild_cmd->add_flag("--from-scratch", rebuild_args->from_scratch,
                         "discard a shadow left by an interrupted rebuild instead of resuming it");
   rebuild_cmd->callback([&ctx, a = rebuild_args] { rebuild(ctx, a->name, a->dry_run, a->from_scratch); });
@@ -420,8 +516,13 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   auto* replay_cmd = cli.add_subcommand(
       "replay", "Build a SQL projection as of a point in history (time travel) into a separate database file");
   replay_cmd->add_option("name", replay_args->name, "projection name")->required();
-  replay_cmd->add_option("--until", replay_args->until, "a global position, or a UTC time like 2026-11-22T15:00:00")
-      ->required();
+  replay_cmd
+      ->add_option("--until", replay_args->until,
+                   "a global position, or an RFC 3339 time: 2026-11-22T15:00:00Z, with a fraction "
+                   "(15:00:00.250Z) or a zone (16:00:00+01:00); without a zone, UTC")
+      ->option_text("POSITION|TIME")
+      ->required()
+      ->check(until_value());
   replay_cmd->add_option("--target", replay_args->target,
                          "the database file to build into (default: next to the live one)");
   replay_cmd->callback([&ctx, a = replay_args] { replay(ctx, a->name, a->until, a->target); });

@@ -35,7 +35,8 @@ struct Application {
 };
 
 // Runs one command line. Output goes to `out`, errors to `err` as one line "<name>: error: <message>".
-// Returns the exit code: 0 success, 1 failure, 2 bad usage (unknown command or option, bad value).
+// Returns the exit code: 0 success, 1 failure, 2 bad usage (unknown command or option, bad value, unexpected
+// argument), 3 `rebuild --dry-run` found that the rebuilt read model differs from the live one.
 int run(const Application& app, int argc, const char* const* argv);
 int run(const Application& app, int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
