@@ -290,6 +290,7 @@ asio::awaitable<void> Runner::run() {
         read = std::move(ahead_read);
       }
       ahead.reset();
+      if (stop_requested) break;  // resumed after a stop: start no new batch (the engine may be gone)
     }
     if (!read) {
       batch = std::move(spare);
@@ -328,7 +329,7 @@ asio::awaitable<void> Runner::run() {
         }
         wake.expires_after(poll);
         auto [ec] = co_await wake.async_wait(use_tuple);
-        if (ec) continue;  // cancelled: poked (wake_pending set) or stopping
+        if (ec || stop_requested) continue;  // cancelled (poked: wake_pending set), or stopping
         save_skipped(false);  // idle: store skipped progress that was held back
         const std::uint64_t now_token = value_or(store.change_token(), token + 1);
         if (now_token != token) {
