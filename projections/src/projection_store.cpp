@@ -160,7 +160,7 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> ProjectionDb::retry_requests
 void ProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string>& error) {
   auto st = must(connection_.cached(
       "UPDATE evs_dead_letters SET status = CASE WHEN ?2 IS NULL THEN 'retried' ELSE 'parked' END, "
-      "error = coalesce(?2, error), attempts = attempts + 1, parked_at = ?3 WHERE id = ?1",
+      "error = coalesce(?2, error), attempts = attempts + 1, parked_at = ?3 WHERE id = ?1 AND status = 'retry'",
       action));
   st->bind(1, id);
   if (error) st->bind_text(2, *error);

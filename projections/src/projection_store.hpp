@@ -6,7 +6,8 @@
 //                     updated_at INTEGER microseconds)                     PRIMARY KEY (projection, partition)
 //   evs_dead_letters (id INTEGER PRIMARY KEY, projection TEXT, position INTEGER, event_id BLOB(16),
 //                     stream TEXT, type TEXT, error TEXT, attempts INTEGER, parked_at INTEGER microseconds,
-//                     status TEXT 'parked' | 'retried' | 'skipped')       UNIQUE (projection, event_id)
+//                     status TEXT 'parked' | 'retry' | 'retried' | 'skipped')  UNIQUE (projection, event_id)
+//                     (the states and their transitions: docs/projections.md, "Dead-letter states")
 //   evs_inbox        (projection TEXT, event_id BLOB(16), processed_at INTEGER)  PRIMARY KEY (projection, event_id)
 #pragma once
 
@@ -62,6 +63,7 @@ class ProjectionDb {
   // Dead letters an operator asked to retry (status 'retry'), oldest first: (id, position).
   std::vector<std::pair<std::int64_t, std::uint64_t>> retry_requests(const std::string& projection);
   // After a re-delivery: 'retried' on success; back to 'parked' with one more attempt and the new error.
+  // Only a row still in 'retry' changes (an operator may have skipped it meanwhile).
   void settle_retry(std::int64_t id, const std::optional<std::string>& error);
   bool inbox_contains(const std::string& projection, const Uuid& event_id);
   void inbox_add(const std::string& projection, const Uuid& event_id);

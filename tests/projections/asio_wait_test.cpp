@@ -5,7 +5,9 @@
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/asio.hpp>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -13,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -92,5 +95,48 @@ TEST_CASE("a wait times out on time even while the projection is busy with a lon
   slow.release();
   REQUIRE_FALSE(r);
   CHECK(r.error().is(evs::errc::timed_out));
+  engine.stop();
+}
+
+TEST_CASE("async_wait_for posts an immediate result to the handler's executor and holds work there while pending") {
+  evs::test::TempDir dir;
+  evs::SqliteEventStore store({dir / "events.db", evs::Durability::normal});
+  Counter counter;
+  evs::ProjectionEngine engine(store);
+  engine.add(counter);
+  engine.start();
+  boost::asio::io_context handlers;  // the handlers' own executor, run by the test
+
+  SUBCASE("an immediate completion never runs inside the initiating call, even on the handler's own thread") {
+    bool ran = false;
+    bool ran_inside = false;
+    boost::asio::post(handlers, [&] {
+      evs::async_wait_for(engine, "counter", 0, std::chrono::seconds(5),
+                          boost::asio::bind_executor(handlers, [&](evs::Result<void> r) {
+                            CHECK(r);
+                            ran = true;
+                          }));
+      ran_inside = ran;
+    });
+    handlers.run();
+    CHECK_FALSE(ran_inside);
+    CHECK(ran);
+  }
+  SUBCASE("a pending wait keeps the handler's io_context from running out of work") {
+    std::atomic<bool> ran{false};
+    evs::async_wait_for(engine, "counter", 1, std::chrono::seconds(30),
+                        boost::asio::bind_executor(handlers, [&](evs::Result<void> r) {
+                          CHECK(r);
+                          ran = true;
+                        }));
+    auto returned = std::async(std::launch::async, [&] {
+      handlers.run();  // must not return before the handler has run
+      return ran.load();
+    });
+    CHECK(returned.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+    REQUIRE(store.append("acc-1", evs::ExpectedVersion::any(), std::vector{testdomain::deposit(5)}));
+    REQUIRE(returned.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    CHECK(returned.get());
+  }
   engine.stop();
 }

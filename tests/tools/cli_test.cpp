@@ -539,11 +539,11 @@ TEST_CASE("dead-letters: list, show, retry and skip") {
     CHECK(parse_json_lines(parked.out).size() == 2);
     check_one_line_error(run(evs_bin, f.with_db({"dead-letters", "skip", "42"})), 1);
   }
-  SUBCASE("a store without projection tables has no dead letters") {
+  SUBCASE("a store without projection tables is an error that says where projection data lives") {
     Fixture plain;
     auto empty = run(evs_bin, plain.with_db({"dead-letters", "list"}));
-    CHECK(empty.code == 0);
-    CHECK(contains(empty.out, "0 dead letters"));
+    check_one_line_error(empty, 1);
+    CHECK(contains(empty.err, "--projections-db"));
     check_one_line_error(run(evs_bin, plain.with_db({"dead-letters", "retry", "1"})), 1);
   }
 }

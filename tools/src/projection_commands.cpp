@@ -3,6 +3,8 @@
 #include "format.hpp"
 #include "sql.hpp"
 
+#include "evs/projections/lag.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -58,6 +60,26 @@ std::string dead_letter_database(const Context& ctx, const std::string& explicit
   if (keys.size() == 1) return only;
   if (ctx.db.empty()) throw CLI::RequiredError("--db or --projections-db");
   return ctx.db;
+}
+
+// Opens the dead-letter database `path` and checks that it holds the projection tables. A missing file, a
+// file that is not SQLite, an event store no projection has run against (the message says where projection
+// data lives) and any other file are a Failure.
+sqlite::Connection open_dead_letters(const Context& ctx, const std::string& path, sqlite::Access access) {
+  auto c = open_sql(path, access);
+  if (has_table(c, "evs_dead_letters")) return c;
+  std::string configured;
+  for (const ProjectionEntry& e : ctx.app.projections)
+    if (!e.options.database.empty() && configured.find(e.options.database.string()) == std::string::npos)
+      configured += (configured.empty() ? "" : ", ") + e.options.database.string();
+  const std::string where =
+      "projection data (checkpoints, dead letters, inbox) lives in the database each projection is configured "
+      "with (ProjectionOptions::database)" +
+      (configured.empty() ? std::string() : ", here " + configured) + "; pass it with --projections-db";
+  if (has_table(c, "evs_meta"))
+    throw Failure(path + " is an evs event store without projection tables (no projection has run against it); " +
+                  where);
+  throw Failure(path + " is not a projection database (it has no evs_dead_letters table); " + where);
 }
 
 // ---- projections ------------------------------------------------------------------------------------------
@@ -153,17 +175,13 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
     } else if (!r.s.checkpointed) {
       state = "never run";
     } else {
-      if (head > r.s.position) {
-        // Like the engine: lag counts only when an unprocessed event of a handled type exists. Without the
-        // projection's types (standalone), every later event counts.
-        ReadAllFilter filter;
-        if (r.entry != nullptr) filter.event_types = r.entry->projection->event_types();
-        auto next = must(store->read_all(r.s.position + 1, 1, filter));
-        if (!next.events.empty()) {
-          lag = head - r.s.position;
-          behind = std::max(0.0, std::chrono::duration<double>(Clock::now() - next.events.front().recorded_at).count());
-        }
-      }
+      // The engine's own definition (ProjectionEngine::health): lag counts only when an unprocessed event of a
+      // handled type exists. Without the projection's types (standalone), every later event counts.
+      ReadAllFilter filter;
+      if (r.entry != nullptr) filter.event_types = r.entry->projection->event_types();
+      const ProjectionLag l = must(projection_lag(*store, r.s.position, filter));
+      lag = l.lag_events;
+      if (lag > 0) behind = l.lag_seconds;
       state = lag > 0 ? "behind" : "idle";
     }
     const std::string dead =
@@ -272,7 +290,6 @@ struct DeadLetterArgs {
 
 std::optional<DeadLetter> find_dead_letter(sqlite::Connection& c, std::int64_t id) {
   constexpr std::string_view action = "read the dead letters in";
-  if (!has_table(c, "evs_dead_letters")) return std::nullopt;
   auto st = must(c.cached(std::string("SELECT ") + dead_letter_columns + " FROM evs_dead_letters WHERE id = ?1", action));
   st->bind(1, id);
   if (!must(st->step(action))) return std::nullopt;
@@ -281,9 +298,9 @@ std::optional<DeadLetter> find_dead_letter(sqlite::Connection& c, std::int64_t i
 
 void dead_letters_list(Context& ctx, const DeadLetterArgs& args) {
   const std::string path = dead_letter_database(ctx, args.projections_db);
-  auto c = open_sql(path, sqlite::Access::read);
+  auto c = open_dead_letters(ctx, path, sqlite::Access::read);
   std::vector<DeadLetter> rows;
-  if (has_table(c, "evs_dead_letters")) {
+  {
     constexpr std::string_view action = "read the dead letters in";
     auto st = must(c.cached(std::string("SELECT ") + dead_letter_columns +
                                 " FROM evs_dead_letters WHERE (?1 IS NULL OR projection = ?1) AND "
@@ -313,7 +330,7 @@ void dead_letters_list(Context& ctx, const DeadLetterArgs& args) {
 
 void dead_letters_show(Context& ctx, const DeadLetterArgs& args) {
   const std::string path = dead_letter_database(ctx, args.projections_db);
-  auto c = open_sql(path, sqlite::Access::read);
+  auto c = open_dead_letters(ctx, path, sqlite::Access::read);
   const auto d = find_dead_letter(c, *args.id);
   if (!d) throw Failure("no dead letter with id " + std::to_string(*args.id) + " in " + path);
 
@@ -355,17 +372,38 @@ void dead_letters_show(Context& ctx, const DeadLetterArgs& args) {
     ctx.out << "event not shown: " << event_problem << '\n';
 }
 
-// Sets the status of one dead letter, or of all parked ones; returns the dead letters changed.
-void dead_letters_set(Context& ctx, const DeadLetterArgs& args, const std::string& status) {
-  const bool retry = status == "retry";
+// The operator's transitions of a dead letter (docs/projections.md, "Dead-letter states"): retry
+// requests a re-delivery of a parked row; skip discards a parked row or cancels a requested retry. The
+// engine settles a requested retry as retried or parks it again. retried and skipped are final.
+struct Transition {
+  const char* command;
+  const char* to;
+  std::vector<std::string> from;
+  const char* done;
+};
+const Transition retry_transition{"retry", "retry", {"parked"}, "queued for retry"};
+const Transition skip_transition{"skip", "skipped", {"parked", "retry"}, "skipped"};
+
+std::string why_not(const Transition& t, const DeadLetter& d) {
+  std::string state = "'" + d.status + "'";
+  if (d.status == "retry") state += " (a retry is already queued)";
+  else if (d.status == "retried") state += " (resolved: its re-delivery succeeded)";
+  else if (d.status == "skipped") state += " (discarded)";
+  std::string from;
+  for (const auto& f : t.from) from += (from.empty() ? "'" : " or '") + f + "'";
+  return "dead letter " + std::to_string(d.id) + " is " + state + ": " + t.command + " applies only to a dead letter in " +
+         from + " (see dead-letters list)";
+}
+
+// Applies `t` to one dead letter, or retry to all parked ones. An illegal transition changes nothing and is
+// a Failure (exit code 1).
+void dead_letters_set(Context& ctx, const DeadLetterArgs& args, const Transition& t) {
+  const bool retry = &t == &retry_transition;
   if (retry && args.id.has_value() == args.all)
     throw CLI::ValidationError("dead-letters retry", "pass either a dead letter ID or --all");
   const std::string path = dead_letter_database(ctx, args.projections_db);
-  auto c = open_sql(path, sqlite::Access::write);
-  if (!has_table(c, "evs_dead_letters"))
-    throw Failure("no dead letters in " + path + " (it has no evs_dead_letters table: no projection ran against it)");
+  auto c = open_dead_letters(ctx, path, sqlite::Access::write);
   constexpr std::string_view action = "update the dead letters in";
-  const char* done = retry ? "queued for retry" : "skipped";
 
   if (args.all) {
     auto st = must(c.cached(
@@ -382,19 +420,25 @@ void dead_letters_set(Context& ctx, const DeadLetterArgs& args, const std::strin
   }
   const auto before = find_dead_letter(c, *args.id);
   if (!before) throw Failure("no dead letter with id " + std::to_string(*args.id) + " in " + path);
-  auto st = must(c.cached("UPDATE evs_dead_letters SET status = ?2 WHERE id = ?1", action));
+  // Checked in the UPDATE itself, so a concurrent change by the engine cannot be overwritten.
+  auto st = must(c.cached("UPDATE evs_dead_letters SET status = ?2 WHERE id = ?1 AND status IN (?3, ?4)", action));
   st->bind(1, *args.id);
-  st->bind_text(2, status);
+  st->bind_text(2, t.to);
+  st->bind_text(3, t.from.front());
+  st->bind_text(4, t.from.back());
   must(st->run(action));
+  if (sqlite3_changes(c.handle()) != 1) {
+    const auto now = find_dead_letter(c, *args.id);
+    throw Failure(why_not(t, now ? *now : *before) + " in " + path);
+  }
   if (ctx.json) {
     JsonObject o = dead_letter_json(*before);
-    o.str("previous_status", before->status).str("new_status", status);
+    o.str("previous_status", before->status).str("new_status", t.to);
     ctx.out << o.text() << '\n';
     return;
   }
   ctx.out << "dead letter " << before->id << " (projection " << before->projection << ", position "
-          << before->position << ") " << done;
-  if (before->status == status) ctx.out << " (it already was)";
+          << before->position << ") " << t.done;
   if (retry) ctx.out << "; a running projection engine re-delivers it on its next pass";
   ctx.out << '\n';
 }
@@ -429,8 +473,12 @@ void add_projection_commands(CLI::App& cli, Context& ctx) {
                  "projections use, else --db)")
       ->option_text("PATH");
   dl->footer(
-      "retry sets the status to 'retry': the projection engine of the application re-delivers the event once on "
-      "its next pass (success: 'retried'; failure: 'parked' again). skip sets it to 'skipped'.");
+      "States: 'parked' (waiting for an operator), 'retry' (re-delivery requested), 'retried' (resolved) and "
+      "'skipped' (discarded). retry moves a parked dead letter to 'retry': the application's projection engine "
+      "re-delivers the event once on its next pass, through the same inbox check as normal delivery (success: "
+      "'retried'; failure: 'parked' again). skip moves a parked dead letter, or one queued for retry, to "
+      "'skipped'. Any other change (retrying one already queued, retried or skipped) is refused with exit code "
+      "1.");
   {
     auto* sub = dl->add_subcommand("list", "List the dead letters");
     sub->add_option("--projection,-p", args->projection, "only this projection's");
@@ -449,12 +497,12 @@ void add_projection_commands(CLI::App& cli, Context& ctx) {
     auto* all = sub->add_flag("--all", args->all, "every parked dead letter (of --projection, if given)");
     sub->add_option("--projection,-p", args->projection, "with --all: only this projection's")->needs(all);
     id->excludes(all);
-    sub->callback([&ctx, args] { dead_letters_set(ctx, *args, "retry"); });
+    sub->callback([&ctx, args] { dead_letters_set(ctx, *args, retry_transition); });
   }
   {
-    auto* sub = dl->add_subcommand("skip", "Mark one dead letter as skipped (it will not be retried)");
+    auto* sub = dl->add_subcommand("skip", "Discard one parked dead letter, or cancel its queued retry");
     sub->add_option("id", args->id, "the dead letter's id")->required()->check(positive_integer());
-    sub->callback([&ctx, args] { dead_letters_set(ctx, *args, "skipped"); });
+    sub->callback([&ctx, args] { dead_letters_set(ctx, *args, skip_transition); });
   }
 }
 

@@ -60,6 +60,9 @@ struct EngineOptions {
   std::chrono::milliseconds poll_min{2};    // first poll interval after activity
   std::chrono::milliseconds poll_max{100};  // the interval grows (x2) to this while nothing changes
   std::chrono::milliseconds stall_after{10000};
+  // Progress past events a projection does not handle is stored at most this often while they keep
+  // coming, and whenever the projection is idle or stops (so stored checkpoints do not look behind).
+  std::chrono::milliseconds idle_checkpoint_interval{1000};
 };
 
 class ProjectionEngine {

@@ -1,0 +1,55 @@
+// Internal: one partition of one projection (see engine.cpp for the layout of the engine).
+#pragma once
+
+#include "projection_store.hpp"
+
+#include "evs/projections/projection.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace evs::detail {
+
+using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+// One partition of one projection. Processes its share of a batch: handles each event (with retries),
+// parks or stops on exhausted retries, and commits its checkpoint (with the read model's changes for SQL).
+// Used by one coroutine at a time (its runner's, or its own strand's while a partitioned batch runs).
+struct Lane {
+  Projection& projection;
+  const std::string name;
+  const ProjectionOptions& options;
+  const std::size_t index;
+  std::optional<ProjectionDb> db;       // sql and effect; memory when options.database is set
+  std::optional<SqlSession> session;    // sql
+  std::uint64_t checkpoint = 0;         // everything at or before it is processed (committed)
+  std::uint64_t parked_in_memory = 0;   // memory projections without a database
+  Strand strand;
+
+  Lane(Projection& p, const ProjectionOptions& o, std::size_t i, boost::asio::io_context& io);
+
+  ProjectionKind kind() const { return projection.kind(); }
+  // True when the lane stores its checkpoint (SQL and effect projections).
+  bool stores_checkpoint() const { return db.has_value() && kind() != ProjectionKind::memory; }
+
+  // Handles one event; returns the error text on failure. `guarded` (SQL): the handler runs inside a
+  // savepoint, so a failure undoes its writes alone; unguarded, a failure leaves them in the open
+  // transaction and the caller must abort the batch. Effect handlers: a success is recorded in the inbox,
+  // together with the checkpoint.
+  std::optional<std::string> attempt(const RecordedEvent& e, bool guarded = true);
+  // Effect handlers: true when the event's effect already happened (its id is in the inbox).
+  bool already_done(const RecordedEvent& e);
+
+  void open_batch();
+  // Commits everything up to `position` (SQL: the read model's changes and the checkpoint together).
+  void close_batch(std::uint64_t position);
+  void abort_batch() noexcept;
+
+  void park(const RecordedEvent& e, const std::string& error, int attempts);
+};
+
+}  // namespace evs::detail
