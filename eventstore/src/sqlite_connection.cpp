@@ -42,6 +42,9 @@ Mapping map_code(int rc, Access access, int system_errno) {
     case SQLITE_FULL:
       return {errc::disk_full,
               "the disk or quota is full; nothing of the failed write was stored; free space and retry"};
+    case SQLITE_TOOBIG:
+      return {errc::invalid_argument,
+              "a value is larger than the store accepts (SQLite's length limit); nothing of it was stored"};
     case SQLITE_NOTADB:
       return {errc::not_an_evs_database,
               "the file is not a SQLite database, so not an evs store; check the path"};
@@ -114,33 +117,35 @@ Statement& Statement::operator=(Statement&& other) noexcept {
 void Statement::reset() noexcept {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bind_rc_ = SQLITE_OK;
+  bind_index_ = 0;
 }
 
-void Statement::bind(int index, std::int64_t value) {
-  [[maybe_unused]] const int rc = sqlite3_bind_int64(stmt_, index, value);
-  assert(rc == SQLITE_OK);
+void Statement::check_bind(int rc, int index) noexcept {
+  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) {
+    bind_rc_ = rc;
+    bind_index_ = index;
+  }
 }
+
+void Statement::bind(int index, std::int64_t value) { check_bind(sqlite3_bind_int64(stmt_, index, value), index); }
 
 void Statement::bind_text(int index, std::string_view text) {
-  // A null data pointer would bind NULL: bind an empty string instead.
-  [[maybe_unused]] const int rc = sqlite3_bind_text(stmt_, index, text.empty() ? "" : text.data(),
-                                                    static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  assert(rc == SQLITE_OK);
+  // A null data pointer would bind NULL: bind an empty string instead. The 64-bit call takes the size
+  // unnarrowed; SQLite answers SQLITE_TOOBIG above its length limit.
+  check_bind(sqlite3_bind_text64(stmt_, index, text.empty() ? "" : text.data(), text.size(), SQLITE_TRANSIENT,
+                                 SQLITE_UTF8),
+             index);
 }
 
 void Statement::bind_blob(int index, std::string_view bytes) {
   // sqlite3_bind_blob with no data binds NULL; an empty payload must stay an (empty) blob.
-  [[maybe_unused]] const int rc =
-      bytes.empty()
-          ? sqlite3_bind_zeroblob(stmt_, index, 0)
-          : sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
-  assert(rc == SQLITE_OK);
+  check_bind(bytes.empty() ? sqlite3_bind_zeroblob(stmt_, index, 0)
+                           : sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT),
+             index);
 }
 
-void Statement::bind_null(int index) {
-  [[maybe_unused]] const int rc = sqlite3_bind_null(stmt_, index);
-  assert(rc == SQLITE_OK);
-}
+void Statement::bind_null(int index) { check_bind(sqlite3_bind_null(stmt_, index), index); }
 
 void Statement::bind_text_or_null(int index, std::string_view text) {
   if (text.empty())
@@ -150,10 +155,15 @@ void Statement::bind_text_or_null(int index, std::string_view text) {
 }
 
 Result<bool> Statement::step(std::string_view action) {
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  if (bind_rc_ != SQLITE_OK) {
+    const std::string why = "binding parameter " + std::to_string(bind_index_) + " failed: " +
+                            sqlite3_errstr(bind_rc_);
+    return sqlite_error(bind_rc_, why, db_path(db), action, access_);
+  }
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  sqlite3* db = sqlite3_db_handle(stmt_);
   return sqlite_error(rc, sqlite3_errmsg(db), db_path(db), action, access_, sqlite3_system_errno(db));
 }
 
@@ -215,14 +225,36 @@ Result<void> Connection::exec(std::string_view sql, std::string_view action) {
 Result<StatementScope> Connection::cached(std::string_view sql, std::string_view action) {
   auto it = state_->statements.find(sql);
   if (it == state_->statements.end()) {
+    if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      return sqlite_error(SQLITE_TOOBIG, "the SQL text is too long", state_->path, action, state_->access);
     sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
     const int rc = sqlite3_prepare_v3(state_->db, sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
     if (rc != SQLITE_OK) return error(rc, action);
-    it = state_->statements.emplace(std::string(sql), Statement(stmt, state_->access)).first;
+    Statement statement(stmt, state_->access);
+    if (auto single = only_whitespace_after(tail, sql, action); !single) return single.error();
+    it = state_->statements.emplace(std::string(sql), std::move(statement)).first;
   }
   it->second.reset();
   return StatementScope(it->second);
+}
+
+Result<void> Connection::only_whitespace_after(const char* tail, std::string_view sql,
+                                               std::string_view action) {
+  const std::size_t used = tail != nullptr ? static_cast<std::size_t>(tail - sql.data()) : sql.size();
+  if (used >= sql.size()) return {};
+  // Preparing the rest tells a comment or whitespace (no statement) from a second statement.
+  sqlite3_stmt* next = nullptr;
+  const std::string_view rest = sql.substr(used);
+  const int rc = sqlite3_prepare_v2(state_->db, rest.data(), static_cast<int>(rest.size()), &next, nullptr);
+  sqlite3_finalize(next);
+  if (rc == SQLITE_OK && next == nullptr) return {};
+  std::string second(rest.substr(std::min(rest.find_first_not_of(" \t\r\n"), rest.size())));
+  if (second.size() > 80) second = second.substr(0, 77) + "...";
+  return Error{errc::invalid_argument, std::string(action) + " " + state_->path +
+                                           ": the SQL holds more than one statement, but only one runs per call; "
+                                           "run each statement on its own (the second one: " + second + ")"};
 }
 
 Error Connection::error(int rc, std::string_view action) const {

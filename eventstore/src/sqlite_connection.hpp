@@ -30,6 +30,7 @@ enum class Access : std::uint8_t { read, write };
 //   SQLITE_READONLY, SQLITE_CANTOPEN/write -> read_only
 //   SQLITE_FULL                           -> disk_full
 //   SQLITE_NOTADB                         -> not_an_evs_database
+//   SQLITE_TOOBIG                         -> invalid_argument (a value or row over SQLite's length limit)
 //   SQLITE_CORRUPT and everything else    -> io_error
 // An I/O error whose `system_errno` is ENOSPC, EDQUOT or EFBIG is disk_full too (SQLite reports some
 // out-of-space writes as SQLITE_IOERR_*). `action` says what was being done ("append to", "read"); the
@@ -39,6 +40,9 @@ Error sqlite_error(int rc, std::string_view sqlite_message, std::string_view pat
 
 // One prepared statement. Bind indexes are 1-based, column indexes 0-based (SQLite's conventions).
 // Text and blob binds are copied by SQLite (SQLITE_TRANSIENT), so arguments need not outlive the call.
+// A failed bind (a value over the connection's SQLITE_LIMIT_LENGTH, an index out of range) is remembered:
+// the next step() or run() returns it instead of running the statement (invalid_argument for a value that
+// is too big), so a statement never runs with a parameter that silently stayed NULL. reset() forgets it.
 class Statement {
  public:
   Statement() = default;
@@ -59,7 +63,8 @@ class Statement {
   // Binds text, or NULL when `text` is empty.
   void bind_text_or_null(int index, std::string_view text);
 
-  // Advances: true with a row available, false when done; an error maps the failure (sqlite_error).
+  // Advances: true with a row available, false when done; an error maps the failure (sqlite_error), or
+  // reports the first failed bind since the last reset().
   Result<bool> step(std::string_view action);
   // Runs a statement that returns no rows (or whose rows are ignored) to completion.
   Result<void> run(std::string_view action);
@@ -82,8 +87,12 @@ class Statement {
   sqlite3_stmt* handle() const { return stmt_; }
 
  private:
+  void check_bind(int rc, int index) noexcept;
+
   sqlite3_stmt* stmt_ = nullptr;
   Access access_ = Access::read;
+  int bind_rc_ = SQLITE_OK;  // the first failed bind since the last reset()
+  int bind_index_ = 0;       // its parameter index
 };
 
 // A cached statement in use: reset (and its bindings cleared) when the scope ends, so a half-read SELECT
@@ -124,11 +133,14 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs one or more SQL statements that return nothing (DDL, pragmas). Not cached: for setup only.
+  // Runs one or more SQL statements that return nothing (DDL, pragmas), all of them. Not cached: for setup
+  // only.
   Result<void> exec(std::string_view sql, std::string_view action);
 
   // The prepared statement for `sql`, prepared on first use and cached for the connection's lifetime.
   // Use for SQL with a bounded set of texts; each text is prepared once per connection.
+  // `sql` must hold exactly one statement (trailing whitespace and comments are fine): SQL with a second
+  // statement after the first is refused with invalid_argument instead of running only the first.
   Result<StatementScope> cached(std::string_view sql, std::string_view action);
 
   // Maps `rc` with this connection's current error message and path.
@@ -139,6 +151,9 @@ class Connection {
   Access access() const { return state_->access; }
 
  private:
+  // Ok when only whitespace or comments follow the first statement of `sql` (`tail`: where it ended).
+  Result<void> only_whitespace_after(const char* tail, std::string_view sql, std::string_view action);
+
   struct SqlHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -1,74 +1,51 @@
 // The SQLite backend. Layout of this file:
-//   - helpers: value conversions, StorageFailure/must(), row decoding
-//   - Writer: the single writer thread with group commit (owns the read-write connection)
+//   - row decoding for readers (NameCache, read_event)
 //   - ReaderPool: read-only connections handed out per read
 //   - SqliteEventStore::Impl: open/migrate, reads
 //   - SqliteEventStore: the public methods
+// The writer (group commit, the cross-process write turn) lives in sqlite_writer.cpp.
 #include "evs/eventstore/sqlite_event_store.hpp"
 
 #include <algorithm>
 #include <bit>
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <future>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <unordered_map>
-#include <variant>
+#include <vector>
 
 #include <sys/statvfs.h>
-#include <vector>
 
 #include "append_checks.hpp"
 #include "commit_listeners.hpp"
 #include "evs/core/codec.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_schema.hpp"
+#include "sqlite_support.hpp"
+#include "sqlite_writer.hpp"
 
 namespace evs {
 namespace {
 
 using sqlite::Access;
+using sqlite::AppendJob;
 using sqlite::Connection;
+using sqlite::from_us;
+using sqlite::must;
+using sqlite::PendingEvent;
+using sqlite::SnapshotJob;
 using sqlite::Statement;
+using sqlite::StorageFailure;
+using sqlite::to_db;
+using sqlite::to_u64;
 using sqlite::Transaction;
+using sqlite::Writer;
 
 using UserMetadata = std::map<std::string, std::string>;
-
-constexpr auto int64_max = std::numeric_limits<std::int64_t>::max();
-
-// Unsigned API values as SQLite integers; values beyond int64 (the "no bound" sentinels) clamp.
-std::int64_t to_db(std::uint64_t value) {
-  return value > std::uint64_t(int64_max) ? int64_max : std::int64_t(value);
-}
-std::uint64_t to_u64(std::int64_t value) { return static_cast<std::uint64_t>(value); }
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
-Timestamp from_us(std::int64_t us) { return Timestamp(std::chrono::microseconds(us)); }
-
-// What ends a read (a storage error, a missing stream, an undecodable row) or a whole write group (a storage
-// error). Thrown by must() and the read helpers, caught at the boundary that reports it (Impl::read,
-// Writer::commit_group), so the SQL code reads straight through. Never escapes this file.
-struct StorageFailure {
-  Error error;
-};
-
-template <class T>
-T must(Result<T>&& result) {
-  if (!result) throw StorageFailure{result.error()};
-  return std::move(*result);
-}
-void must(Result<void>&& result) {
-  if (!result) throw StorageFailure{result.error()};
-}
 
 // Columns of event queries, in this order (read_event() relies on it): the lean columns (what replaying an
 // aggregate needs) first, then the rest of the envelope. The stream and the type come as their file-local
@@ -165,543 +142,6 @@ void read_event(RecordedEvent& event, const Statement& row, Connection& c, NameC
     event.metadata.user = std::move(*user);
   }
 }
-
-// ---- Writer
-// -------------------------------------------------------------------------------------------------
-
-// An event as queued for the writer: the caller's thread already encoded the user metadata.
-struct PendingEvent {
-  Uuid id;
-  std::string type;
-  std::uint32_t schema_version;
-  Encoding encoding;
-  std::string payload;
-  std::string correlation_id;
-  std::string causation_id;
-  std::optional<std::string> metadata;  // nullopt when the user map is empty
-
-  static PendingEvent from(const EventData& e) {
-    return {
-        e.event_id,
-        e.type,
-        e.schema_version,
-        e.encoding,
-        e.payload,
-        e.metadata.correlation_id,
-        e.metadata.causation_id,
-        e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
-  }
-};
-
-struct AppendJob {
-  std::string stream_id;
-  ExpectedVersion expected;
-  std::vector<PendingEvent> events;
-  EventStore::AppendCallback done;
-  Result<AppendResult> outcome{};
-};
-
-struct SnapshotJob {
-  Snapshot snapshot;
-  std::function<void(Result<void>)> done;
-  Result<void> outcome{};
-};
-
-using WriteJob = std::variant<AppendJob, SnapshotJob>;
-
-void set_outcome(WriteJob& job, const Error& error) {
-  std::visit([&](auto& j) { j.outcome = error; }, job);
-}
-
-// Calls the job's callback with its outcome. A throwing callback cannot be reported to anyone; it must not
-// take the writer thread down, so its exception is dropped.
-void complete(WriteJob& job) noexcept {
-  std::visit(
-      [](auto& j) {
-        try {
-          if (j.done) j.done(std::move(j.outcome));
-        } catch (...) {
-        }
-      },
-      job);
-}
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
-// The single writer. Jobs queue from any thread; the writer thread takes everything pending (up to
-// max_group), applies it in one BEGIN IMMEDIATE transaction, commits once, and only then completes the
-// jobs. Each append's checks run on their own: one failing append does not fail the others. An unexpected
-// SQLite failure rolls the whole group back and fails all of its jobs with the mapped error. A synchronous
-// append that finds the writer idle commits on its own thread (append_and_wait); committing_ keeps commits
-// one at a time either way.
-class Writer {
- public:
-  // `copier`: a second read-write connection for background checkpoints (see checkpoint_pages), or none.
-  Writer(Connection connection, std::optional<Connection> copier, std::size_t max_group,
-         detail::CommitListeners& listeners)
-      : connection_(std::move(connection)),
-        copier_(std::move(copier)),
-        max_group_(std::max<std::size_t>(max_group, 1)),
-        listeners_(listeners),
-        thread_([this] { run(); }) {
-    if (copier_) copier_thread_ = std::thread([this] { copy(); });
-    // Replaces SQLite's automatic-checkpoint hook: see checkpoint_pages.
-    sqlite3_wal_hook(connection_.handle(), &Writer::wal_hook, this);
-  }
-
-  // Commits everything queued, then stops the threads. The copier's connection closes first, so the
-  // writer's (the last) checkpoints the WAL and removes it.
-  ~Writer() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    copy_wake_.notify_one();
-    if (copier_thread_.joinable()) copier_thread_.join();
-    thread_.join();
-    sqlite3_wal_hook(connection_.handle(), nullptr, nullptr);
-  }
-
-  Writer(const Writer&) = delete;
-  Writer& operator=(const Writer&) = delete;
-
-  // True on the writer thread or inside a commit (an append callback, a commit listener): a blocking write
-  // there would wait for itself.
-  bool on_writer_thread() const {
-    return std::this_thread::get_id() == thread_.get_id() || committing_here == this;
-  }
-
-  // Stores `job` and returns its outcome. When the writer is idle (nothing queued, no commit running), the
-  // calling thread commits the job itself, which saves the two thread hand-offs of a queued append (half
-  // of the time of a one-event append on a fast disk). Otherwise the job queues for group commit.
-  Result<AppendResult> append_and_wait(AppendJob job) {
-    {
-      std::unique_lock lock(mutex_);
-      if (!stopping_ && !committing_ && queue_.empty()) {
-        committing_ = true;
-        lock.unlock();
-        Result<AppendResult> outcome;
-        job.done = [&outcome](Result<AppendResult> r) { outcome = std::move(r); };
-        std::vector<WriteJob> group;
-        group.push_back(std::move(job));
-        commit_group(group);
-        lock.lock();
-        committing_ = false;
-        const bool more = !queue_.empty() || checkpoint_due_;  // the writer thread checkpoints, not us
-        lock.unlock();
-        if (more) wake_.notify_one();
-        return outcome;
-      }
-    }
-    std::promise<Result<AppendResult>> promise;
-    auto future = promise.get_future();
-    job.done = [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); };
-    submit(std::move(job));
-    return future.get();
-  }
-
-  // Queues `job`; once the writer is stopping, completes it at once with shutting_down.
-  void submit(WriteJob job) {
-    {
-      std::lock_guard lock(mutex_);
-      if (!stopping_) {
-        queue_.push_back(std::move(job));
-        wake_.notify_one();
-        return;
-      }
-    }
-    set_outcome(job, Error{errc::shutting_down, "write to " + connection_.path() + ": the store is closing"});
-    complete(job);
-  }
-
- private:
-  struct StreamState {
-    std::int64_t id = 0;        // streams.id; 0 when the stream does not exist
-    std::uint64_t version = 0;  // 0 when the stream does not exist
-  };
-  struct Head {
-    std::uint64_t position = 0;    // the last stored position (0: empty store)
-    std::int64_t recorded_at = 0;  // its recorded_at (microseconds)
-  };
-  static constexpr std::size_t max_cached_streams = 100'000;
-
-  void run() {
-    std::vector<WriteJob> group;
-    for (;;) {
-      {
-        std::unique_lock lock(mutex_);
-        // Waits while an appender commits its own job (append_and_wait), then takes what queued meanwhile.
-        wake_.wait(lock, [&] { return !committing_ && (stopping_ || !queue_.empty() || checkpoint_due_); });
-        if (checkpoint_due_) {
-          committing_ = true;
-          lock.unlock();
-          checkpoint();
-          lock.lock();
-          committing_ = false;
-          continue;
-        }
-        if (queue_.empty()) return;  // stopping, and everything queued is done
-        const std::size_t count = std::min(queue_.size(), max_group_);
-        group.clear();
-        for (std::size_t i = 0; i < count; ++i) {
-          group.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        committing_ = true;
-      }
-      commit_group(group);
-      std::lock_guard lock(mutex_);
-      committing_ = false;
-    }
-  }
-
-  // WAL checkpoints. SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, so that
-  // append, every append queued behind it and the commit listeners (who hear of the commit only
-  // afterwards) wait while the WAL is copied into the database and both are synced. Here the WAL hook only
-  // notes that a checkpoint is due, in two phases:
-  //  1. the copier thread, on its own connection, copies the WAL into the database (a PASSIVE checkpoint:
-  //     it blocks neither the writer nor readers), while appends go on;
-  //  2. the writer thread then finishes it on its own connection, between two groups: only the few frames
-  //     committed during phase 1 remain. With no write in flight the WAL ends fully backfilled, so the next
-  //     transaction restarts it from the beginning (a WAL overwritten in place is much cheaper to sync than
-  //     a growing one, and it stays small).
-  // Without a copier (or if the WAL grew far past the threshold) the writer thread does it all, still after
-  // answering the group that crossed the threshold. Errors are ignored: the next commit makes it due again.
-  static constexpr int checkpoint_pages = 1000;  // SQLite's default wal_autocheckpoint
-
-  static int wal_hook(void* self, sqlite3*, const char*, int pages) {
-    if (pages < checkpoint_pages) return SQLITE_OK;
-    auto* writer = static_cast<Writer*>(self);
-    bool wake_copier = false;
-    {
-      std::lock_guard lock(writer->mutex_);
-      if (writer->copier_ && pages < 8 * checkpoint_pages) {
-        if (!writer->copy_due_ && !writer->copying_ && !writer->checkpoint_due_) wake_copier = writer->copy_due_ = true;
-      } else {
-        writer->checkpoint_due_ = true;
-      }
-    }
-    if (wake_copier) writer->copy_wake_.notify_one();
-    return SQLITE_OK;
-  }
-
-  // Phase 1, on the copier thread.
-  void copy() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      copy_wake_.wait(lock, [&] { return stopping_ || copy_due_; });
-      if (stopping_) return;
-      copy_due_ = false;
-      copying_ = true;
-      lock.unlock();
-      sqlite3_wal_checkpoint_v2(copier_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      lock.lock();
-      copying_ = false;
-      checkpoint_due_ = true;  // phase 2: frames committed meanwhile (a no-op if there are none)
-      wake_.notify_one();
-    }
-  }
-
-  // Phase 2 (or all of it), on the writer thread with committing_ set.
-  void checkpoint() {
-    {
-      std::lock_guard lock(mutex_);
-      checkpoint_due_ = false;
-    }
-    sqlite3_wal_checkpoint_v2(connection_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  }
-
-  // Runs on the writer thread or on an appender's thread (append_and_wait); never on two at once
-  // (committing_), so the connection and the caches below need no lock of their own.
-  void commit_group(std::vector<WriteJob>& group) {
-    committing_here = this;
-    struct Reset {
-      ~Reset() { committing_here = nullptr; }
-    } reset;
-    std::optional<Error> failure;
-    try {
-      auto transaction = must(Transaction::begin(connection_, Transaction::Mode::immediate, "append to"));
-      check_data_version();
-      for (WriteJob& job : group) std::visit([&](auto& j) { apply(j); }, job);
-      must(transaction.commit("commit appends to"));
-    } catch (const StorageFailure& f) {
-      failure = f.error;
-    } catch (const std::exception& e) {
-      failure = Error{errc::io_error, "append to " + connection_.path() + ": " + e.what()};
-    }
-    if (failure) {
-      // The transaction rolled back: nothing of this group is stored, and the caches may hold its changes.
-      invalidate_caches();
-      for (WriteJob& job : group) set_outcome(job, *failure);
-    }
-    // Listeners hear of the commit before the appenders are answered, so an appender that then waits for
-    // a projection never waits for a wake-up still in flight.
-    if (!failure && head_ && head_->position != notified_position_) {
-      notified_position_ = head_->position;
-      listeners_.notify(notified_position_);
-    }
-    for (WriteJob& job : group) complete(job);
-  }
-
-  void apply(AppendJob& job) {
-    const StreamState stream = stream_state(job.stream_id);
-    if (job.events.empty()) {
-      if (job.expected.accepts(stream.version))
-        job.outcome = AppendResult{stream.version, 0, 0, false};
-      else
-        job.outcome = detail::wrong_version(job.stream_id, stream.version, job.expected);
-      return;
-    }
-    if (auto replay = check_duplicates(job, stream)) {
-      job.outcome = std::move(*replay);
-      return;
-    }
-    if (!job.expected.accepts(stream.version)) {
-      job.outcome = detail::wrong_version(job.stream_id, stream.version, job.expected);
-      return;
-    }
-    job.outcome = insert(job, stream);
-  }
-
-  void apply(SnapshotJob& job) {
-    const Snapshot& s = job.snapshot;
-    const StreamState stream = stream_state(s.stream_id);
-    if (s.version > stream.version) {
-      job.outcome = Error{errc::invalid_argument,
-                          "snapshot of stream " + s.stream_id + " at version " + std::to_string(s.version) +
-                              ", but the stream is at version " + std::to_string(stream.version)};
-      return;
-    }
-    constexpr std::string_view action = "save a snapshot to";
-    // Replaces the stored snapshot unless that one is newer.
-    auto statement = must(connection_.cached(
-        "INSERT INTO snapshots (stream, version, state_type, fingerprint, encoding, payload, recorded_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, state_type = excluded.state_type, "
-        "fingerprint = excluded.fingerprint, encoding = excluded.encoding, payload = excluded.payload, "
-        "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshots.version",
-        action));
-    statement->bind_text(1, s.stream_id);
-    statement->bind(2, to_db(s.version));
-    statement->bind_text(3, s.state_type);
-    statement->bind(4, std::bit_cast<std::int64_t>(s.fingerprint));
-    statement->bind(5, static_cast<std::int64_t>(s.encoding));
-    statement->bind_blob(6, s.payload);
-    statement->bind(7, s.recorded_at == Timestamp{} ? now_us() : s.recorded_at.time_since_epoch().count());
-    must(statement->run(action));
-    job.outcome = {};
-  }
-
-  // Idempotence: nullopt when no id of the batch is stored yet; otherwise the replayed result (every id
-  // stored in this stream at consecutive versions, in batch order) or a duplicate_event error.
-  std::optional<Result<AppendResult>> check_duplicates(const AppendJob& job, const StreamState& stream) {
-    struct Stored {
-      std::size_t index;
-      std::int64_t stream;
-      std::uint64_t version;
-      std::uint64_t position;
-    };
-    std::vector<Stored> stored;
-    constexpr std::string_view action = "append to";
-    for (std::size_t i = 0; i < job.events.size(); ++i) {
-      auto lookup = must(
-          connection_.cached("SELECT stream, version, position FROM events WHERE event_id = ?1", action));
-      lookup->bind_blob(1, job.events[i].id.bytes_view());
-      if (must(lookup->step(action)))
-        stored.push_back(
-            {i, lookup->column_int64(0), to_u64(lookup->column_int64(1)), to_u64(lookup->column_int64(2))});
-    }
-    if (stored.empty()) return std::nullopt;
-
-    const auto duplicate = [&](const Stored& s, std::string why) {
-      return detail::partial_duplicate(job.stream_id, job.events[s.index].id, why);
-    };
-    for (const Stored& s : stored)
-      if (s.stream != stream.id) return duplicate(s, "is already stored in stream " + stream_name(s.stream));
-    if (stored.size() != job.events.size())
-      return duplicate(stored.front(), "is already stored in this stream, but " +
-                                           std::to_string(job.events.size() - stored.size()) + " of the " +
-                                           std::to_string(job.events.size()) +
-                                           " events of this append are not: it is not an exact retry");
-    for (std::size_t i = 1; i < stored.size(); ++i)
-      if (stored[i].version != stored.front().version + i)
-        return duplicate(stored[i], "is already stored in this stream at version " +
-                                        std::to_string(stored[i].version) +
-                                        ", out of the order of this append: it is not an exact retry");
-    return AppendResult{stored.back().version, stored.front().position, stored.back().position, true};
-  }
-
-  AppendResult insert(const AppendJob& job, StreamState stream) {
-    constexpr std::string_view action = "append to";
-    const Head head = load_head();
-    const std::int64_t recorded_at = std::max(now_us(), head.recorded_at);
-    const std::uint64_t first_position = head.position + 1;
-    const std::uint64_t new_version = stream.version + job.events.size();
-
-    if (stream.id == 0) {
-      auto statement = must(connection_.cached(
-          "INSERT INTO streams (name, category, version, updated_at) VALUES (?1, ?2, ?3, ?4)", action));
-      statement->bind_text(1, job.stream_id);
-      statement->bind_text(2, stream_category(job.stream_id));
-      statement->bind(3, to_db(new_version));
-      statement->bind(4, recorded_at);
-      must(statement->run(action));
-      stream.id = sqlite3_last_insert_rowid(connection_.handle());
-    } else {
-      auto statement =
-          must(connection_.cached("UPDATE streams SET version = ?1, updated_at = ?2 WHERE id = ?3", action));
-      statement->bind(1, to_db(new_version));
-      statement->bind(2, recorded_at);
-      statement->bind(3, stream.id);
-      must(statement->run(action));
-    }
-
-    for (std::size_t i = 0; i < job.events.size(); ++i) {
-      const PendingEvent& e = job.events[i];
-      const std::int64_t type = type_id(e.type);
-      auto statement =
-          must(connection_.cached("INSERT INTO events (position, stream, version, event_id, type, "
-                                  "schema_version, encoding, recorded_at, "
-                                  "correlation_id, causation_id, metadata, payload) "
-                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                                  action));
-      statement->bind(1, to_db(first_position + i));
-      statement->bind(2, stream.id);
-      statement->bind(3, to_db(stream.version + 1 + i));
-      statement->bind_blob(4, e.id.bytes_view());
-      statement->bind(5, type);
-      statement->bind(6, e.schema_version);
-      statement->bind(7, static_cast<std::int64_t>(e.encoding));
-      statement->bind(8, recorded_at);
-      statement->bind_text_or_null(9, e.correlation_id);
-      statement->bind_text_or_null(10, e.causation_id);
-      if (e.metadata)
-        statement->bind_blob(11, *e.metadata);
-      else
-        statement->bind_null(11);
-      if (e.encoding == Encoding::json)
-        statement->bind_text(12, e.payload);  // TEXT, so SQLite's json functions read it directly
-      else
-        statement->bind_blob(12, e.payload);
-      must(statement->run(action));
-    }
-
-    const std::uint64_t last_position = first_position + job.events.size() - 1;
-    head_ = Head{last_position, recorded_at};
-    remember_stream(job.stream_id, {stream.id, new_version});
-    return {new_version, first_position, last_position, false};
-  }
-
-  // ---- writer caches: valid only while they match the database (see invalidate_caches) ----
-
-  StreamState stream_state(const std::string& name) {
-    if (auto it = streams_.find(name); it != streams_.end()) return it->second;
-    constexpr std::string_view action = "append to";
-    auto statement = must(connection_.cached("SELECT id, version FROM streams WHERE name = ?1", action));
-    statement->bind_text(1, name);
-    if (!must(statement->step(action))) return {};  // absent streams are not cached: nothing to invalidate
-    const StreamState state{statement->column_int64(0), to_u64(statement->column_int64(1))};
-    remember_stream(name, state);
-    return state;
-  }
-
-  void remember_stream(const std::string& name, StreamState state) {
-    if (streams_.size() >= max_cached_streams && !streams_.contains(name)) streams_.clear();
-    streams_.insert_or_assign(name, state);
-  }
-
-  std::string stream_name(std::int64_t id) {
-    constexpr std::string_view action = "append to";
-    auto statement = must(connection_.cached("SELECT name FROM streams WHERE id = ?1", action));
-    statement->bind(1, id);
-    return must(statement->step(action)) ? std::string(statement->column_text(0)) : "#" + std::to_string(id);
-  }
-
-  std::int64_t type_id(const std::string& name) {
-    if (auto it = types_.find(name); it != types_.end()) return it->second;
-    constexpr std::string_view action = "append to";
-    std::int64_t id = 0;
-    {
-      auto select = must(connection_.cached("SELECT id FROM event_types WHERE name = ?1", action));
-      select->bind_text(1, name);
-      if (must(select->step(action))) id = select->column_int64(0);
-    }
-    if (id == 0) {
-      auto statement = must(connection_.cached("INSERT INTO event_types (name) VALUES (?1)", action));
-      statement->bind_text(1, name);
-      must(statement->run(action));
-      id = sqlite3_last_insert_rowid(connection_.handle());
-    }
-    types_.emplace(name, id);
-    return id;
-  }
-
-  Head load_head() {
-    if (head_) return *head_;
-    constexpr std::string_view action = "append to";
-    auto statement = must(connection_.cached(
-        "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", action));
-    Head head;
-    if (must(statement->step(action)))
-      head = {to_u64(statement->column_int64(0)), statement->column_int64(1)};
-    head_ = head;
-    return head;
-  }
-
-  // Another process may have committed since our last transaction: then every cache is stale.
-  // PRAGMA data_version changes exactly when another connection committed.
-  void check_data_version() {
-    constexpr std::string_view action = "append to";
-    auto statement = must(connection_.cached("PRAGMA data_version", action));
-    must(statement->step(action));
-    const std::int64_t version = statement->column_int64(0);
-    if (version != data_version_) invalidate_caches();
-    data_version_ = version;
-  }
-
-  void invalidate_caches() {
-    streams_.clear();
-    types_.clear();
-    head_.reset();
-  }
-
-  Connection connection_;
-  std::optional<Connection> copier_;  // closes before connection_
-  const std::size_t max_group_;
-  detail::CommitListeners& listeners_;
-  std::uint64_t notified_position_ = 0;  // the last position listeners were told about
-
-  // Writer-thread state.
-  StringMap<StreamState> streams_;
-  StringMap<std::int64_t> types_;
-  std::optional<Head> head_;
-  std::int64_t data_version_ = -1;
-
-  // Shared with submitting threads.
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<WriteJob> queue_;
-  bool stopping_ = false;
-  bool committing_ = false;       // a commit_group() or checkpoint() is running (writer thread or an appender's)
-  bool checkpoint_due_ = false;   // the writer thread should checkpoint (phase 2, or all of it)
-  bool copy_due_ = false;         // the copier should copy the WAL (phase 1)
-  bool copying_ = false;          // the copier is copying
-  std::condition_variable copy_wake_;
-  std::thread copier_thread_;     // started in the constructor body
-
-  // The writer whose commit_group() runs on this thread, if any.
-  static thread_local const Writer* committing_here;
-
-  std::thread thread_;  // last: starts once everything above is constructed
-};
-
-thread_local const Writer* Writer::committing_here = nullptr;
 
 // ---- ReaderPool
 // ---------------------------------------------------------------------------------------------
@@ -812,7 +252,7 @@ struct SqliteEventStore::Impl {
     }
     auto connection = open_writer();
     if (connection) {
-      writer = std::make_unique<Writer>(std::move(*connection), open_copier(), options.max_group, listeners);
+      writer = std::make_unique<Writer>(std::move(*connection), open_copier(), writer_limits(), listeners);
       return;
     }
     std::error_code ec;
@@ -850,6 +290,10 @@ struct SqliteEventStore::Impl {
     if (auto done = connection->exec(synchronous, action); !done) return done.error();
     if (auto done = sqlite::migrate_schema(*connection); !done) return done.error();
     return connection;
+  }
+
+  sqlite::WriterLimits writer_limits() const {
+    return {options.max_group, options.max_group_bytes, options.max_event_bytes};
   }
 
   // The writer's second connection, for background WAL checkpoints (see Writer::checkpoint_pages), or
@@ -1132,6 +576,7 @@ Result<AppendResult> SqliteEventStore::append(std::string_view stream_id, Expect
   AppendJob job{std::string(stream_id), expected, {}, {}};
   job.events.reserve(events.size());
   for (const EventData& e : events) job.events.push_back(PendingEvent::from(e));
+  if (Error too_big = impl_->writer->check_size(job); too_big.code) return too_big;
   return impl_->writer->append_and_wait(std::move(job));
 }
 
@@ -1145,9 +590,14 @@ void SqliteEventStore::append_async(std::string_view stream_id, ExpectedVersion 
     done(impl_->read_only_error("append to"));
     return;
   }
-  AppendJob job{std::string(stream_id), expected, {}, std::move(done)};
+  AppendJob job{std::string(stream_id), expected, {}, {}};
   job.events.reserve(events.size());
   for (const EventData& e : events) job.events.push_back(PendingEvent::from(e));
+  if (Error too_big = impl_->writer->check_size(job); too_big.code) {
+    done(std::move(too_big));
+    return;
+  }
+  job.done = std::move(done);
   impl_->writer->submit(std::move(job));
 }
 
@@ -1222,6 +672,7 @@ Result<void> SqliteEventStore::save_snapshot(const Snapshot& snapshot) {
   if (!impl_->writer) return impl_->read_only_error("save a snapshot to");
   if (impl_->writer->on_writer_thread())
     return Error{errc::invalid_argument, "save_snapshot() called inside an append callback would wait for itself"};
+  if (Error too_big = impl_->writer->check_size(snapshot); too_big.code) return too_big;
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
   impl_->writer->submit(

@@ -1,5 +1,7 @@
-// SQLite-specific behaviour: persistence, group commit, and clear errors for bad files, locks, read-only
-// media and a full disk, with nothing acknowledged lost.
+// SQLite-specific behaviour: persistence, group commit (one failing append fails alone, groups capped by
+// count and bytes, events too big refused before they queue), and clear errors for bad files, locks,
+// read-only media and a full disk, with nothing acknowledged lost.
+#include "../support/result_printing.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_events.hpp"
 
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <sys/mount.h>
 #include <thread>
 
@@ -67,6 +70,53 @@ bool cannot_mount_tmpfs() {
     return !ok;
   }();
   return cannot;
+}
+
+// Holds the writer thread inside the callback of an append, so that everything appended until release()
+// queues and then commits as one group (or as few as the group limits allow).
+class HeldWriter {
+ public:
+  explicit HeldWriter(EventStore& store) {
+    auto released = release_.get_future();
+    store.append_async("gate", ExpectedVersion::any(), std::vector{deposit(0)},
+                       [this, released = released.share()](Result<AppendResult>) {
+                         entered_.set_value();
+                         released.wait();
+                       });
+    entered_.get_future().wait();
+  }
+  ~HeldWriter() { release(); }
+  HeldWriter(const HeldWriter&) = delete;
+  HeldWriter& operator=(const HeldWriter&) = delete;
+  void release() {
+    if (!released_) release_.set_value();
+    released_ = true;
+  }
+
+ private:
+  std::promise<void> entered_;
+  std::promise<void> release_;
+  bool released_ = false;
+};
+
+// Collects the outcomes of async appends.
+struct Outcomes {
+  std::vector<std::promise<Result<AppendResult>>> promises;
+  std::vector<std::future<Result<AppendResult>>> futures;
+  EventStore::AppendCallback next() {
+    promises.emplace_back();
+    futures.push_back(promises.back().get_future());
+    auto* promise = &promises.back();
+    return [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); };
+  }
+  explicit Outcomes(std::size_t n) { promises.reserve(n); }
+};
+
+void exec(const std::filesystem::path& db, const char* sql) {
+  sqlite3* c = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &c) == SQLITE_OK);
+  CHECK(sqlite3_exec(c, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(c);
 }
 
 }  // namespace
@@ -275,4 +325,115 @@ TEST_CASE("the change token notices commits made by another store object on the 
   REQUIRE(writer.append("s-1", ExpectedVersion::any(), std::vector{deposit(1)}));
   CHECK(reader.change_token().value() != before);
   CHECK(reader.last_position().value() == 1);
+}
+
+TEST_CASE("an append that fails inside a commit group fails alone; the others commit at contiguous positions") {
+  test::TempDir dir;
+  const auto path = dir / "events.db";
+  SqliteEventStore store(options_for(path));
+  REQUIRE(store.append("a", ExpectedVersion::any(), std::vector{deposit(1)}));
+  // Another program's trigger makes the insert of one particular event fail inside SQLite.
+  exec(path,
+       "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = CAST('poison' AS BLOB) "
+       "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END");
+  EventData poison = deposit(2);
+  poison.payload = "poison";
+
+  Outcomes outcomes(4);
+  {
+    HeldWriter held(store);  // position 2
+    store.append_async("a", ExpectedVersion::exact(1), std::vector{deposit(3)}, outcomes.next());
+    // A new stream whose insert is undone: its stream row must go with it.
+    store.append_async("b", ExpectedVersion::no_stream(), std::vector{deposit(4), poison}, outcomes.next());
+    // Judged against what the group really stored: stream b does not exist.
+    store.append_async("b", ExpectedVersion::no_stream(), std::vector{deposit(5)}, outcomes.next());
+    store.append_async("a", ExpectedVersion::exact(2), std::vector{deposit(6), deposit(7)}, outcomes.next());
+  }
+  auto a1 = outcomes.futures[0].get();
+  auto bad = outcomes.futures[1].get();
+  auto b1 = outcomes.futures[2].get();
+  auto a2 = outcomes.futures[3].get();
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("poisoned event") != std::string::npos);
+  REQUIRE(a1);
+  REQUIRE(b1);
+  REQUIRE(a2);
+  CHECK(a1->first_position == 3);
+  CHECK(b1->first_position == 4);
+  CHECK(b1->stream_version == 1);
+  CHECK(a2->first_position == 5);
+  CHECK(a2->last_position == 6);
+  CHECK(a2->stream_version == 4);
+
+  const auto all = store.read_all(1, 100).value().events;
+  REQUIRE(all.size() == 6);
+  for (std::size_t i = 0; i < all.size(); ++i) CHECK(all[i].position == i + 1);
+  CHECK(store.stream_version("b").value() == 1);
+  CHECK(store.read_stream("b").value().size() == 1);
+  // The writer still works after the failed append, in a group of its own too.
+  auto again = store.append("b", ExpectedVersion::exact(1), std::vector{deposit(8)});
+  REQUIRE(again);
+  CHECK(again->first_position == 7);
+}
+
+TEST_CASE("commit groups are capped by bytes as well as by count") {
+  test::TempDir dir;
+  auto o = options_for(dir / "events.db");
+  o.max_group_bytes = 2500;  // two of the events below fit, three do not
+  SqliteEventStore store(o);
+  std::mutex mutex;
+  std::vector<std::uint64_t> commits;  // last position of every commit, in order
+  store.add_commit_listener([&](std::uint64_t position) {
+    std::lock_guard lock(mutex);
+    commits.push_back(position);
+  });
+  constexpr int n = 10;
+  Outcomes outcomes(n);
+  {
+    HeldWriter held(store);  // commits position 1
+    for (int i = 0; i < n; ++i)
+      store.append_async("s-" + std::to_string(i), ExpectedVersion::any(), std::vector{deposit(i, std::string(1000, 'm'))},
+                         outcomes.next());
+  }
+  for (auto& f : outcomes.futures) REQUIRE(f.get());
+  std::lock_guard lock(mutex);
+  // The ten queued appends commit two by two: positions 3, 5, 7, 9, 11.
+  CHECK(commits == std::vector<std::uint64_t>{1, 3, 5, 7, 9, 11});
+}
+
+TEST_CASE("an event over max_event_bytes is refused with invalid_argument before it joins a group") {
+  test::TempDir dir;
+  auto o = options_for(dir / "events.db");
+  o.max_event_bytes = 4096;
+  SqliteEventStore store(o);
+  const EventData big = deposit(1, std::string(5000, 'x'));
+  const auto is_too_big = [](const Error& e) {
+    return e.is(errc::invalid_argument) && e.message.find("max_event_bytes") != std::string::npos;
+  };
+
+  Outcomes outcomes(3);
+  {
+    HeldWriter held(store);
+    store.append_async("a", ExpectedVersion::any(), std::vector{deposit(1)}, outcomes.next());
+    store.append_async("b", ExpectedVersion::any(), std::vector{deposit(2), big}, outcomes.next());
+    // Answered at once, while the writer is still held.
+    auto refused = outcomes.futures[1].get();
+    REQUIRE_FALSE(refused);
+    CHECK(is_too_big(refused.error()));
+    CHECK(refused.error().message.find("event 2 of 2") != std::string::npos);
+    store.append_async("c", ExpectedVersion::any(), std::vector{deposit(3)}, outcomes.next());
+  }
+  CHECK(outcomes.futures[0].get());
+  CHECK(outcomes.futures[2].get());
+  CHECK(store.stream_version("b").value() == 0);
+
+  auto sync = store.append("b", ExpectedVersion::any(), std::vector{big});
+  REQUIRE_FALSE(sync);
+  CHECK(is_too_big(sync.error()));
+  Snapshot snapshot{"a", 1, "State", 42, Encoding::binary, std::string(5000, 's'), {}};
+  auto saved = store.save_snapshot(snapshot);
+  REQUIRE_FALSE(saved);
+  CHECK(is_too_big(saved.error()));
+  CHECK(store.last_position().value() == 3);
+  CHECK(store.append("b", ExpectedVersion::any(), std::vector{deposit(4, std::string(3000, 'x'))}));
 }

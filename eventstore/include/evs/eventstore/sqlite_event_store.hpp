@@ -1,8 +1,11 @@
 // The embedded SQLite backend (the default). One file, WAL mode, versioned schema migrations on open.
 //
 // Writes go through one writer thread that practises group commit: every append queued while the previous
-// transaction was committing is committed in the next single transaction, each append's expectation checked
-// on its own, so durable throughput is not bounded by one fsync per append. A synchronous append() that
+// transaction was committing is committed in the next single transaction, each append in its own savepoint
+// with its expectation checked on its own (one failing append fails alone), so durable throughput is not
+// bounded by one fsync per append. Several processes writing one file take turns through the sidecar lock
+// file `<path>-lock` (see docs/event-format.md): a waiting process writes as soon as the turn is free, and
+// its group then takes everything that queued while it waited. A synchronous append() that
 // finds the writer idle commits on the caller's thread instead (one writer at a time either way), which
 // saves two thread hand-offs. A WAL checkpoint runs on the writer thread after the commit that made it due
 // has been acknowledged (not inside that commit). Reads use a pool of read-only connections and run
@@ -37,8 +40,14 @@ struct SqliteOptions {
   // -shm file and take no lock. Only for a file nothing writes while it is open (a closed store: no -wal
   // next to it); changes made meanwhile by another process may be missed or misread. Ignored when writable.
   bool immutable = false;
-  // Upper bound on appends committed in one group transaction.
+  // Upper bounds on one group transaction: appends, and bytes of event data (payloads and metadata). A
+  // group always takes at least one append, however big.
   std::size_t max_group = 1024;
+  std::size_t max_group_bytes = 16 << 20;
+  // The largest event (payload, metadata and ids) an append accepts; a bigger one fails its append (or
+  // snapshot) with invalid_argument before anything is queued. 0: whatever SQLite's length limit allows
+  // (about 1e9 bytes in the default build).
+  std::size_t max_event_bytes = 0;
 };
 
 class SqliteEventStore final : public EventStore {

@@ -30,9 +30,12 @@ using SqlRow = std::vector<SqlValue>;
 class SqlSession {
  public:
   // Runs one statement with positional parameters (?1, ?2, ... or ?). Prepared statements are cached by
-  // their SQL text, so passing the same literal SQL is cheap. Throws evs::Exception (io_error, disk_full,
-  // database_locked, invalid_argument for bad SQL) — inside a projection handler that counts as a failed
-  // event and goes through the projection's retry policy.
+  // their SQL text, so passing the same literal SQL is cheap. `sql` must be exactly one statement: SQL
+  // with a second statement after the first (`CREATE ...; CREATE ...`) is refused with invalid_argument
+  // before anything runs; call exec once per statement. Throws evs::Exception (io_error, disk_full,
+  // database_locked, invalid_argument for bad SQL, more than one statement, the wrong number of
+  // parameters, or a value over SQLite's length limit) — inside a projection handler that counts as a
+  // failed event and goes through the projection's retry policy. query and scalar take one statement too.
   void exec(std::string_view sql, std::initializer_list<SqlValue> params = {});
   // Runs a query and returns all rows.
   std::vector<SqlRow> query(std::string_view sql, std::initializer_list<SqlValue> params = {});

@@ -1,0 +1,235 @@
+// Several processes append to one store file at once (expected versions, async and sync appends, back to
+// back as fast as they can) while the test SIGKILLs them at random and a reader in this process follows the
+// log. None may fail with database_locked (or anything else); afterwards positions and versions are
+// contiguous, every acknowledged append is stored where it was reported, nothing is stored twice, and the
+// reader never saw a position skipped.
+#include "../support/child_process.hpp"
+#include "../support/result_printing.hpp"
+#include "../support/temp_dir.hpp"
+
+#include <evs/eventstore/sqlite_event_store.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <poll.h>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Ack {
+  std::string stream;
+  std::uint64_t version = 0, first = 0, last = 0;
+  std::vector<std::string> ids;
+};
+
+struct Writer {
+  std::string mode, durability;
+  evs::test::ChildProcess child;
+  std::string buffer;  // a partial line
+  bool running = false;
+};
+
+// Follows the log from position 1 and records the first time a batch does not continue where the previous
+// one ended.
+class Follower {
+ public:
+  explicit Follower(const std::filesystem::path& db) : thread_([this, db] { run(db); }) {}
+  ~Follower() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::uint64_t seen() const { return next_ - 1; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  void run(const std::filesystem::path& db) {
+    evs::SqliteOptions o;
+    o.path = db;
+    o.read_only = true;
+    std::optional<evs::SqliteEventStore> opened;
+    try {
+      opened.emplace(o);
+    } catch (const evs::Exception& e) {
+      problem_ = std::string("open: ") + e.what();
+      return;
+    }
+    evs::SqliteEventStore& store = *opened;
+    while (!stop_ && problem_.empty()) {
+      auto batch = store.read_all(next_, 500);
+      if (!batch) {
+        problem_ = "read_all failed: " + batch.error().what();
+        return;
+      }
+      for (const auto& e : batch->events) {
+        if (e.position != next_) {
+          problem_ = "expected position " + std::to_string(next_) + ", read " + std::to_string(e.position);
+          return;
+        }
+        ++next_;
+      }
+      if (batch->events.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::uint64_t next_ = 1;
+  std::string problem_;
+  std::thread thread_;  // last
+};
+
+void parse_lines(Writer& w, std::vector<Ack>& acks, std::vector<std::string>& errors) {
+  for (std::size_t end; (end = w.buffer.find('\n')) != std::string::npos; w.buffer.erase(0, end + 1)) {
+    const std::string line = w.buffer.substr(0, end);
+    std::istringstream in(line);
+    std::string kind, ids;
+    Ack a;
+    in >> kind;
+    if (kind != "ack") {
+      errors.push_back(w.mode + ": " + line);
+      continue;
+    }
+    in >> a.stream >> a.version >> a.first >> a.last >> ids;
+    for (std::size_t start = 0; start <= ids.size();) {
+      const std::size_t comma = std::min(ids.find(',', start), ids.size());
+      a.ids.push_back(ids.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (in) acks.push_back(std::move(a));
+  }
+}
+
+// Reads what is available on the running writers' pipes for up to `timeout`.
+void pump(std::vector<Writer>& writers, std::chrono::milliseconds timeout, std::vector<Ack>& acks,
+          std::vector<std::string>& errors) {
+  std::vector<pollfd> fds;
+  for (const Writer& w : writers)
+    if (w.running) fds.push_back({w.child.out, POLLIN, 0});
+  if (poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) <= 0) return;
+  for (Writer& w : writers) {
+    if (!w.running) continue;
+    const auto it = std::find_if(fds.begin(), fds.end(), [&](const pollfd& p) { return p.fd == w.child.out; });
+    if (it == fds.end() || it->revents == 0) continue;
+    char buf[8192];
+    const ssize_t n = read(w.child.out, buf, sizeof buf);
+    if (n > 0) w.buffer.append(buf, static_cast<std::size_t>(n));
+    parse_lines(w, acks, errors);
+    if (n <= 0) {  // the child is gone (killed, or it failed on its own)
+      close(w.child.out);
+      const int code = evs::test::wait_child(w.child.pid);
+      if (code != -SIGKILL) errors.push_back(w.mode + " writer ended by itself with code " + std::to_string(code));
+      w.running = false;
+    }
+  }
+}
+
+// The writers' busy timeout: shorter than the test, so a writer starved by the others fails within it. evs
+// writers wait for each other through the store's write turn, not through busy_timeout.
+constexpr const char* busy_timeout_ms = "500";
+
+void start(Writer& w, const std::string& db, unsigned seed) {
+  w.child = evs::test::spawn_child(EVS_MULTI_WRITER, {db, std::to_string(seed), w.mode, w.durability, busy_timeout_ms});
+  w.buffer.clear();
+  w.running = true;
+}
+
+// SIGKILLs the writer and reads its pipe to the end (acknowledgements printed before the kill count).
+void kill_and_drain(Writer& w, std::vector<Ack>& acks, std::vector<std::string>& errors) {
+  if (!w.running) return;
+  kill(w.child.pid, SIGKILL);
+  w.buffer += evs::test::read_to_end(w.child.out);
+  parse_lines(w, acks, errors);
+  const int code = evs::test::wait_child(w.child.pid);
+  if (code != -SIGKILL) errors.push_back(w.mode + " writer ended by itself with code " + std::to_string(code));
+  w.running = false;
+}
+
+}  // namespace
+
+TEST_CASE("processes writing one store at once, SIGKILLed at random, never fail and lose or repeat nothing") {
+  evs::test::TempDir dir;
+  const std::string db = (dir / "shared.db").string();
+  {
+    evs::SqliteOptions o;
+    o.path = db;
+    evs::SqliteEventStore create(o);
+  }
+  std::mt19937 rng(std::random_device{}());
+  const unsigned seed0 = rng();
+  CAPTURE(seed0);
+  std::vector<Writer> writers{{"sync", "normal", {}, {}, false},
+                              {"sync", "full", {}, {}, false},
+                              {"async", "normal", {}, {}, false},
+                              {"expected", "normal", {}, {}, false}};
+  std::vector<Ack> acks;
+  std::vector<std::string> errors;
+  int kills = 0;
+  {
+    Follower follower(db);
+    for (std::size_t i = 0; i < writers.size(); ++i) start(writers[i], db, seed0 + static_cast<unsigned>(i));
+    const auto end = SteadyClock::now() + std::chrono::milliseconds(3000);
+    auto next_kill = SteadyClock::now() + std::chrono::milliseconds(150 + rng() % 300);
+    while (SteadyClock::now() < end) {
+      pump(writers, std::chrono::milliseconds(20), acks, errors);
+      for (Writer& w : writers)  // a writer that failed on its own is restarted too; its error is kept
+        if (!w.running) start(w, db, rng());
+      if (SteadyClock::now() >= next_kill) {
+        Writer& victim = writers[rng() % writers.size()];
+        kill_and_drain(victim, acks, errors);
+        ++kills;
+        start(victim, db, rng());
+        next_kill = SteadyClock::now() + std::chrono::milliseconds(100 + rng() % 300);
+      }
+    }
+    for (Writer& w : writers) kill_and_drain(w, acks, errors);
+    follower.stop();
+    CHECK_MESSAGE(follower.problem().empty(), "the reader running alongside: " << follower.problem());
+    MESSAGE(acks.size() << " acknowledged appends, " << kills << " kills, the reader followed "
+                        << follower.seen() << " positions");
+  }
+  for (const std::string& e : errors) CHECK_MESSAGE(false, e);
+  REQUIRE_FALSE(acks.empty());
+
+  evs::SqliteOptions o;
+  o.path = db;
+  evs::SqliteEventStore store(o);
+  const std::uint64_t last = store.last_position().value();
+  // The whole log: gap-free positions, contiguous versions per stream, every event id once.
+  std::vector<evs::RecordedEvent> log;
+  std::map<std::string, std::uint64_t> versions;
+  std::map<std::string, std::uint64_t> position_of_id;
+  for (std::uint64_t from = 1;;) {
+    auto batch = store.read_all(from, 5000).value();
+    if (batch.events.empty()) break;
+    for (auto& e : batch.events) {
+      REQUIRE(e.position == log.size() + 1);
+      REQUIRE(e.version == ++versions[e.stream_id]);
+      REQUIRE(position_of_id.emplace(e.event_id.to_string(), e.position).second);
+      log.push_back(std::move(e));
+    }
+    from = batch.next_position;
+  }
+  CHECK(log.size() == last);
+  for (const auto& [stream, v] : versions) CHECK(store.stream_version(stream).value() == v);
+  // Every acknowledged append is stored where it was reported, once.
+  for (const Ack& a : acks) {
+    CAPTURE(a.stream);
+    CAPTURE(a.first);
+    REQUIRE(a.last - a.first + 1 == a.ids.size());
+    REQUIRE(a.last <= log.size());
+    for (std::size_t i = 0; i < a.ids.size(); ++i) {
+      const evs::RecordedEvent& e = log[a.first - 1 + i];
+      CHECK(e.event_id.to_string() == a.ids[i]);
+      CHECK(e.stream_id == a.stream);
+      CHECK(e.version == a.version - a.ids.size() + 1 + i);
+    }
+  }
+}
