@@ -327,7 +327,7 @@ TEST_CASE("the change token notices commits made by another store object on the 
   CHECK(reader.last_position().value() == 1);
 }
 
-TEST_CASE("an append that fails inside a commit group fails alone; the others commit at contiguous positions") {
+TEST_CASE("an append that fails inside a commit group fails alone, the others commit at contiguous positions") {
   test::TempDir dir;
   const auto path = dir / "events.db";
   SqliteEventStore store(options_for(path));

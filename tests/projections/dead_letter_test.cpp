@@ -106,7 +106,7 @@ TEST_CASE("a retried dead letter of an effect handler goes through the inbox: it
   engine.stop();
 }
 
-TEST_CASE("dead-letters retry and skip follow the states: parked -> retry -> skipped; anything else exits 1") {
+TEST_CASE("dead-letters retry and skip follow the states: parked -> retry -> skipped, anything else exits 1") {
   evs::test::TempDir dir;
   const auto db = dir / "events.db";
   { ParkedMail rig(db); }

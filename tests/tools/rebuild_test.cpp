@@ -257,7 +257,7 @@ TEST_CASE("a dry run compares at the live read model's position: a live copy tha
   CHECK_FALSE(std::filesystem::exists(read_model + ".dryrun-totals"));
 }
 
-TEST_CASE("with --json, rebuild and replay print only JSON on stdout; progress goes to stderr") {
+TEST_CASE("with --json, rebuild and replay print only JSON on stdout, progress goes to stderr") {
   evs::test::TempDir dir;
   const std::string events = (dir / "events.db").string();
   const std::string read_model = (dir / "read.db").string();
