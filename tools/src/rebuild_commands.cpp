@@ -490,6 +490,17 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
 
 void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   if (ctx.app.projections.empty()) return;  // the standalone tool knows no projections
+  // A name the application does not define is bad usage, like an unknown command.
+  const auto projection_name = CLI::Validator(
+      [&ctx](std::string& name) -> std::string {
+        try {
+          (void)ctx.projection(name);
+          return {};
+        } catch (const Failure& e) {
+          return e.what();
+        }
+      },
+      "");
   struct RebuildArgs {
     std::string name;
     bool dry_run = false;
@@ -499,7 +510,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   auto* rebuild_cmd = cli.add_subcommand(
       "rebuild",
       "Rebuild a SQL projection from history without downtime: build a shadow copy, catch up, swap atomically");
-  rebuild_cmd->add_option("name", rebuild_args->name, "projection name")->required();
+  rebuild_cmd->add_option("name", rebuild_args->name, "projection name")->required()->check(projection_name);
   rebuild_cmd->add_flag("--dry-run", rebuild_args->dry_run,
                         "build a shadow up to the live copy's position and report row counts and checksums per "
                         "table against it, without swapping; exit code 3 when they differ");
@@ -515,7 +526,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   auto replay_args = std::make_shared<ReplayArgs>();
   auto* replay_cmd = cli.add_subcommand(
       "replay", "Build a SQL projection as of a point in history (time travel) into a separate database file");
-  replay_cmd->add_option("name", replay_args->name, "projection name")->required();
+  replay_cmd->add_option("name", replay_args->name, "projection name")->required()->check(projection_name);
   replay_cmd
       ->add_option("--until", replay_args->until,
                    "a global position, or an RFC 3339 time: 2026-11-22T15:00:00Z, with a fraction "
