@@ -203,6 +203,21 @@ bool run_with_progress(Context& ctx, ProjectionEngine& engine, const std::string
   }
 }
 
+// Runs the projection into `database` up to `position`, showing progress; false when interrupted. The
+// engine is stopped either way.
+bool build_until(Context& ctx, EventStore& store, const ProjectionEntry& entry, const std::string& name,
+                 const std::string& database, std::uint64_t position, const std::string& what) {
+  ProjectionOptions options = entry.options;
+  options.database = database;
+  options.until_position = position;
+  ProjectionEngine engine(store);
+  engine.add(*entry.projection, options);
+  engine.start();
+  const bool done = run_with_progress(ctx, engine, name, position, what);
+  engine.stop();
+  return done;
+}
+
 // The projection's checkpoint in `db`: the least (or, with `furthest`, the greatest) of its partitions'; 0
 // when it has none.
 std::uint64_t live_checkpoint(Db& db, const std::string& schema, const std::string& name, bool furthest = false) {
@@ -297,15 +312,7 @@ void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::stri
   // Builds the shadow up to `position` (a fresh engine each time: until_position is fixed at start; the
   // shadow's checkpoint carries the progress over).
   const auto build_to = [&](std::uint64_t position) {
-    ProjectionOptions options = entry.options;
-    options.database = shadow;
-    options.until_position = position;
-    ProjectionEngine engine(*store);
-    engine.add(*entry.projection, options);
-    engine.start();
-    const bool done = run_with_progress(ctx, engine, name, position, "building (dry run)");
-    engine.stop();
-    if (!done) {
+    if (!build_until(ctx, *store, entry, name, shadow, position, "building (dry run)")) {
       remove_database_files(shadow);
       throw Failure("interrupted; nothing was compared or changed");
     }
@@ -468,15 +475,7 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
     throw Failure("the replay target must not be the live database " + target);
   remove_database_files(target);
   InterruptGuard guard;
-  ProjectionOptions options = entry.options;
-  options.database = target;
-  options.until_position = position;
-  ProjectionEngine engine(*store);
-  engine.add(*entry.projection, options);
-  engine.start();
-  const bool done = run_with_progress(ctx, engine, name, position, "replaying");
-  engine.stop();
-  if (!done) {
+  if (!build_until(ctx, *store, entry, name, target, position, "replaying")) {
     remove_database_files(target);
     throw Failure("interrupted; nothing was kept");
   }
