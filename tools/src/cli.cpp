@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 
 namespace evs::cli {
 
@@ -53,17 +54,48 @@ std::string command_path(const CLI::App& cli) {
   return path;
 }
 
+// The first word the parser could not place (an unknown command or an extra argument), if any.
+std::optional<std::string> stray_word(const CLI::App& cli) {
+  for (const std::string& word : cli.remaining(true))
+    if (!word.empty() && word[0] != '-') return word;
+  return std::nullopt;
+}
+
+// An unknown command where the deepest selected command expects one, or nullopt.
+std::optional<std::string> unknown_command(const CLI::App& cli, bool standalone) {
+  const CLI::App* at = deepest(cli);
+  if (at->get_subcommands({}).empty() || !at->get_subcommands().empty()) return std::nullopt;
+  const auto word = stray_word(cli);
+  if (!word) return std::nullopt;
+  std::string known;
+  for (const CLI::App* sub : at->get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
+  std::string message = "unknown command '" + *word + "'; commands: " + known;
+  if (standalone && at == &cli && (*word == "rebuild" || *word == "replay"))
+    message += " (" + *word + " runs an application's projections: use the application's own binary, which embeds "
+               "evs::cli)";
+  return message;
+}
+
 // CLI11 reports an unknown command as "A subcommand is required"; name the word it did not know instead.
-std::string usage_message(const CLI::App& cli, const CLI::ParseError& e) {
+std::string usage_message(const CLI::App& cli, const CLI::ParseError& e, bool standalone) {
+  if (auto unknown = unknown_command(cli, standalone)) return *unknown;
   const CLI::App* at = deepest(cli);
   if (e.get_name() == "RequiredError" && at->get_require_subcommand_min() > 0 && at->get_subcommands().empty()) {
     std::string known;
     for (const CLI::App* sub : at->get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
-    for (const std::string& word : cli.remaining(true))
-      if (!word.empty() && word[0] != '-') return "unknown command '" + word + "'; commands: " + known;
     return "a command is required: " + known;
   }
   return one_line(e.what());
+}
+
+// "usage: evs read [OPTIONS] stream; see evs read --help", for the end of a usage error.
+std::string usage_hint(const CLI::App& cli) {
+  const CLI::App* at = deepest(cli);
+  std::string usage = CLI::Formatter().make_usage(at, command_path(cli));
+  usage = usage.substr(usage.find(':') + 1);  // drop the "Usage:" label
+  while (!usage.empty() && (usage.back() == '\n' || usage.back() == ' ')) usage.pop_back();
+  while (!usage.empty() && usage.front() == ' ') usage.erase(0, 1);
+  return "usage: " + usage + "; see " + command_path(cli) + " --help";
 }
 
 }  // namespace
@@ -91,6 +123,9 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
                                         : "the evs SQLite store (default: " + app.default_db.string() + ")")
       ->option_text("PATH");
   cli.add_flag("--json", ctx.json, "machine-readable output: one JSON object per line");
+  cli.set_version_flag("--version",
+                       standalone ? app.name + " " + EVS_VERSION : app.name + " (evs " + EVS_VERSION + ")",
+                       "print the version and exit");
 
   add_store_commands(cli, ctx);
   add_projection_commands(cli, ctx);
@@ -109,20 +144,30 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   add_globals(cli);
 
   const std::string prefix = app.name + ": error: ";
+  const auto usage_error = [&](const std::string& message) {
+    out.flush();
+    err << prefix << message << " (" << usage_hint(cli) << ")" << std::endl;
+    return 2;
+  };
   try {
     cli.parse(argc, argv);
     out.flush();
     return ctx.exit_code;
   } catch (const CLI::CallForHelp&) {
+    // --help prints the help of the command it follows, unless a word is left over: an unknown command or an
+    // extra argument is bad usage with or without --help.
+    if (auto unknown = unknown_command(cli, standalone)) return usage_error(*unknown);
+    if (auto word = stray_word(cli)) return usage_error("The following argument was not expected: " + *word);
     out << cli.help() << std::flush;
     return 0;
   } catch (const CLI::CallForAllHelp&) {
     out << cli.help("", CLI::AppFormatMode::All) << std::flush;
     return 0;
+  } catch (const CLI::CallForVersion& v) {
+    out << v.what() << std::endl;
+    return 0;
   } catch (const CLI::ParseError& e) {
-    out.flush();
-    err << prefix << usage_message(cli, e) << " (see " << command_path(cli) << " --help)" << std::endl;
-    return 2;
+    return usage_error(usage_message(cli, e, standalone));
   } catch (const Failure& e) {
     out.flush();
     err << prefix << one_line(e.what()) << std::endl;

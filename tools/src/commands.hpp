@@ -75,7 +75,12 @@ inline CLI::Validator non_negative_integer() {
       "");
 }
 
+// Events per read or append batch of the store commands (a long stream is never held in memory at once).
+constexpr std::size_t batch_size = 500;
+
 void add_store_commands(CLI::App& cli, Context& ctx);       // streams, read, tail, stats, check, export, import
+void add_check_command(CLI::App& cli, Context& ctx);        // check (called by add_store_commands)
+void add_import_command(CLI::App& cli, Context& ctx);       // import (called by add_store_commands)
 void add_projection_commands(CLI::App& cli, Context& ctx);  // projections, dead-letters
 void add_rebuild_commands(CLI::App& cli, Context& ctx);     // rebuild, replay
 

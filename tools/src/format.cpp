@@ -42,6 +42,10 @@ std::string iso_time(std::int64_t us) {
   return buf;
 }
 
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
 std::string iso_time(Timestamp t) { return iso_time(static_cast<std::int64_t>(t.time_since_epoch().count())); }
 
 namespace {

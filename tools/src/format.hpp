@@ -25,6 +25,8 @@ std::string iso_time(Timestamp t);
 // precise to the microsecond) and a zone ("Z" or "+01:00"; none means UTC). The separator may also be 't' or
 // a space. nullopt for anything else, including trailing characters and out-of-range fields.
 std::optional<Timestamp> parse_time(std::string_view text);
+// "1 event", "3 events".
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many);
 // "1.2 MiB", "512 B".
 std::string human_size(std::uint64_t bytes);
 // "3m 20s", "1.5s", "2h 05m".

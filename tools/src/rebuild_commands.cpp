@@ -203,6 +203,21 @@ bool run_with_progress(Context& ctx, ProjectionEngine& engine, const std::string
   }
 }
 
+// Runs the projection into `database` up to `position`, showing progress; false when interrupted. The
+// engine is stopped either way.
+bool build_until(Context& ctx, EventStore& store, const ProjectionEntry& entry, const std::string& name,
+                 const std::string& database, std::uint64_t position, const std::string& what) {
+  ProjectionOptions options = entry.options;
+  options.database = database;
+  options.until_position = position;
+  ProjectionEngine engine(store);
+  engine.add(*entry.projection, options);
+  engine.start();
+  const bool done = run_with_progress(ctx, engine, name, position, what);
+  engine.stop();
+  return done;
+}
+
 // The projection's checkpoint in `db`: the least (or, with `furthest`, the greatest) of its partitions'; 0
 // when it has none.
 std::uint64_t live_checkpoint(Db& db, const std::string& schema, const std::string& name, bool furthest = false) {
@@ -297,15 +312,7 @@ void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::stri
   // Builds the shadow up to `position` (a fresh engine each time: until_position is fixed at start; the
   // shadow's checkpoint carries the progress over).
   const auto build_to = [&](std::uint64_t position) {
-    ProjectionOptions options = entry.options;
-    options.database = shadow;
-    options.until_position = position;
-    ProjectionEngine engine(*store);
-    engine.add(*entry.projection, options);
-    engine.start();
-    const bool done = run_with_progress(ctx, engine, name, position, "building (dry run)");
-    engine.stop();
-    if (!done) {
+    if (!build_until(ctx, *store, entry, name, shadow, position, "building (dry run)")) {
       remove_database_files(shadow);
       throw Failure("interrupted; nothing was compared or changed");
     }
@@ -468,15 +475,7 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
     throw Failure("the replay target must not be the live database " + target);
   remove_database_files(target);
   InterruptGuard guard;
-  ProjectionOptions options = entry.options;
-  options.database = target;
-  options.until_position = position;
-  ProjectionEngine engine(*store);
-  engine.add(*entry.projection, options);
-  engine.start();
-  const bool done = run_with_progress(ctx, engine, name, position, "replaying");
-  engine.stop();
-  if (!done) {
+  if (!build_until(ctx, *store, entry, name, target, position, "replaying")) {
     remove_database_files(target);
     throw Failure("interrupted; nothing was kept");
   }
@@ -490,6 +489,17 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
 
 void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   if (ctx.app.projections.empty()) return;  // the standalone tool knows no projections
+  // A name the application does not define is bad usage, like an unknown command.
+  const auto projection_name = CLI::Validator(
+      [&ctx](std::string& name) -> std::string {
+        try {
+          (void)ctx.projection(name);
+          return {};
+        } catch (const Failure& e) {
+          return e.what();
+        }
+      },
+      "");
   struct RebuildArgs {
     std::string name;
     bool dry_run = false;
@@ -499,7 +509,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   auto* rebuild_cmd = cli.add_subcommand(
       "rebuild",
       "Rebuild a SQL projection from history without downtime: build a shadow copy, catch up, swap atomically");
-  rebuild_cmd->add_option("name", rebuild_args->name, "projection name")->required();
+  rebuild_cmd->add_option("name", rebuild_args->name, "projection name")->required()->check(projection_name);
   rebuild_cmd->add_flag("--dry-run", rebuild_args->dry_run,
                         "build a shadow up to the live copy's position and report row counts and checksums per "
                         "table against it, without swapping; exit code 3 when they differ");
@@ -515,7 +525,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   auto replay_args = std::make_shared<ReplayArgs>();
   auto* replay_cmd = cli.add_subcommand(
       "replay", "Build a SQL projection as of a point in history (time travel) into a separate database file");
-  replay_cmd->add_option("name", replay_args->name, "projection name")->required();
+  replay_cmd->add_option("name", replay_args->name, "projection name")->required()->check(projection_name);
   replay_cmd
       ->add_option("--until", replay_args->until,
                    "a global position, or an RFC 3339 time: 2026-11-22T15:00:00Z, with a fraction "

@@ -1,11 +1,7 @@
-// streams, read, tail, stats, check, export, import: everything that works on the event store file.
+// streams, read, tail, stats, export: looking at the event store file (check and import have their own files).
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
-
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <cerrno>
@@ -13,24 +9,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <limits>
-#include <map>
 #include <optional>
-#include <set>
-#include <span>
 #include <sstream>
 #include <thread>
 
 namespace evs::cli {
 namespace {
-
-constexpr std::size_t batch_size = 500;
-
-std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
-  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
 
 // ---- streams ----------------------------------------------------------------------------------------------
 
@@ -316,212 +302,6 @@ void stats(Context& ctx) {
   }
 }
 
-// ---- check ------------------------------------------------------------------------------------------------
-
-struct CheckArgs {
-  bool quick = false;
-};
-
-struct CheckReport {
-  Context& ctx;
-  int failures = 0;
-  Table table{{"check", "result"}};
-
-  // One result; `ok` empty means "not checked". `extra` adds fields to the JSON line.
-  void add(const std::string& check, std::optional<bool> ok, const std::string& detail,
-           const std::function<void(JsonObject&)>& extra = {}) {
-    if (ok == false) ++failures;
-    if (ctx.json) {
-      JsonObject json;
-      json.str("check", check);
-      if (ok)
-        json.boolean("ok", *ok);
-      else
-        json.null("ok");
-      json.str("detail", detail);
-      if (extra) extra(json);
-      ctx.out << json.text() << '\n';
-    } else {
-      table.row({check, (!ok ? std::string("not checked") : *ok ? "ok" : "FAILED") + (detail.empty() ? "" : ": " + detail)});
-    }
-  }
-};
-
-void check(Context& ctx, const CheckArgs& args) {
-  auto store = ctx.open_store();
-  auto c = open_sql(ctx.db, sqlite::Access::read);
-  constexpr std::string_view action = "check";
-  const EventRegistry& registry = *ctx.app.registry;
-  const bool have_registry = !registry.all().empty();
-  CheckReport report{ctx};
-
-  // 1. SQLite's own consistency check of the file.
-  {
-    auto st = must(c.cached(args.quick ? "PRAGMA quick_check(20)" : "PRAGMA integrity_check(20)", action));
-    std::vector<std::string> problems;
-    while (must(st->step(action)))
-      if (st->column_text(0) != "ok") problems.push_back(text_column(*st, 0));
-    std::string detail;
-    for (const auto& p : problems) detail += (detail.empty() ? "" : "; ") + p;
-    report.add(args.quick ? "quick_check" : "integrity_check", problems.empty(), detail);
-  }
-
-  auto tx = must(sqlite::Transaction::begin(c, sqlite::Transaction::Mode::deferred, action));
-  auto scalar = [&](std::string_view sql) {
-    auto st = must(c.cached(sql, action));
-    must(st->step(action));
-    return st->column_int64(0);
-  };
-
-  // 2. Global positions: 1..N without gaps.
-  {
-    const auto count = scalar("SELECT count(*) FROM events");
-    const auto min = scalar("SELECT coalesce(min(position), 0) FROM events");
-    const auto max = scalar("SELECT coalesce(max(position), 0) FROM events");
-    if (count == max && (count == 0 || min == 1)) {
-      report.add("positions", true, count == 0 ? "no events" : "1.." + std::to_string(max) + ", gap-free");
-    } else {
-      std::int64_t gap = 1;
-      if (min == 1)
-        gap = scalar(
-            "SELECT e.position + 1 FROM events e WHERE NOT EXISTS (SELECT 1 FROM events n WHERE n.position = "
-            "e.position + 1) ORDER BY e.position LIMIT 1");
-      report.add("positions", false,
-                 std::to_string(max - count) + " missing between 1 and " + std::to_string(max) +
-                     " (first missing: " + std::to_string(gap) + ")");
-    }
-  }
-
-  // 3. Per-stream versions: 1..version, contiguous, matching the streams table; no dangling references.
-  {
-    auto st = must(c.cached(
-        "SELECT s.name, s.version, count(e.position), coalesce(min(e.version), 0), coalesce(max(e.version), 0) "
-        "FROM streams s LEFT JOIN events e ON e.stream = s.id GROUP BY s.id "
-        "HAVING count(e.position) != s.version OR coalesce(min(e.version), 1) != 1 OR "
-        "coalesce(max(e.version), 0) != s.version ORDER BY s.name",
-        action));
-    std::vector<std::string> bad;
-    std::uint64_t n_bad = 0;
-    while (must(st->step(action))) {
-      ++n_bad;
-      if (bad.size() < 5)
-        bad.push_back(text_column(*st, 0) + " (version " + std::to_string(st->column_int64(1)) + ", " +
-                      std::to_string(st->column_int64(2)) + " events, versions " +
-                      std::to_string(st->column_int64(3)) + ".." + std::to_string(st->column_int64(4)) + ")");
-    }
-    // Within a stream, a later version has a later global position (the stream's order is the log's).
-    auto order = must(c.cached(
-        "SELECT s.name, a.version, a.position, b.position FROM events a JOIN events b ON b.stream = a.stream AND "
-        "b.version = a.version + 1 JOIN streams s ON s.id = a.stream WHERE b.position < a.position "
-        "ORDER BY s.name, a.version",
-        action));
-    while (must(order->step(action))) {
-      ++n_bad;
-      if (bad.size() < 5)
-        bad.push_back(text_column(*order, 0) + " (version " + std::to_string(order->column_int64(1) + 1) +
-                      " is at position " + std::to_string(order->column_int64(3)) + ", before version " +
-                      std::to_string(order->column_int64(1)) + " at position " +
-                      std::to_string(order->column_int64(2)) + ")");
-    }
-    const auto orphans = scalar("SELECT count(*) FROM events WHERE stream NOT IN (SELECT id FROM streams)");
-    const auto streams_n = scalar("SELECT count(*) FROM streams");
-    std::string detail;
-    for (const auto& b : bad) detail += (detail.empty() ? "" : "; ") + b;
-    if (n_bad > bad.size()) detail += "; and " + std::to_string(n_bad - bad.size()) + " more";
-    if (orphans > 0) detail += (detail.empty() ? "" : "; ") + plural(static_cast<std::uint64_t>(orphans), "event belongs", "events belong") + " to no stream";
-    report.add("stream versions", n_bad == 0 && orphans == 0,
-               n_bad == 0 && orphans == 0 ? plural(static_cast<std::uint64_t>(streams_n), "stream", "streams") + ", contiguous, in log order"
-                                         : detail);
-  }
-
-  // 4. recorded_at never decreases along positions.
-  {
-    const auto back = scalar(
-        "SELECT count(*) FROM events a JOIN events b ON b.position = a.position + 1 WHERE b.recorded_at < a.recorded_at");
-    report.add("recorded_at order", back == 0, back == 0 ? "non-decreasing" : plural(static_cast<std::uint64_t>(back), "step goes", "steps go") + " back in time");
-  }
-
-  // 5. Every stored (type, schema version): registered, not newer than the code, every payload decodes.
-  struct TypeCheck {
-    std::uint64_t events = 0;
-    std::uint64_t failed = 0;
-    std::string first_failure;
-  };
-  std::map<std::pair<std::string, std::uint32_t>, TypeCheck> types;
-  {
-    const auto dangling = scalar("SELECT count(*) FROM events WHERE type NOT IN (SELECT id FROM event_types)");
-    if (dangling > 0) report.add("event types", false, plural(static_cast<std::uint64_t>(dangling), "event has", "events have") + " an unknown type id");
-    auto st = must(c.cached(
-        "SELECT t.name, e.schema_version, count(*) FROM events e JOIN event_types t ON t.id = e.type "
-        "GROUP BY t.name, e.schema_version ORDER BY t.name, e.schema_version",
-        action));
-    while (must(st->step(action)))
-      types[{text_column(*st, 0), static_cast<std::uint32_t>(st->column_int64(1))}].events =
-          static_cast<std::uint64_t>(st->column_int64(2));
-  }
-  if (have_registry) {
-    auto st = must(c.cached(
-        "SELECT e.position, t.name, e.schema_version, e.encoding, e.payload FROM events e "
-        "JOIN event_types t ON t.id = e.type ORDER BY e.position",
-        action));
-    while (must(st->step(action))) {
-      const std::string name(st->column_text(1));
-      const auto version = static_cast<std::uint32_t>(st->column_int64(2));
-      const EventTypeInfo* info = registry.find(name);
-      if (info == nullptr || info->validate == nullptr || version > info->version) continue;  // reported below
-      const auto encoding = static_cast<Encoding>(st->column_int64(3));
-      auto ok = info->validate(st->column_blob(4), encoding);
-      if (!ok) {
-        TypeCheck& t = types[{name, version}];
-        if (t.failed++ == 0)
-          t.first_failure = "position " + std::to_string(st->column_int64(0)) + ": " + ok.error().message;
-      }
-    }
-  }
-  tx.rollback();
-
-  for (const auto& [key, t] : types) {
-    const auto& [name, version] = key;
-    const std::string label = "event type " + name + " v" + std::to_string(version);
-    const std::string events = plural(t.events, "event", "events");
-    auto fields = [&](const char* status) {
-      return [&, status](JsonObject& json) {
-        json.str("type", name).num("schema_version", version).num("events", t.events).str("status", status);
-      };
-    };
-    if (!have_registry) {
-      report.add(label, std::nullopt, events + " (no registry)", fields("not_checked"));
-      continue;
-    }
-    const EventTypeInfo* info = registry.find(name);
-    if (info == nullptr) {
-      report.add(label, false, events + ", not registered in " + ctx.app.name, fields("not_registered"));
-    } else if (version > info->version) {
-      report.add(label, false,
-                 events + ", schema version " + std::to_string(version) + " is newer than the registered " +
-                     std::to_string(info->version) + " (" + info->cpp_type + ")",
-                 fields("unsupported_schema_version"));
-    } else if (t.failed > 0) {
-      report.add(label, false,
-                 std::to_string(t.failed) + " of " + events + " do not decode as " + info->cpp_type + " (first: " +
-                     t.first_failure + ")",
-                 fields("corrupt_payload"));
-    } else {
-      report.add(label, true, events + (t.events == 1 ? " decodes" : " decode") + " as " + info->cpp_type,
-                 fields("ok"));
-    }
-  }
-
-  if (!ctx.json) report.table.print(ctx.out);
-  if (report.failures > 0)
-    throw Failure("check failed: " + plural(static_cast<std::uint64_t>(report.failures), "problem", "problems") + " in " + ctx.db);
-  if (ctx.json)
-    ctx.out << JsonObject().str("check", "summary").boolean("ok", true).text() << '\n';
-  else
-    ctx.out << "check passed" << (have_registry ? "" : " (event payloads not checked: no registry; run the check "
-                                                       "embedded in the application to decode them)") << '\n';
-}
-
 // ---- export -----------------------------------------------------------------------------------------------
 
 struct ExportArgs {
@@ -584,222 +364,6 @@ void export_events(Context& ctx, const ExportArgs& args) {
   }
 }
 
-// ---- import -----------------------------------------------------------------------------------------------
-
-struct ImportArgs {
-  std::string file;
-};
-
-struct ImportedEvent {
-  std::string stream;
-  EventData data;
-  std::size_t line = 0;
-};
-
-std::string member_string(const rapidjson::Value& o, const char* key, bool required, const std::string& where) {
-  auto it = o.FindMember(key);
-  if (it == o.MemberEnd() || it->value.IsNull()) {
-    if (required) throw Failure(where + ": missing \"" + key + "\"");
-    return {};
-  }
-  if (!it->value.IsString()) throw Failure(where + ": \"" + key + "\" is not a string");
-  return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
-ImportedEvent parse_line(std::string_view line, const std::string& where) {
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNanAndInfFlag>(line.data(), line.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw Failure(where + ": not a JSON object");
-  ImportedEvent ev;
-  ev.stream = member_string(doc, "stream", true, where);
-  if (ev.stream.empty()) throw Failure(where + ": \"stream\" is empty");
-  const std::string id = member_string(doc, "event_id", true, where);
-  auto uuid = Uuid::parse(id);
-  if (!uuid) throw Failure(where + ": \"event_id\" '" + id + "' is not a UUID");
-  ev.data.event_id = *uuid;
-  ev.data.type = member_string(doc, "type", true, where);
-  if (ev.data.type.empty()) throw Failure(where + ": \"type\" is empty");
-  if (auto it = doc.FindMember("schema_version"); it != doc.MemberEnd()) {
-    if (!it->value.IsUint() || it->value.GetUint() == 0)
-      throw Failure(where + ": \"schema_version\" is not a positive integer");
-    ev.data.schema_version = it->value.GetUint();
-  }
-  const std::string encoding = member_string(doc, "encoding", false, where);
-  const auto base64 = doc.FindMember("payload_base64");
-  const auto payload = doc.FindMember("payload");
-  if (encoding == "binary")
-    ev.data.encoding = Encoding::binary;
-  else if (encoding == "json")
-    ev.data.encoding = Encoding::json;
-  else if (encoding.empty())
-    ev.data.encoding = base64 != doc.MemberEnd() ? Encoding::binary : Encoding::json;
-  else
-    throw Failure(where + ": \"encoding\" must be \"binary\" or \"json\", not '" + encoding + "'");
-  if (base64 != doc.MemberEnd()) {
-    if (!base64->value.IsString()) throw Failure(where + ": \"payload_base64\" is not a string");
-    auto bytes = base64_decode({base64->value.GetString(), base64->value.GetStringLength()});
-    if (!bytes) throw Failure(where + ": \"payload_base64\" is not valid base64");
-    ev.data.payload = std::move(*bytes);
-  } else if (payload != doc.MemberEnd()) {
-    if (ev.data.encoding != Encoding::json)
-      throw Failure(where + ": a binary event needs \"payload_base64\" (\"payload\" is JSON)");
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
-                      rapidjson::kWriteNanAndInfFlag>
-        writer(buffer);
-    payload->value.Accept(writer);
-    ev.data.payload.assign(buffer.GetString(), buffer.GetSize());
-  } else {
-    throw Failure(where + ": missing \"payload\" or \"payload_base64\"");
-  }
-  ev.data.metadata.correlation_id = member_string(doc, "correlation_id", false, where);
-  ev.data.metadata.causation_id = member_string(doc, "causation_id", false, where);
-  if (auto it = doc.FindMember("metadata"); it != doc.MemberEnd() && !it->value.IsNull()) {
-    if (!it->value.IsObject()) throw Failure(where + ": \"metadata\" is not an object");
-    for (const auto& m : it->value.GetObject()) {
-      if (!m.value.IsString()) throw Failure(where + ": metadata values must be strings");
-      ev.data.metadata.user.emplace(std::string(m.name.GetString(), m.name.GetStringLength()),
-                                    std::string(m.value.GetString(), m.value.GetStringLength()));
-    }
-  }
-  return ev;
-}
-
-// Appends the file's events stream by stream, keeping each stream's order. The file's events of one stream
-// are a run of that stream: its first event is either new to the target stream (the run goes after the
-// stream's last event) or stored there at some version v (the run is aligned there). Events already stored
-// at their aligned versions (same id at the same version) are skipped, so re-running an interrupted import
-// completes it; anything else (a different event at that version, an id stored elsewhere or out of order)
-// stops the import with an error naming the line, and leaves the stream as it was.
-class StreamImporter {
- public:
-  StreamImporter(const Context& ctx, SqliteEventStore& store)
-      : store_(store), lookup_(open_sql(ctx.db, sqlite::Access::read)) {}
-
-  std::uint64_t imported = 0, skipped = 0;
-  std::set<std::string> streams_touched;
-
-  // `run`: consecutive events of one stream, in file order.
-  void import_run(std::span<const ImportedEvent> run) {
-    const std::string& stream = run.front().stream;
-    auto at = next_version_.find(stream);
-    if (at == next_version_.end()) at = next_version_.emplace(stream, align(run.front())).first;
-    const std::uint64_t first = at->second;
-
-    // Compare with what the target holds from `first` on: those events must be the file's, in its order.
-    ReadStreamOptions options;
-    options.from_version = first;
-    options.max_count = run.size();
-    auto stored = store_.read_stream(stream, options);
-    if (!stored && !stored.error().is(errc::stream_not_found)) fail(run.front(), stored.error().what());
-    std::size_t matched = 0;
-    if (stored) {
-      for (const RecordedEvent& e : *stored) {
-        const ImportedEvent& wanted = run[matched];
-        if (e.event_id != wanted.data.event_id)
-          fail(wanted, "stream " + stream + " holds event " + e.event_id.to_string() + " at version " +
-                           std::to_string(e.version) + " where the file has " + wanted.data.event_id.to_string() +
-                           ": the target's stream is not in the file's order");
-        ++matched;
-      }
-    }
-    skipped += matched;
-    if (matched < run.size()) {
-      std::vector<EventData> rest;
-      for (const ImportedEvent& e : run.subspan(matched)) rest.push_back(e.data);
-      const std::uint64_t expected = first + matched - 1;
-      auto r = store_.append(stream, ExpectedVersion::exact(expected), rest);
-      if (!r) {
-        if (r.error().is(errc::duplicate_event))
-          fail(run[matched], std::string(r.error().what()) + "; the file's events of stream " + stream +
-                                 " are stored in another order or another stream");
-        if (r.error().is(errc::wrong_expected_version))
-          fail(run[matched], std::string(r.error().what()) + "; another writer appended to stream " + stream +
-                                 " during the import");
-        fail(run[matched], r.error().what());
-      }
-      imported += rest.size();
-      streams_touched.insert(stream);
-    }
-    at->second = first + run.size();
-  }
-
- private:
-  // The target version of the stream's first event in the file: where that event is stored already, or
-  // after the stream's last event.
-  std::uint64_t align(const ImportedEvent& first) {
-    constexpr std::string_view action = "import into";
-    auto st = must(lookup_.cached(
-        "SELECT s.name, e.version FROM events e JOIN streams s ON s.id = e.stream WHERE e.event_id = ?1", action));
-    st->bind_blob(1, first.data.event_id.bytes_view());
-    if (must(st->step(action))) {
-      const std::string holder = text_column(*st, 0);
-      if (holder != first.stream)
-        fail(first, "event " + first.data.event_id.to_string() + " is already stored in stream " + holder);
-      return static_cast<std::uint64_t>(st->column_int64(1));
-    }
-    return must(store_.stream_version(first.stream)) + 1;
-  }
-
-  [[noreturn]] void fail(const ImportedEvent& at, const std::string& why) const {
-    throw Failure("import stopped at line " + std::to_string(at.line) + " (stream " + at.stream + "): " + why + "; " +
-                  plural(imported, "event was", "events were") + " imported before it");
-  }
-
-  SqliteEventStore& store_;
-  sqlite::Connection lookup_;
-  std::map<std::string, std::uint64_t> next_version_;  // per stream: the target version of its next file event
-};
-
-void import_events(Context& ctx, const ImportArgs& args) {
-  // Read and validate everything first: a malformed file imports nothing.
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  const std::string source = args.file == "-" ? std::string("stdin") : args.file;
-  if (args.file != "-") {
-    file.open(args.file, std::ios::binary);
-    if (!file) throw Failure("cannot read " + args.file + ": " + std::strerror(errno));
-    in = &file;
-  }
-  std::vector<ImportedEvent> events;
-  std::string line;
-  for (std::size_t n = 1; std::getline(*in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    events.push_back(parse_line(line, "line " + std::to_string(n) + " of " + source));
-    events.back().line = n;
-  }
-  if (in->bad()) throw Failure("cannot read " + source + ": " + std::strerror(errno));
-
-  if (ctx.db.empty()) throw CLI::RequiredError("--db");
-  // The target may be new: import creates it (unlike every other command).
-  std::unique_ptr<SqliteEventStore> store;
-  if (std::filesystem::exists(ctx.db)) {
-    store = ctx.open_store(true);
-  } else {
-    SqliteOptions options;
-    options.path = ctx.db;
-    store = std::make_unique<SqliteEventStore>(std::move(options));
-  }
-
-  StreamImporter importer(ctx, *store);
-  for (std::size_t i = 0; i < events.size();) {
-    // One append per run of consecutive events of one stream.
-    std::size_t j = i;
-    while (j < events.size() && events[j].stream == events[i].stream && j - i < batch_size) ++j;
-    importer.import_run(std::span(events).subspan(i, j - i));
-    i = j;
-  }
-  const std::uint64_t imported = importer.imported, skipped = importer.skipped;
-  const std::set<std::string>& streams_touched = importer.streams_touched;
-  if (ctx.json)
-    ctx.out << JsonObject().num("imported", imported).num("skipped", skipped).num("streams", streams_touched.size()).str("db", ctx.db).text()
-            << '\n';
-  else
-    ctx.out << "imported " << plural(imported, "event", "events") << " into " << ctx.db
-            << (imported > 0 ? " (" + plural(streams_touched.size(), "stream", "streams") + ")" : std::string())
-            << "; skipped " << skipped << " already stored\n";
-}
-
 }  // namespace
 
 void add_store_commands(CLI::App& cli, Context& ctx) {
@@ -839,20 +403,7 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
     auto* sub = cli.add_subcommand("stats", "Event, stream and per-type counts, file size, last position");
     sub->callback([&ctx] { stats(ctx); });
   }
-  {
-    auto args = std::make_shared<CheckArgs>();
-    auto* sub = cli.add_subcommand(
-        "check", "Check the database's integrity and that every stored event type decodes with this program");
-    sub->add_flag("--quick", args->quick, "PRAGMA quick_check instead of the full integrity_check");
-    sub->footer(
-        "Checks: SQLite integrity; global positions gap-free; stream versions contiguous and in log order; recorded "
-        "times in order; "
-        "and, for every stored (event type, schema version): registered in this program, not newer than the "
-        "registered version, and every payload decodes. Run it from the application's own binary (the embedded "
-        "form) before a deploy to catch a change that would break old events. The standalone evs binary has no "
-        "registry and reports the types as not checked. Exit code 1 when anything fails.");
-    sub->callback([&ctx, args] { check(ctx, *args); });
-  }
+  add_check_command(cli, ctx);
   {
     auto args = std::make_shared<ExportArgs>();
     auto* sub = cli.add_subcommand("export", "Write a stream or the global log as JSON lines");
@@ -868,20 +419,7 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
         "as \"payload_base64\" (with \"encoding\":\"binary\"). `import` reads this format.");
     sub->callback([&ctx, args] { export_events(ctx, *args); });
   }
-  {
-    auto args = std::make_shared<ImportArgs>();
-    auto* sub = cli.add_subcommand("import", "Append events from JSON lines (as written by export) to --db");
-    sub->add_option("file", args->file, "the JSON-lines file, or - for stdin")->required();
-    sub->footer(
-        "Keeps event ids, types, schema versions, encodings and metadata, and each stream's order. A stream's "
-        "events in the file go after the target stream's last event, or, when the first of them is stored there "
-        "already, at the versions that follow it: events stored at their versions (same id, same version) are "
-        "skipped, so importing a file again, or re-running an interrupted import, stores only what is missing. A "
-        "different event at one of those versions, or an id stored in another stream, stops the import with an "
-        "error. Positions, versions and recorded times are assigned by the target store. A malformed line imports "
-        "nothing. Creates --db if it does not exist.");
-    sub->callback([&ctx, args] { import_events(ctx, *args); });
-  }
+  add_import_command(cli, ctx);
 }
 
 }  // namespace evs::cli
