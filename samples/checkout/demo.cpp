@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "audit.hpp"
 #include "choreography.hpp"
+#include "demo.hpp"
 
 #include <cstdarg>
 #include <thread>
