@@ -14,7 +14,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-void say(const char* fmt, ...) {
+[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
   std::vprintf(fmt, args);
