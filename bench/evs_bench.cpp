@@ -42,6 +42,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -186,7 +187,7 @@ class Probe : public evs::MemoryProjection<Probe, Deposited, Withdrawn> {
 
 namespace raw {
 
-[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+[[noreturn]] static void fail(sqlite3* db, const std::string& what) {
   throw std::runtime_error(what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
 }
 
@@ -325,7 +326,7 @@ inline bool decode_movement(std::string_view bytes, MovementView& m) {
          get_string(p, end, m.memo) && p == end;
 }
 
-std::int64_t now_us() {
+static std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
@@ -604,10 +605,12 @@ void emit(const Config& cfg, std::string_view scenario, const Json& params, cons
   std::fflush(stdout);
 }
 
-template <class... A>
-void progress(const char* fmt, A... args) {
+[[gnu::format(printf, 1, 2)]] void progress(const char* fmt, ...) {
   std::fprintf(stderr, "evs_bench: ");
-  std::fprintf(stderr, fmt, args...);
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
   std::fprintf(stderr, "\n");
 }
 

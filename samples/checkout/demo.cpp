@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "audit.hpp"
 #include "choreography.hpp"
+#include "demo.hpp"
 
 #include <cstdarg>
 #include <thread>
@@ -13,7 +14,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-void say(const char* fmt, ...) {
+[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
   std::vprintf(fmt, args);

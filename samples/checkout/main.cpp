@@ -1,12 +1,9 @@
 // checkout demo DB [--fresh] [--short]   tells the story (see demo.cpp)
 // checkout [--db DB] COMMAND ...         the embedded evs tool: rebuild revenue_per_day, read order-1, stats, ...
 #include "app.hpp"
+#include "demo.hpp"
 
 #include <string_view>
-
-namespace checkout {
-int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode);
-}
 
 int main(int argc, char** argv) {
   const std::vector<std::string_view> args(argv + 1, argv + argc);

@@ -86,7 +86,7 @@ evs::EventData event_with(const E& e, evs::Uuid id, evs::EventMetadata metadata)
   return d;
 }
 
-void append_or_throw(evs::EventStore& store, const std::string& stream, const evs::EventData& d) {
+static void append_or_throw(evs::EventStore& store, const std::string& stream, const evs::EventData& d) {
   auto r = store.append(stream, evs::ExpectedVersion::any(), std::span<const evs::EventData>(&d, 1));
   if (!r) throw evs::Exception(r.error());
 }
@@ -228,7 +228,7 @@ class OrderFulfilment : public evs::ProcessManager<OrderFulfilment, FulfilmentDa
 
 // ---- Helpers --------------------------------------------------------------------------------------------
 
-std::unique_ptr<evs::SqliteEventStore> open_store(const std::filesystem::path& path) {
+static std::unique_ptr<evs::SqliteEventStore> open_store(const std::filesystem::path& path) {
   evs::SqliteOptions o;
   o.path = path;
   o.durability = evs::Durability::normal;
@@ -245,19 +245,19 @@ bool poll_until(F&& done, std::chrono::milliseconds limit = 20s) {
   return true;
 }
 
-std::vector<evs::RecordedEvent> read(evs::EventStore& store, const std::string& stream) {
+static std::vector<evs::RecordedEvent> read(evs::EventStore& store, const std::string& stream) {
   auto r = store.read_stream(stream);
   if (!r) return {};
   return *r;
 }
 
-std::vector<std::string> types(evs::EventStore& store, const std::string& stream) {
+static std::vector<std::string> types(evs::EventStore& store, const std::string& stream) {
   std::vector<std::string> out;
   for (const auto& e : read(store, stream)) out.push_back(e.type);
   return out;
 }
 
-bool contains(const std::vector<std::string>& v, std::string_view s) {
+static bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
@@ -296,7 +296,7 @@ struct Shop {
   evs::ProjectionEngine engine;
 };
 
-std::vector<std::string> saga_names(std::initializer_list<std::string_view> short_names) {
+static std::vector<std::string> saga_names(std::initializer_list<std::string_view> short_names) {
   std::vector<std::string> out;
   for (auto n : short_names) out.push_back("evs.saga." + std::string(n));
   return out;

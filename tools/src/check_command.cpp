@@ -175,8 +175,11 @@ void check(Context& ctx, const CheckArgs& args) {
   }
   tx.rollback();
 
-  for (const auto& [key, t] : types) {
-    const auto& [name, version] = key;
+  for (const auto& entry : types) {
+    // Plain references, not structured bindings: the lambdas below capture them (clang 14 cannot).
+    const std::string& name = entry.first.first;
+    const std::uint32_t version = entry.first.second;
+    const TypeCheck& t = entry.second;
     const std::string label = "event type " + name + " v" + std::to_string(version);
     const std::string events = plural(t.events, "event", "events");
     auto fields = [&](const char* status) {

@@ -32,9 +32,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -303,6 +305,22 @@ I checked_unsigned(std::uint64_t v) {
   return static_cast<I>(v);
 }
 
+// A count of microseconds read from a payload as the duration D. A count D cannot hold is corrupt input:
+// converting it unchecked would overflow (UB) for finer durations such as the nanoseconds of system_clock.
+template <class D>
+D duration_from_micros(std::int64_t micros) {
+  using Rep = typename D::rep;
+  if constexpr (std::is_integral_v<Rep>) {
+    using factor = std::ratio_divide<std::micro, typename D::period>;  // what duration_cast multiplies by
+    constexpr std::int64_t num = factor::num;
+    if (micros > std::numeric_limits<std::int64_t>::max() / num || micros < std::numeric_limits<std::int64_t>::min() / num)
+      throw DecodeError("time value " + std::to_string(micros) + " us out of range");
+    return D(checked_integer<Rep>(micros * num / factor::den));
+  } else {
+    return std::chrono::duration_cast<D>(std::chrono::microseconds(micros));
+  }
+}
+
 }  // namespace detail
 
 // Writes one value with any writer (BinaryWriter, JsonWriter).
@@ -400,9 +418,9 @@ void decode_value(R& r, T& v) {
     if (!u) throw DecodeError("malformed uuid");
     v = *u;
   } else if constexpr (is_time_point<T>::value) {
-    v = T(std::chrono::duration_cast<typename T::duration>(std::chrono::microseconds(r.read_int())));
+    v = T(duration_from_micros<typename T::duration>(r.read_int()));
   } else if constexpr (is_duration<T>::value) {
-    v = std::chrono::duration_cast<T>(std::chrono::microseconds(r.read_int()));
+    v = duration_from_micros<T>(r.read_int());
   } else if constexpr (is_optional<T>::value) {
     if (r.read_optional()) {
       v.emplace();
