@@ -81,7 +81,11 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
         return limits.max_event_bytes == 0 ? allowed : std::min(limits.max_event_bytes, allowed);
       }()),
       listeners_(listeners),
-      turn_(connection_.path()),
+      // Next to the file SQLite really opened (symlinks resolved), as its -wal and -shm are.
+      turn_([&] {
+        const char* file = sqlite3_db_filename(connection_.handle(), "main");
+        return file != nullptr && *file != '\0' ? std::string(file) : connection_.path();
+      }()),
       thread_([this] { run(); }) {
   if (copier_) copier_thread_ = std::thread([this] { copy(); });
   // Replaces SQLite's automatic-checkpoint hook: see checkpoint_pages.

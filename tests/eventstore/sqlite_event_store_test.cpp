@@ -11,11 +11,13 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <mutex>
 #include <sys/mount.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace evs;
 using testdomain::deposit;
@@ -423,4 +425,34 @@ TEST_CASE("an event over max_event_bytes is refused with invalid_argument before
   CHECK(is_too_big(saved.error()));
   CHECK(store.last_position().value() == 3);
   CHECK(store.append("b", ExpectedVersion::any(), std::vector{deposit(4, std::string(3000, 'x'))}));
+}
+
+TEST_CASE("an append waits for the writers' turn in <file>-lock, however long, instead of failing with database_locked") {
+  test::TempDir dir;
+  const auto path = dir / "events.db";
+  auto o = options_for(path);
+  o.busy_timeout = std::chrono::milliseconds(50);  // SQLite's lock is not what the append waits for
+  SqliteEventStore store(o);
+  REQUIRE(store.append("s-1", ExpectedVersion::any(), std::vector{deposit(1)}));
+  REQUIRE(std::filesystem::exists(path.string() + "-lock"));
+
+  // Another writer holds the turn (byte 1), as an evs process inside its write transaction does.
+  const int fd = ::open((path.string() + "-lock").c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  struct flock turn {};
+  turn.l_type = F_WRLCK;
+  turn.l_whence = SEEK_SET;
+  turn.l_start = 1;
+  turn.l_len = 1;
+  REQUIRE(fcntl(fd, F_OFD_SETLK, &turn) == 0);
+  auto pending = std::async(std::launch::async, [&] {
+    return store.append("s-1", ExpectedVersion::exact(1), std::vector{deposit(2)});
+  });
+  CHECK(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  turn.l_type = F_UNLCK;
+  REQUIRE(fcntl(fd, F_OFD_SETLK, &turn) == 0);
+  close(fd);
+  auto r = pending.get();
+  REQUIRE(r);
+  CHECK(r->stream_version == 2);
 }
