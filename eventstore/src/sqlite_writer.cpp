@@ -73,7 +73,8 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
                detail::CommitListeners& listeners)
     : connection_(std::move(connection)),
       copier_(std::move(copier)),
-      limits_{std::max<std::size_t>(limits.max_group, 1), limits.max_group_bytes, limits.max_event_bytes},
+      limits_{std::max<std::size_t>(limits.max_group, 1), limits.max_group_bytes, limits.max_event_bytes,
+              limits.turn_timeout},
       max_event_bytes_([&] {
         const auto sqlite_limit =
             static_cast<std::size_t>(sqlite3_limit(connection_.handle(), SQLITE_LIMIT_LENGTH, -1));
@@ -81,7 +82,11 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
         return limits.max_event_bytes == 0 ? allowed : std::min(limits.max_event_bytes, allowed);
       }()),
       listeners_(listeners),
-      turn_(connection_.path()),
+      // Next to the file SQLite really opened (symlinks resolved), as its -wal and -shm are.
+      turn_([&] {
+        const char* file = sqlite3_db_filename(connection_.handle(), "main");
+        return file != nullptr && *file != '\0' ? std::string(file) : connection_.path();
+      }()),
       thread_([this] { run(); }) {
   if (copier_) copier_thread_ = std::thread([this] { copy(); });
   // Replaces SQLite's automatic-checkpoint hook: see checkpoint_pages.
@@ -260,17 +265,28 @@ void Writer::commit(std::optional<WriteJob> first) {
   struct Reset {
     ~Reset() { committing_here = nullptr; }
   } reset;
-  turn_.acquire();
+  const bool turn = turn_.acquire(limits_.turn_timeout);
+  // Taken after the wait either way: what queued meanwhile commits now, or fails now instead of waiting
+  // for the turn once more per append.
   std::vector<WriteJob> group;
   if (first) group.push_back(std::move(*first));
   take_queued(group);
   std::optional<Error> failure;
-  try {
-    if (!write_group(group, false)) write_group(group, true);
-  } catch (const StorageFailure& f) {
-    failure = f.error;
-  } catch (const std::exception& e) {
-    failure = Error{errc::io_error, "append to " + connection_.path() + ": " + e.what()};
+  if (!turn) {
+    failure = Error{errc::database_locked,
+                    "append to " + connection_.path() + ": another process has held the writers' turn (" +
+                        turn_.path() + ") for longer than the busy timeout of " +
+                        std::to_string(limits_.turn_timeout.count()) +
+                        " ms; nothing of this append was stored; retry later, or resume or stop the process "
+                        "that holds it (a stopped or hung evs process)"};
+  } else {
+    try {
+      if (!write_group(group, false)) write_group(group, true);
+    } catch (const StorageFailure& f) {
+      failure = f.error;
+    } catch (const std::exception& e) {
+      failure = Error{errc::io_error, "append to " + connection_.path() + ": " + e.what()};
+    }
   }
   turn_.release();
   std::uint64_t committed_position = 0;

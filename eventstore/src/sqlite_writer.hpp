@@ -1,6 +1,8 @@
 // The SQLite store's single writer (internal): group commit on one read-write connection.
 //
-// Jobs queue from any thread. A commit takes the store's cross-process write turn (WriteTurn) first, then
+// Jobs queue from any thread. A commit takes the store's cross-process write turn (WriteTurn) first (when
+// another process holds it past turn_timeout, the group fails with database_locked and nothing of it is
+// stored), then
 // gathers everything queued (up to max_group jobs and max_group_bytes of event data, at least one job),
 // applies it in one BEGIN IMMEDIATE transaction, commits once, gives the turn up, tells the commit
 // listeners, and only then completes the jobs. Gathering after the turn is taken means that the appends
@@ -13,6 +15,7 @@
 // committing_ keeps commits one at a time either way.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -68,6 +71,9 @@ struct WriterLimits {
   std::size_t max_group = 1024;            // appends per group transaction (at least 1)
   std::size_t max_group_bytes = 16 << 20;  // event data per group transaction (a group holds >= 1 job)
   std::size_t max_event_bytes = 0;         // per event (PendingEvent::bytes); 0: only SQLite's limit
+  // How long a commit waits for the write turn (SqliteOptions::busy_timeout) before its group fails with
+  // database_locked.
+  std::chrono::milliseconds turn_timeout{5000};
 };
 
 class Writer {

@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <future>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -135,8 +138,8 @@ void pump(std::vector<Writer>& writers, std::chrono::milliseconds timeout, std::
 // writers wait for each other through the store's write turn, not through busy_timeout.
 constexpr const char* busy_timeout_ms = "500";
 
-void start(Writer& w, const std::string& db, unsigned seed) {
-  w.child = evs::test::spawn_child(EVS_MULTI_WRITER, {db, std::to_string(seed), w.mode, w.durability, busy_timeout_ms});
+void start(Writer& w, const std::string& db, unsigned seed, const char* busy_ms = busy_timeout_ms) {
+  w.child = evs::test::spawn_child(EVS_MULTI_WRITER, {db, std::to_string(seed), w.mode, w.durability, busy_ms});
   w.buffer.clear();
   w.running = true;
 }
@@ -150,6 +153,60 @@ void kill_and_drain(Writer& w, std::vector<Ack>& acks, std::vector<std::string>&
   const int code = evs::test::wait_child(w.child.pid);
   if (code != -SIGKILL) errors.push_back(w.mode + " writer ended by itself with code " + std::to_string(code));
   w.running = false;
+}
+
+// The whole log of `db`: gap-free positions, contiguous versions per stream, every event id once; and every
+// acknowledged append stored where it was reported. Returns the log.
+std::vector<evs::RecordedEvent> check_stored(const std::string& db, const std::vector<Ack>& acks) {
+  evs::SqliteOptions o;
+  o.path = db;
+  evs::SqliteEventStore store(o);
+  const std::uint64_t last = store.last_position().value();
+  // The whole log: gap-free positions, contiguous versions per stream, every event id once.
+  std::vector<evs::RecordedEvent> log;
+  std::map<std::string, std::uint64_t> versions;
+  std::map<std::string, std::uint64_t> position_of_id;
+  for (std::uint64_t from = 1;;) {
+    auto batch = store.read_all(from, 5000).value();
+    if (batch.events.empty()) break;
+    for (auto& e : batch.events) {
+      REQUIRE(e.position == log.size() + 1);
+      REQUIRE(e.version == ++versions[e.stream_id]);
+      REQUIRE(position_of_id.emplace(e.event_id.to_string(), e.position).second);
+      log.push_back(std::move(e));
+    }
+    from = batch.next_position;
+  }
+  CHECK(log.size() == last);
+  for (const auto& [stream, v] : versions) CHECK(store.stream_version(stream).value() == v);
+  // Every acknowledged append is stored where it was reported, once.
+  for (const Ack& a : acks) {
+    CAPTURE(a.stream);
+    CAPTURE(a.first);
+    REQUIRE(a.last - a.first + 1 == a.ids.size());
+    REQUIRE(a.last <= log.size());
+    for (std::size_t i = 0; i < a.ids.size(); ++i) {
+      const evs::RecordedEvent& e = log[a.first - 1 + i];
+      CHECK(e.event_id.to_string() == a.ids[i]);
+      CHECK(e.stream_id == a.stream);
+      CHECK(e.version == a.version - a.ids.size() + 1 + i);
+    }
+  }
+  return log;
+}
+
+// Whether a description other than this one holds a lock on `byte` of <db>-lock.
+bool sidecar_byte_held(const std::string& db, off_t byte) {
+  const int fd = open((db + "-lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  probe.l_start = byte;
+  probe.l_len = 1;
+  const bool held = fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  close(fd);
+  return held;
 }
 
 }  // namespace
@@ -198,38 +255,72 @@ TEST_CASE("processes writing one store at once, SIGKILLed at random, never fail 
   for (const std::string& e : errors) CHECK_MESSAGE(false, e);
   REQUIRE_FALSE(acks.empty());
 
+  check_stored(db, acks);
+}
+
+TEST_CASE("a stopped process holding the writers' turn makes appends fail with database_locked, and after it "
+          "resumes everything proceeds with nothing lost") {
+  evs::test::TempDir dir;
+  const std::string db = (dir / "shared.db").string();
   evs::SqliteOptions o;
   o.path = db;
-  evs::SqliteEventStore store(o);
-  const std::uint64_t last = store.last_position().value();
-  // The whole log: gap-free positions, contiguous versions per stream, every event id once.
-  std::vector<evs::RecordedEvent> log;
-  std::map<std::string, std::uint64_t> versions;
-  std::map<std::string, std::uint64_t> position_of_id;
-  for (std::uint64_t from = 1;;) {
-    auto batch = store.read_all(from, 5000).value();
-    if (batch.events.empty()) break;
-    for (auto& e : batch.events) {
-      REQUIRE(e.position == log.size() + 1);
-      REQUIRE(e.version == ++versions[e.stream_id]);
-      REQUIRE(position_of_id.emplace(e.event_id.to_string(), e.position).second);
-      log.push_back(std::move(e));
-    }
-    from = batch.next_position;
-  }
-  CHECK(log.size() == last);
-  for (const auto& [stream, v] : versions) CHECK(store.stream_version(stream).value() == v);
-  // Every acknowledged append is stored where it was reported, once.
-  for (const Ack& a : acks) {
-    CAPTURE(a.stream);
-    CAPTURE(a.first);
-    REQUIRE(a.last - a.first + 1 == a.ids.size());
-    REQUIRE(a.last <= log.size());
-    for (std::size_t i = 0; i < a.ids.size(); ++i) {
-      const evs::RecordedEvent& e = log[a.first - 1 + i];
-      CHECK(e.event_id.to_string() == a.ids[i]);
-      CHECK(e.stream_id == a.stream);
-      CHECK(e.version == a.version - a.ids.size() + 1 + i);
+  o.durability = evs::Durability::normal;
+  o.busy_timeout = std::chrono::milliseconds(200);
+  evs::SqliteEventStore store(o);  // opened before the other process can stop inside a transaction
+  REQUIRE(store.append("mine", evs::ExpectedVersion::any(), std::vector{evs::EventData{.type = "t"}}));
+
+  std::vector<Writer> writers{{"sync", "normal", {}, {}, false}};
+  Writer& child = writers.front();
+  start(child, db, std::random_device{}(), "5000");
+  std::vector<Ack> acks;
+  std::vector<std::string> errors;
+  const auto pump_child = [&](std::chrono::milliseconds timeout) { pump(writers, timeout, acks, errors); };
+  for (const auto until = SteadyClock::now() + std::chrono::seconds(30); acks.empty() && child.running &&
+                                                                         SteadyClock::now() < until;)
+    pump_child(std::chrono::milliseconds(20));
+  REQUIRE_FALSE(acks.empty());
+
+  // Stop it at a moment when it holds the turn (it writes back to back, so it mostly does).
+  bool in_turn = false;
+  for (int attempt = 0; attempt < 2000 && !in_turn && child.running; ++attempt) {
+    kill(child.child.pid, SIGSTOP);
+    int status = 0;
+    waitpid(child.child.pid, &status, WUNTRACED);
+    in_turn = sidecar_byte_held(db, 1);
+    if (!in_turn) {
+      kill(child.child.pid, SIGCONT);
+      pump_child(std::chrono::milliseconds(1));
     }
   }
+  REQUIRE(in_turn);
+
+  evs::EventData lost{.type = "t"};
+  auto pending = std::async(std::launch::async, [&] {
+    return store.append("mine", evs::ExpectedVersion::exact(1), std::vector{lost});
+  });
+  const bool answered = pending.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  if (!answered) kill(child.child.pid, SIGKILL);  // releases the turn, so the waiting append can end
+  REQUIRE_MESSAGE(answered, "an append still waited for the stopped process after 60 s");
+  auto failed = pending.get();
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().is(evs::errc::database_locked));
+  CHECK(failed.error().message.find(db + "-lock") != std::string::npos);
+
+  // Resumed, it goes on writing, and so do we (a patient store: the two now take turns).
+  kill(child.child.pid, SIGCONT);
+  const std::size_t acks_before = acks.size();
+  for (const auto until = SteadyClock::now() + std::chrono::seconds(30);
+       acks.size() < acks_before + 10 && child.running && SteadyClock::now() < until;)
+    pump_child(std::chrono::milliseconds(20));
+  CHECK(acks.size() >= acks_before + 10);
+  o.busy_timeout = std::chrono::seconds(30);
+  evs::SqliteEventStore patient(o);
+  auto later = patient.append("mine", evs::ExpectedVersion::exact(1), std::vector{evs::EventData{.type = "t"}});
+  REQUIRE(later);
+  CHECK(later->stream_version == 2);
+
+  kill_and_drain(child, acks, errors);
+  for (const std::string& e : errors) CHECK_MESSAGE(false, e);
+  const auto log = check_stored(db, acks);
+  CHECK(std::none_of(log.begin(), log.end(), [&](const evs::RecordedEvent& e) { return e.event_id == lost.event_id; }));
 }

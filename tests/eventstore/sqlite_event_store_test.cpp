@@ -12,11 +12,13 @@
 
 #include <atomic>
 #include <cstdio>
+#include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <mutex>
 #include <sys/mount.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace evs;
 using testdomain::deposit;
@@ -436,4 +438,103 @@ TEST_CASE("an event over max_event_bytes is refused with invalid_argument before
   CHECK(is_too_big(saved.error()));
   CHECK(store.last_position().value() == 3);
   CHECK(store.append("b", ExpectedVersion::any(), std::vector{deposit(4, std::string(3000, 'x'))}));
+}
+
+namespace {
+
+// Another writer's hold on a byte of the store's <file>-lock (0: the queue, 1: the turn), as an evs process
+// holds them inside (or right before) its write transaction.
+class SidecarLock {
+ public:
+  SidecarLock(const std::filesystem::path& store, off_t byte)
+      : fd_(::open((store.string() + "-lock").c_str(), O_RDWR | O_CLOEXEC)) {
+    REQUIRE(fd_ >= 0);
+    struct flock request {};
+    request.l_type = F_WRLCK;
+    request.l_whence = SEEK_SET;
+    request.l_start = byte;
+    request.l_len = 1;
+    REQUIRE(fcntl(fd_, F_OFD_SETLK, &request) == 0);
+  }
+  ~SidecarLock() { release(); }
+  SidecarLock(const SidecarLock&) = delete;
+  SidecarLock& operator=(const SidecarLock&) = delete;
+  void release() {
+    if (fd_ < 0) return;
+    close(fd_);  // releases the lock
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// Appends while another process holds `byte` of <file>-lock longer than the busy timeout.
+void appends_fail_while_held(off_t byte) {
+  test::TempDir dir;
+  const auto path = dir / "events.db";
+  auto o = options_for(path);
+  o.busy_timeout = std::chrono::milliseconds(200);
+  SqliteEventStore store(o);
+  REQUIRE(store.append("s-1", ExpectedVersion::any(), std::vector{deposit(1)}));
+
+  SidecarLock held(path, byte);
+  Outcomes outcomes(2);
+  auto pending = std::async(std::launch::async, [&] {
+    store.append_async("s-2", ExpectedVersion::any(), std::vector{deposit(2)}, outcomes.next());
+    store.append_async("s-3", ExpectedVersion::any(), std::vector{deposit(3)}, outcomes.next());
+    return store.append("s-1", ExpectedVersion::exact(1), std::vector{deposit(4)});
+  });
+  // Generous: the appends must give up after about 200 ms, not wait for the holder.
+  if (pending.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    held.release();  // lets the stuck appends end so the test can
+    FAIL("the appends are still waiting for the writers' turn after 60 s");
+  }
+  auto r = pending.get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::database_locked));
+  CHECK(r.error().message.find(path.string() + "-lock") != std::string::npos);
+  CHECK(r.error().message.find("another process") != std::string::npos);
+  for (auto& f : outcomes.futures) {
+    REQUIRE(f.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+    auto queued = f.get();
+    REQUIRE_FALSE(queued);
+    CHECK(queued.error().is(errc::database_locked));
+  }
+  // Reads go on; nothing of the failed appends is stored.
+  CHECK(store.last_position().value() == 1);
+
+  held.release();
+  auto later = store.append("s-1", ExpectedVersion::exact(1), std::vector{deposit(5)});
+  REQUIRE(later);
+  CHECK(later->stream_version == 2);
+  CHECK(later->last_position == 2);
+  CHECK(store.stream_version("s-2").value() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("appends fail with database_locked after the busy timeout when another process keeps the writers' turn") {
+  SUBCASE("the turn") { appends_fail_while_held(1); }
+  SUBCASE("the queue in front of it") { appends_fail_while_held(0); }
+}
+
+TEST_CASE("an append waits for the writers' turn in <file>-lock while the busy timeout lasts") {
+  test::TempDir dir;
+  const auto path = dir / "events.db";
+  auto o = options_for(path);
+  o.busy_timeout = std::chrono::seconds(120);
+  SqliteEventStore store(o);
+  REQUIRE(store.append("s-1", ExpectedVersion::any(), std::vector{deposit(1)}));
+  REQUIRE(std::filesystem::exists(path.string() + "-lock"));
+
+  SidecarLock turn(path, 1);
+  auto pending = std::async(std::launch::async, [&] {
+    return store.append("s-1", ExpectedVersion::exact(1), std::vector{deposit(2)});
+  });
+  CHECK(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  turn.release();
+  auto r = pending.get();
+  REQUIRE(r);
+  CHECK(r->stream_version == 2);
 }

@@ -31,7 +31,9 @@ enum class Durability : std::uint8_t {
 struct SqliteOptions {
   std::filesystem::path path;
   Durability durability = Durability::full;
-  // How long a statement waits for a lock held by another process before failing with database_locked.
+  // How long a write waits for a lock held by another process before failing with database_locked: the
+  // writers' turn in `<path>-lock` (held by another evs process for one transaction at a time, so only a
+  // stopped or hung one keeps it this long), and SQLite's own lock (another program's transaction).
   std::chrono::milliseconds busy_timeout{5000};
   // Open without writing anything (no migrations; appends fail with read_only). A file that cannot be
   // written is opened this way automatically if its schema is already current.
