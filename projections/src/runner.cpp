@@ -105,7 +105,7 @@ void Runner::open(std::uint64_t memory_resume) {
       first.db->commit();
     }
   }
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   state = ProjectionState::starting;
   position = min_checkpoint();
   dead_letters = parked;
@@ -116,7 +116,7 @@ void Runner::open(std::uint64_t memory_resume) {
 
 void Runner::spawn() {
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     accepting_waiters = true;
   }
   auto self = shared_from_this();
@@ -134,20 +134,20 @@ void Runner::spawn() {
 void Runner::request_stop() {
   stop_requested = true;
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     accepting_waiters = false;
   }
   asio::post(strand, [self = shared_from_this()] { self->poke(); });
 }
 
 void Runner::abandon() {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   gave_up = true;
   state = ProjectionState::stopped;
 }
 
 bool Runner::abandon_if_idle() {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   if (loop_started) return false;
   gave_up = true;
   state = ProjectionState::stopped;
@@ -155,7 +155,7 @@ bool Runner::abandon_if_idle() {
 }
 
 bool Runner::abandoned() const {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   return gave_up;
 }
 
@@ -166,28 +166,28 @@ std::uint64_t Runner::min_checkpoint() const {
 }
 
 void Runner::set_state(ProjectionState s, std::string error) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   state = s;
   if (!error.empty()) last_error = std::move(error);
 }
 
 void Runner::record_error(std::string error) {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   last_error = std::move(error);
 }
 
 ProjectionState Runner::state_now() const {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   return state;
 }
 
 std::uint64_t Runner::position_now() const {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   return position;
 }
 
 std::string Runner::error_now() const {
-  std::lock_guard lock(mutex);
+  MutexLock lock(mutex);
   return last_error;
 }
 
@@ -199,7 +199,7 @@ void Runner::poke() {
 void Runner::advance(std::uint64_t p, std::uint64_t handled) {
   std::vector<std::function<void(Result<void>)>> ready;
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     if (p > position || handled > 0) last_progress = SteadyClock::now();
     position = std::max(position, p);
     processed += handled;
@@ -223,7 +223,7 @@ void Runner::advance(std::uint64_t p, std::uint64_t handled) {
 void Runner::fail_waiters(const Error& error) {
   std::list<Waiter> all;
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     all.swap(waiters);
   }
   for (auto& w : all) {
@@ -267,7 +267,7 @@ struct Runner::ReadAhead {
 // The read loop: catch up in batches, then wait for commits; until stop is requested.
 asio::awaitable<void> Runner::run() {
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     if (gave_up) co_return;  // the engine let go before the io_context ran this loop
     loop_started = true;
   }
@@ -417,7 +417,7 @@ bool Runner::redeliver_dead_letters() {
       owner.db->settle_retry(id, error);         // SQL: with the handler's changes, in the batch's transaction
       if (owner.db->in_transaction()) owner.db->commit();
       const std::uint64_t parked = owner.db->dead_letter_count(name);
-      std::lock_guard lock(mutex);
+      MutexLock lock(mutex);
       dead_letters = parked;
       if (error) last_error = "retried dead letter " + std::to_string(id) + " failed again: " + *error;
     }
@@ -530,7 +530,7 @@ asio::awaitable<LaneOutcome> Runner::process_lane(Lane& lane, const std::vector<
         if (options.retry.on_exhausted == OnFailure::stop) co_return LaneOutcome::failed;
         lane.park(*e, *error, attempts);
         const std::uint64_t parked = lane.db ? lane.db->dead_letter_count(name) : 0;
-        std::lock_guard lock(mutex);
+        MutexLock lock(mutex);
         dead_letters = lane.db ? parked : dead_letters + 1;
       } else {
         ++handled;
@@ -549,7 +549,7 @@ asio::awaitable<LaneOutcome> Runner::process_lane(Lane& lane, const std::vector<
 
 void Runner::async_wait_for(std::uint64_t target, std::chrono::milliseconds timeout,
                             std::function<void(Result<void>)> done) {
-  std::unique_lock lock(mutex);
+  MutexLock lock(mutex);
   if (position >= target) {
     lock.unlock();
     done(Result<void>{});
@@ -576,7 +576,7 @@ void Runner::async_wait_for(std::uint64_t target, std::chrono::milliseconds time
       std::function<void(Result<void>)> late;
       std::uint64_t at = 0;
       {
-        std::lock_guard guard(self->mutex);
+        MutexLock guard(self->mutex);
         for (auto w = self->waiters.begin(); w != self->waiters.end(); ++w)
           if (w->timer == timer) {
             late = std::move(w->done);
@@ -598,7 +598,7 @@ ProjectionHealth Runner::health() {
   h.kind = projection.kind();
   SteadyClock::duration since_progress{};
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     h.state = state;
     h.position = position;
     h.processed = processed;

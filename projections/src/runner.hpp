@@ -11,6 +11,7 @@
 #pragma once
 
 #include "lane.hpp"
+#include "thread_annotations.hpp"
 
 #include "evs/projections/engine.hpp"
 
@@ -24,7 +25,6 @@
 #include <future>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -106,19 +106,19 @@ struct Runner : std::enable_shared_from_this<Runner> {
   boost::asio::awaitable<LaneOutcome> process_lane(Lane& lane, const std::vector<const RecordedEvent*>& events,
                                                    std::uint64_t end, std::uint64_t& handled);
 
-  // Shared state, guarded by `mutex`.
-  mutable std::mutex mutex;
-  ProjectionState state = ProjectionState::starting;
-  std::uint64_t position = 0;
-  std::uint64_t processed = 0;
-  std::uint64_t dead_letters = 0;
-  std::string last_error;
-  SteadyClock::time_point last_progress = SteadyClock::now();
-  std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> rate_samples;
-  std::list<Waiter> waiters;
-  bool accepting_waiters = false;  // from spawn() until request_stop()
-  bool loop_started = false;      // the read loop ran its first step
-  bool gave_up = false;           // abandon() was called
+  // Shared state (health, waiters, the stop hand-shake).
+  mutable Mutex mutex;
+  ProjectionState state EVS_GUARDED_BY(mutex) = ProjectionState::starting;
+  std::uint64_t position EVS_GUARDED_BY(mutex) = 0;
+  std::uint64_t processed EVS_GUARDED_BY(mutex) = 0;
+  std::uint64_t dead_letters EVS_GUARDED_BY(mutex) = 0;
+  std::string last_error EVS_GUARDED_BY(mutex);
+  SteadyClock::time_point last_progress EVS_GUARDED_BY(mutex) = SteadyClock::now();
+  std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> rate_samples EVS_GUARDED_BY(mutex);
+  std::list<Waiter> waiters EVS_GUARDED_BY(mutex);
+  bool accepting_waiters EVS_GUARDED_BY(mutex) = false;  // from spawn() until request_stop()
+  bool loop_started EVS_GUARDED_BY(mutex) = false;       // the read loop ran its first step
+  bool gave_up EVS_GUARDED_BY(mutex) = false;            // abandon() was called
 };
 
 }  // namespace evs::detail
