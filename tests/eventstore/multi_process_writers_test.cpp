@@ -134,8 +134,11 @@ void pump(std::vector<Writer>& writers, std::chrono::milliseconds timeout, std::
   }
 }
 
-// The writers' busy timeout: shorter than the test, so a writer starved by the others fails within it. evs
-// writers wait for each other through the store's write turn, not through busy_timeout.
+// The writers' busy timeout: shorter than the test, so a writer starved by the others fails within it. It
+// also bounds each wait for the store's write turn, which another writer holds for one transaction (well
+// under a millisecond to a few with an fsync) and which the next waiter takes within a poll interval: 500 ms
+// is hundreds of turns of the other three, so reaching it means starvation, not load (two copies of this
+// test pinned to one CPU still pass).
 constexpr const char* busy_timeout_ms = "500";
 
 void start(Writer& w, const std::string& db, unsigned seed, const char* busy_ms = busy_timeout_ms) {
