@@ -1,4 +1,5 @@
 // libFuzzer target: the binary decoder (evs::decode with Encoding::binary) on arbitrary bytes.
+#include "fuzz_target.hpp"
 #include "codec_type.hpp"
 
 #include <cstddef>

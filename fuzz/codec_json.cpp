@@ -1,4 +1,5 @@
 // libFuzzer target: the JSON decoder (evs::decode with Encoding::json) on arbitrary text.
+#include "fuzz_target.hpp"
 #include "codec_type.hpp"
 
 #include <cstddef>

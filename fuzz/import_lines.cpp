@@ -1,5 +1,6 @@
 // libFuzzer target: `evs import` (the JSON-lines parser and the appends it makes) on an arbitrary file. The tool
 // must answer with exit code 0 or 1 and a one-line error, never crash or throw out of evs::cli::run.
+#include "fuzz_target.hpp"
 #include "scratch_dir.hpp"
 
 #include <evs/cli/cli.hpp>

@@ -1,6 +1,8 @@
 // Replays a fuzz target over files without libFuzzer: each argument is a file or a directory of files (its
 // corpus). Compiled with any compiler into the normal test suite, so every input that once crashed a target
 // (kept in fuzz/corpus/<target>/) is checked on every test run, and under the sanitizers in their builds.
+#include "fuzz_target.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,8 +12,6 @@
 #include <iterator>
 #include <string>
 #include <vector>
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 namespace {
 

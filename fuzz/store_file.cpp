@@ -1,6 +1,7 @@
 // libFuzzer target: a corrupted store file. The input is written as the database file, opened read-only with
 // SqliteEventStore and read completely through every read operation. Opening may fail with an evs::Exception
 // and every read may return an error; anything else (a crash, UB, another exception) is a bug.
+#include "fuzz_target.hpp"
 #include "scratch_dir.hpp"
 
 #include <evs/eventstore/sqlite_event_store.hpp>
