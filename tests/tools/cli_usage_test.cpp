@@ -75,7 +75,7 @@ TEST_CASE("every command prints its help with --help, and refuses an extra argum
   }
 }
 
-TEST_CASE("an unknown command is bad usage with or without --help; the standalone tool says where rebuild lives") {
+TEST_CASE("an unknown command is bad usage with or without --help, and the standalone tool says where rebuild lives") {
   Fixture f;
   for (const char* command : {"rebuild", "replay", "frobnicate"}) {
     CAPTURE(command);
