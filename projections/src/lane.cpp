@@ -10,6 +10,7 @@ Lane::Lane(Projection& p, const ProjectionOptions& o, std::size_t i, boost::asio
     : projection(p), name(p.name()), options(o), index(i), strand(boost::asio::make_strand(io)) {}
 
 std::optional<std::string> Lane::attempt(const RecordedEvent& e, bool guarded) {
+  if (kind() == ProjectionKind::effect) prune_inbox_if_due();
   guarded = guarded && kind() == ProjectionKind::sql;
   if (guarded) db->savepoint();
   try {
@@ -67,6 +68,21 @@ void Lane::park(const RecordedEvent& e, const std::string& error, int attempts) 
     ++parked_in_memory;
   }
   checkpoint = e.position;
+}
+
+void Lane::prune_inbox_if_due() noexcept {
+  using namespace std::chrono;
+  constexpr std::size_t chunk = 1000;  // rows per transaction: a prune never holds the write lock for long
+  const milliseconds retention = options.inbox_retention;
+  const auto now = steady_clock::now();
+  if (!db || db->in_transaction() || retention <= milliseconds::zero() || now < next_inbox_prune) return;
+  next_inbox_prune = now + std::min<milliseconds>(hours(1), retention);
+  try {
+    const auto before = duration_cast<microseconds>((Clock::now() - retention).time_since_epoch()).count();
+    if (db->prune_inbox(name, before, chunk) == chunk) next_inbox_prune = now;  // more to delete: next event
+  } catch (...) {
+    db->rollback();  // tried again when due next
+  }
 }
 
 }  // namespace evs::detail

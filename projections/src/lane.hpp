@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@ struct Lane {
   std::optional<SqlSession> session;    // sql
   std::uint64_t checkpoint = 0;         // everything at or before it is processed (committed)
   std::uint64_t parked_in_memory = 0;   // memory projections without a database
+  std::chrono::steady_clock::time_point next_inbox_prune{};  // effect: when the inbox is next pruned
   Strand strand;
 
   Lane(Projection& p, const ProjectionOptions& o, std::size_t i, boost::asio::io_context& io);
@@ -50,6 +52,10 @@ struct Lane {
   void abort_batch() noexcept;
 
   void park(const RecordedEvent& e, const std::string& error, int attempts);
+
+  // Effect handlers: deletes inbox rows older than options.inbox_retention if due (see ProjectionOptions),
+  // in its own transaction; a failure only postpones it. Call with no transaction open.
+  void prune_inbox_if_due() noexcept;
 };
 
 }  // namespace evs::detail

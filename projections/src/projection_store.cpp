@@ -185,4 +185,20 @@ void ProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id
   must(st->run(action));
 }
 
+std::size_t ProjectionDb::prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) {
+  begin();
+  auto st = must(connection_.cached(
+      "DELETE FROM evs_inbox WHERE projection = ?1 AND event_id IN (SELECT i.event_id FROM evs_inbox i "
+      "WHERE i.projection = ?1 AND i.processed_at < ?2 AND NOT EXISTS (SELECT 1 FROM evs_dead_letters d "
+      "WHERE d.projection = ?1 AND d.event_id = i.event_id) LIMIT ?3)",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, before_us);
+  st->bind(3, static_cast<std::int64_t>(limit));
+  must(st->run(action));
+  const auto deleted = static_cast<std::size_t>(sqlite3_changes(connection_.handle()));
+  commit();
+  return deleted;
+}
+
 }  // namespace evs::detail

@@ -67,6 +67,10 @@ class ProjectionDb {
   void settle_retry(std::int64_t id, const std::optional<std::string>& error);
   bool inbox_contains(const std::string& projection, const Uuid& event_id);
   void inbox_add(const std::string& projection, const Uuid& event_id);
+  // Deletes, in its own transaction, up to `limit` inbox rows of `projection` processed before
+  // `before_us` (microseconds since the epoch) whose event has no dead-letter row. Returns how many.
+  // Call with no transaction open.
+  std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit);
 
  private:
   explicit ProjectionDb(sqlite::Connection c) : connection_(std::move(c)) {}

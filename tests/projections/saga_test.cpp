@@ -1,7 +1,8 @@
 // Process managers (sagas), both styles:
 //  - orchestration: a coordinator (OrderFulfilment) issues commands and compensates: the happy path, a
 //    failing step, a timed-out step, a failing command re-issued with the same id, and restarts with a
-//    step pending (the deadline is re-armed from the stored state, or the late reply completes the saga);
+//    step pending (the deadline is re-armed from the stored state, or the late reply completes the saga),
+//    and causes delivered again (nothing stored twice, the same commands re-issued);
 //  - choreography: services are plain EffectHandlers reacting to each other's events; the compensation is
 //    a reaction to a failure event; no coordinator state.
 // Timeouts are short; every wait is bounded polling on an observable outcome, never an assertion on a sleep.
@@ -185,8 +186,9 @@ class OrderFulfilment : public evs::ProcessManager<OrderFulfilment, FulfilmentDa
  public:
   static constexpr std::string_view name = "fulfilment";
 
-  OrderFulfilment(evs::EventStore& store, ShopCommands commands, std::chrono::milliseconds reservation_timeout)
-      : ProcessManager(store), commands_(std::move(commands)), reservation_timeout_(reservation_timeout) {}
+  OrderFulfilment(evs::EventStore& store, ShopCommands commands, std::chrono::milliseconds reservation_timeout,
+                  evs::ProcessManagerOptions options = {})
+      : ProcessManager(store, options), commands_(std::move(commands)), reservation_timeout_(reservation_timeout) {}
 
   // The order id is the correlation id; the replies carry it in their metadata (the default key).
   std::string correlation_id(const OrderPlaced& e, const evs::RecordedEvent&) const { return e.order_id; }
@@ -263,10 +265,11 @@ static bool contains(const std::vector<std::string>& v, std::string_view s) {
 
 // A store, the fake services, the saga and an engine on the files of one directory: one "process".
 struct Shop {
-  Shop(const evs::test::TempDir& dir, std::chrono::milliseconds reservation_timeout)
+  Shop(const evs::test::TempDir& dir, std::chrono::milliseconds reservation_timeout,
+       evs::ProcessManagerOptions saga_options = {})
       : store(open_store(dir / "events.db")),
         services(*store),
-        saga(*store, services.commands(), reservation_timeout),
+        saga(*store, services.commands(), reservation_timeout, saga_options),
         engine(*store) {
     evs::ProjectionOptions po;
     po.database = dir / "projections.db";
@@ -424,6 +427,54 @@ TEST_CASE("saga orchestration: a command that throws is re-issued with the same 
   CHECK(std::count(trail.begin(), trail.end(), "evs.saga.command_issued") == 3);  // Charge, Reserve, Ship
   CHECK(std::count(trail.begin(), trail.end(), "evs.saga.event_handled") == 3);
   CHECK(shop.engine.health("fulfilment")->dead_letters == 0);
+}
+
+TEST_CASE("saga orchestration: a cause delivered again stores nothing and re-issues the same commands, also after the saga moved on") {
+  // Without snapshots, and with a snapshot after every reaction (which covers the reactions to redeliver).
+  for (const std::uint64_t snapshot_every : {std::uint64_t{0}, std::uint64_t{1}}) {
+    CAPTURE(snapshot_every);
+    evs::test::TempDir dir;
+    evs::ProcessManagerOptions options;
+    options.repository.snapshot_every = snapshot_every;
+    Shop shop(dir, 10s, options);
+    shop.engine.start();
+    shop.place_order("o9", 900);
+    REQUIRE(poll_until([&] { return shop.status_is("o9", evs::SagaStatus::completed) && shop.services.got("ShipOrder"); }));
+    const std::string stream = OrderFulfilment::stream_id_for("o9");
+    const auto version = shop.store->stream_version(stream);
+    REQUIRE(version);
+    const auto first = shop.services.received();
+    REQUIRE(first.size() == 3);  // ChargePayment, ReserveInventory, ShipOrder
+
+    // Both causes are delivered again (as after a crash before the inbox commit, or a replay), long after
+    // the saga reacted to later causes too.
+    const auto placed = read(*shop.store, "order-o9");
+    const auto charged = read(*shop.store, "payment-o9");
+    REQUIRE(placed.size() == 1);
+    REQUIRE(charged.size() == 1);
+    evs::Projection& engine_side = shop.saga;  // the engine's entry point (the saga's handle() hides it)
+    for (int round = 0; round < 2; ++round) {
+      engine_side.handle(placed[0], nullptr);
+      engine_side.handle(charged[0], nullptr);
+    }
+
+    CHECK(*shop.store->stream_version(stream) == *version);  // nothing appended
+    const auto got = shop.services.received();
+    REQUIRE(got.size() == 7);
+    CHECK(got[3].command == "ChargePayment");
+    CHECK(got[3].metadata.command_id == first[0].metadata.command_id);
+    CHECK(got[4].command == "ReserveInventory");
+    CHECK(got[4].metadata.command_id == first[1].metadata.command_id);
+    CHECK(got[5].metadata.command_id == first[0].metadata.command_id);
+    CHECK(got[6].metadata.command_id == first[1].metadata.command_id);
+    const auto state = shop.state("o9");
+    REQUIRE(state);
+    CHECK(state->status == evs::SagaStatus::completed);
+    // The state keeps nothing per event reacted to: no cause's id is in it.
+    const std::string json = evs::encode(*state, evs::Encoding::json);
+    for (const auto& cause : {placed[0], charged[0]}) CHECK(json.find(cause.event_id.to_string()) == std::string::npos);
+    CHECK(shop.engine.health("fulfilment")->dead_letters == 0);
+  }
 }
 
 TEST_CASE("saga orchestration: events without a correlation id start nothing") {

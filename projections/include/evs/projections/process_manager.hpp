@@ -35,7 +35,9 @@
 // aggregate (SagaInstance) in the stream "<name>-<correlation id>"; its events (evs.saga.*) are the audit
 // trail, and two reactions racing on one instance are settled by optimistic concurrency (the loser reloads
 // and decides again). A reaction is stored first and its commands are issued after, so a command is never
-// issued for a decision that was not stored. Deadlines are stored in the state and armed as Asio timers on
+// issued for a decision that was not stored. A reaction's events get ids derived from the cause's event id
+// (command_event_id), so a cause delivered again is decided again on the state before its stored reaction,
+// stores nothing new, and re-issues the same commands; the state keeps nothing per event reacted to. Deadlines are stored in the state and armed as Asio timers on
 // the engine's io_context; when one passes, the timer appends evs.saga.deadline_reached to the instance
 // stream, and the engine delivers it back like any other event, so a timeout survives restarts and is
 // handled at least once like everything else. See docs/process-managers.md.
@@ -110,7 +112,8 @@ struct SagaStarted {
 BOOST_DESCRIBE_STRUCT(SagaStarted, (), (correlation_id))
 EVS_EVENT(SagaStarted, "evs.saga.started", 1)
 
-// First event of every stored reaction: which event caused it, and the instance's version before it.
+// First event of every stored reaction (after SagaStarted): which event caused it, and the instance's version
+// before it. An audit record only: it changes nothing in the state.
 struct SagaEventHandled {
   Uuid event_id;
   std::string type;
@@ -186,10 +189,9 @@ struct SagaInstanceState {
   std::string failed_step;               // the step whose failure started compensation
   std::string reason;                    // why the saga was compensated
   std::string data;                      // the saga's Data as JSON; empty: Data{}
-  std::map<std::string, std::uint64_t> handled;  // id of each event reacted to -> version before reacting
 };
 BOOST_DESCRIBE_STRUCT(SagaInstanceState, (),
-                      (status, correlation_id, pending, completed, compensated, failed_step, reason, data, handled))
+                      (status, correlation_id, pending, completed, compensated, failed_step, reason, data))
 
 using SagaEvent = std::variant<SagaStarted, SagaEventHandled, SagaStepStarted, SagaStepCompleted, SagaStepFailed,
                                SagaStepCompensated, SagaCommandIssued, SagaDataChanged, SagaEnded,
@@ -200,9 +202,8 @@ inline void apply_saga(SagaInstanceState& s, const SagaStarted& e) {
   s.status = SagaStatus::running;
   s.correlation_id = e.correlation_id;
 }
-inline void apply_saga(SagaInstanceState& s, const SagaEventHandled& e) {
-  s.handled[e.event_id.to_string()] = e.version_before;
-}
+// Redeliveries are recognised by the reaction's event ids (see ProcessManager::react), not by the state.
+inline void apply_saga(SagaInstanceState&, const SagaEventHandled&) {}
 inline void apply_saga(SagaInstanceState& s, const SagaStepStarted& e) { s.pending[e.step] = e.deadline; }
 inline void apply_saga(SagaInstanceState& s, const SagaStepCompleted& e) {
   s.pending.erase(e.step);
@@ -590,48 +591,68 @@ class ProcessManager : public Projection {
     return std::move(saga.commands_);
   }
 
+  // A reaction is a command whose id is the cause's event id: its i-th event is stored with the id
+  // command_event_id(cause.event_id, i). A redelivered cause is decided again on the state just before its
+  // stored reaction, so it decides the same; saving that again stores nothing (the store's idempotent
+  // append), and the same commands are issued again with the same ids.
   template <class Decide>
   void react(const std::string& id, const RecordedEvent& cause, Decide&& decide) {
     Repository<Instance> repository(store_, options_.repository);
     const EventMetadata metadata{id, cause.event_id.to_string(), {}};
+    const Uuid first = command_event_id(cause.event_id, 0);
     for (int attempt = 1;; ++attempt) {
-      auto loaded = repository.load_or_create(id);
-      if (!loaded) throw Exception(loaded.error());
-      Instance& instance = *loaded;
+      // A snapshot may cover the stored reaction, and load_for_command looks only after it: with
+      // snapshots configured, reactions rebuild the instance from its whole stream.
+      Instance instance = options_.repository.snapshot_every > 0 ? load_before(id, first) : load_for(repository, id, cause);
       bool changed = false;
-      const auto& handled = instance.state().handled;
-      if (auto done = handled.find(cause.event_id.to_string()); done != handled.end()) {
-        // Stored before, but the commands may not have been issued (a crash, or a command threw): decide
-        // again on the state as it was then, and issue the same commands (same ids) again.
-        Instance then = load_version(id, done->second);
-        auto commands = decide_on(then, id, cause, decide, changed);
-        sync_timers(instance);
-        issue(commands);
-        return;
-      }
       auto commands = decide_on(instance, id, cause, decide, changed);
       if (!changed) return;  // nothing to remember: this event means nothing to this instance now
-      auto saved = repository.save(instance, metadata);
+      auto saved = repository.save(instance, metadata, cause.event_id);
+      if (!saved && saved.error().is(errc::duplicate_event)) {
+        // Stored before, but a snapshot (taken while snapshots were configured) covers it, so the load
+        // above gave the current state: decide again on the state before the reaction.
+        instance = load_before(id, first);
+        commands = decide_on(instance, id, cause, decide, changed);
+        saved = repository.save(instance, metadata, cause.event_id);
+      }
       if (!saved) {
         if (saved.error().is(errc::wrong_expected_version) && attempt < options_.max_conflicts) continue;
         throw Exception(saved.error());
       }
-      sync_timers(instance);
+      if (saved->idempotent_replay) {
+        // The timers follow the stored state, not this re-run's (its deadlines were computed anew).
+        auto current = repository.load(id);
+        if (!current) throw Exception(current.error());
+        sync_timers(*current);
+      } else {
+        sync_timers(instance);
+      }
       issue(commands);
       return;
     }
   }
 
-  // The instance as it was at stream version `version`.
-  Instance load_version(const std::string& id, std::uint64_t version) {
+  // The instance as it was just before the reaction to `cause`, or as it is if that is not stored.
+  static Instance load_for(Repository<Instance>& repository, const std::string& id, const RecordedEvent& cause) {
+    auto loaded = repository.load_for_command(id, cause.event_id);
+    if (!loaded && loaded.error().is(errc::stream_not_found)) return Instance{id};
+    if (!loaded) throw Exception(loaded.error());
+    return std::move(*loaded);
+  }
+
+  // The instance as it was just before the event `first`, from the whole stream (snapshots ignored); the
+  // whole instance if no event has that id.
+  Instance load_before(const std::string& id, const Uuid& first) {
     Instance instance{id};
-    if (version == 0) return instance;
-    ReadStreamOptions o;
-    o.max_count = static_cast<std::size_t>(version);
-    auto events = store_.read_stream(instance.stream_id(), o);
-    if (!events) throw Exception(events.error());
-    for (const RecordedEvent& e : *events)
+    auto events = store_.read_stream(instance.stream_id());
+    if (!events) {
+      if (events.error().is(errc::stream_not_found)) return instance;
+      throw Exception(events.error());
+    }
+    for (const RecordedEvent& e : *events) {
+      if (e.event_id == first) break;
       if (auto r = instance.replay(e); !r) throw Exception(r.error());
+    }
     return instance;
   }
 

@@ -68,6 +68,12 @@ struct ProjectionOptions {
   // Process only events at or before this position (time travel: build a read model as of a point in
   // history). The projection then waits, as if live, at that position.
   std::uint64_t until_position = std::numeric_limits<std::uint64_t>::max();
+  // Effect projections: how long an event id stays in the inbox after its effect. A row is only needed
+  // while its event can still be delivered again (a power loss rolling back the last commits, a changed
+  // partition count, a reset checkpoint). Older rows are deleted, at most once an hour (or once per
+  // retention when that is shorter) and in small transactions, except those of events that have a
+  // dead-letter row. Zero or less: never deleted.
+  std::chrono::milliseconds inbox_retention = std::chrono::hours(24 * 7);
 };
 
 // The type-erased projection the engine runs. Implemented by the typed bases; rarely implemented by hand.
