@@ -108,7 +108,7 @@ TEST_CASE_TEMPLATE("snapshots every N events: loading uses the snapshot and only
   Snapshot doctored = *snap;
   doctored.version = 20;
   doctored.payload = encode(AccountState{1000, 20}, Encoding::binary);
-  store->save_snapshot(doctored);
+  REQUIRE(store->save_snapshot(doctored));
   CHECK(repo.load("1").value().state().balance == 1005);
 
   SUBCASE("a snapshot whose fingerprint does not match the state type is ignored") {
