@@ -99,7 +99,7 @@ struct JsonReader::Impl {
 };
 
 JsonReader::JsonReader(std::string_view in) : impl_(std::make_unique<Impl>()) {
-  impl_->doc.Parse<rapidjson::kParseNanAndInfFlag>(in.data(), in.size());
+  impl_->doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(in.data(), in.size());
   if (impl_->doc.HasParseError())
     throw DecodeError(std::string("invalid JSON at offset ") + std::to_string(impl_->doc.GetErrorOffset()) + ": " +
                       rapidjson::GetParseError_En(impl_->doc.GetParseError()));

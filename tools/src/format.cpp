@@ -15,7 +15,7 @@ namespace {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
-constexpr unsigned parse_flags = rapidjson::kParseNanAndInfFlag;  // trailing non-whitespace is an error
+constexpr unsigned parse_flags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag;  // trailing non-whitespace is an error
 
 bool parse_json(std::string_view text, rapidjson::Document& doc) {
   doc.Parse<parse_flags>(text.data(), text.size());

@@ -44,7 +44,7 @@ std::string member_string(const rapidjson::Value& o, const char* key, bool requi
 
 ImportedEvent parse_line(std::string_view line, const std::string& where) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNanAndInfFlag>(line.data(), line.size());
+  doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(line.data(), line.size());
   if (doc.HasParseError() || !doc.IsObject()) throw Failure(where + ": not a JSON object");
   ImportedEvent ev;
   ev.stream = member_string(doc, "stream", true, where);
