@@ -5,17 +5,20 @@
 //    public:
 //     static constexpr std::string_view name = "orders_by_customer";
 //     void setup(evs::SqlSession& db) { db.exec("CREATE TABLE IF NOT EXISTS orders(...)"); }
-//     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta, evs::SqlSession& db) { ... }
+//     void handle(const OrderPlaced& e, evs::SqlSession& db) { ... }
 //     void handle(const OrderCancelled& e, const evs::RecordedEvent& meta, evs::SqlSession& db) { ... }
 //   };
 //
 //   class Totals : public evs::MemoryProjection<Totals, OrderPlaced> {          // in-memory view
-//     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta);
+//     void handle(const OrderPlaced& e);
 //   };
 //   class SendConfirmation : public evs::EffectHandler<SendConfirmation, OrderPlaced> {   // side effects
 //     void handle(const OrderPlaced& e, const evs::RecordedEvent& meta);  // throw to fail (retried)
 //   };
 //
+// Each handler takes the event alone, or the event and its envelope (`meta`: stream id, position, event id,
+// recorded time, metadata) when it needs them; SQL handlers take the session last. A type may mix the two
+// forms; if both exist for one event type, the one with the envelope is called.
 // A projection lists the event types it handles: catch-up filters on them in SQL, and a missing handle()
 // overload for a listed type is a compile error. A handler fails by throwing; what happens then is the
 // projection's RetryPolicy. With partitions > 1, handle() runs concurrently for events of different
@@ -32,6 +35,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace evs {
@@ -99,23 +103,44 @@ class Projection {
 namespace detail {
 
 template <class D, class E>
-concept HandlesWithSession = requires(D& d, const E& e, const RecordedEvent& m, SqlSession& s) { d.handle(e, m, s); };
+concept HandlesWithMetaAndSession =
+    requires(D& d, const E& e, const RecordedEvent& m, SqlSession& s) { d.handle(e, m, s); };
 template <class D, class E>
-concept Handles = requires(D& d, const E& e, const RecordedEvent& m) { d.handle(e, m); };
+concept HandlesWithSession = requires(D& d, const E& e, SqlSession& s) { d.handle(e, s); };
+template <class D, class E>
+concept HandlesWithMeta = requires(D& d, const E& e, const RecordedEvent& m) { d.handle(e, m); };
+template <class D, class E>
+concept HandlesEventOnly = requires(D& d, const E& e) { d.handle(e); };
+
+// Whether a projection of kind K has a handler, in either form, for E.
+template <class D, class E, ProjectionKind K>
+concept HasHandler = (K == ProjectionKind::sql && (HandlesWithMetaAndSession<D, E> || HandlesWithSession<D, E>)) ||
+                     (K != ProjectionKind::sql && (HandlesWithMeta<D, E> || HandlesEventOnly<D, E>));
 
 template <class Derived, ProjectionKind Kind, Event... Events>
 class TypedProjection : public Projection {
  public:
+  static constexpr ProjectionKind projection_kind = Kind;
+
   std::string_view name() const override { return Derived::name; }
   ProjectionKind kind() const override { return Kind; }
   std::vector<std::string> event_types() const override { return {std::string(event_info_v<Events>.name)...}; }
   void handle(const RecordedEvent& event, SqlSession* session) override {
     static const std::string owner = "projection " + std::string(Derived::name);  // built once, not per event
     auto r = dispatch_event<Events...>(event, owner, [&](const auto& e) {
-      if constexpr (Kind == ProjectionKind::sql)
-        static_cast<Derived&>(*this).handle(e, event, *session);
-      else
-        static_cast<Derived&>(*this).handle(e, event);
+      using E = std::remove_cvref_t<decltype(e)>;
+      auto& self = static_cast<Derived&>(*this);
+      if constexpr (Kind == ProjectionKind::sql) {
+        if constexpr (HandlesWithMetaAndSession<Derived, E>)
+          self.handle(e, event, *session);
+        else if constexpr (HandlesWithSession<Derived, E>)
+          self.handle(e, *session);
+      } else {
+        if constexpr (HandlesWithMeta<Derived, E>)
+          self.handle(e, event);
+        else if constexpr (HandlesEventOnly<Derived, E>)
+          self.handle(e);
+      }
     });
     if (!r) throw Exception(r.error());
   }
@@ -123,13 +148,13 @@ class TypedProjection : public Projection {
  protected:
   ~TypedProjection() override {
     if constexpr (Kind == ProjectionKind::sql)
-      static_assert((HandlesWithSession<Derived, Events> && ...),
-                    "a SqlProjection needs a public handle(const E&, const evs::RecordedEvent&, evs::SqlSession&) "
-                    "for each listed event type");
+      static_assert((HasHandler<Derived, Events, Kind> && ...),
+                    "a SqlProjection needs, for each listed event type E, a public handle(const E&, evs::SqlSession&) "
+                    "or handle(const E&, const evs::RecordedEvent&, evs::SqlSession&)");
     else
-      static_assert((Handles<Derived, Events> && ...),
-                    "the projection needs a public handle(const E&, const evs::RecordedEvent&) for each listed "
-                    "event type");
+      static_assert((HasHandler<Derived, Events, Kind> && ...),
+                    "a MemoryProjection or EffectHandler needs, for each listed event type E, a public "
+                    "handle(const E&) or handle(const E&, const evs::RecordedEvent&)");
   }
 };
 
