@@ -26,7 +26,7 @@ class WarehouseNotification : public evs::EffectHandler<WarehouseNotification, O
  public:
   static constexpr std::string_view name = "warehouse_notification";
   explicit WarehouseNotification(Warehouse& warehouse) : warehouse_(warehouse) {}
-  void handle(const OrderShipped& e, const evs::RecordedEvent&) { warehouse_.pick(e.order_id); }
+  void handle(const OrderShipped& e) { warehouse_.pick(e.order_id); }
 
  private:
   Warehouse& warehouse_;

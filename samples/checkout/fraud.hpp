@@ -16,7 +16,7 @@ class FraudDetection : public evs::SqlProjection<FraudDetection, OrderPlaced> {
   void setup(evs::SqlSession& db) {
     db.exec("CREATE TABLE IF NOT EXISTS fraud_flags (order_id TEXT PRIMARY KEY, customer TEXT, total_cents INTEGER)");
   }
-  void handle(const OrderPlaced& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const OrderPlaced& e, evs::SqlSession& db) {
     if (e.total_cents >= big_order_cents)
       db.exec("INSERT INTO fraud_flags VALUES (?1, ?2, ?3)", {e.order_id, e.customer, e.total_cents});
   }

@@ -28,14 +28,14 @@ class OrdersByCustomer
             "sku TEXT, quantity INTEGER, total_cents INTEGER, status TEXT NOT NULL)");
     db.exec("CREATE INDEX IF NOT EXISTS orders_by_customer_idx ON orders(customer)");
   }
-  void handle(const OrderPlaced& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const OrderPlaced& e, evs::SqlSession& db) {
     db.exec("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, 'placed')",
             {e.order_id, e.customer, e.sku, std::int64_t{e.quantity}, e.total_cents});
   }
-  void handle(const OrderShipped& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const OrderShipped& e, evs::SqlSession& db) {
     db.exec("UPDATE orders SET status = 'shipped' WHERE order_id = ?1", {e.order_id});
   }
-  void handle(const OrderCancelled& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const OrderCancelled& e, evs::SqlSession& db) {
     db.exec("UPDATE orders SET status = 'cancelled' WHERE order_id = ?1", {e.order_id});
   }
 };
@@ -66,12 +66,12 @@ class StockLevels : public evs::SqlProjection<StockLevels, Restocked, StockReser
     db.exec("CREATE TABLE IF NOT EXISTS stock_levels (sku TEXT PRIMARY KEY, available INTEGER NOT NULL, "
             "reserved INTEGER NOT NULL)");
   }
-  void handle(const Restocked& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const Restocked& e, evs::SqlSession& db) {
     db.exec("INSERT INTO stock_levels VALUES (?1, ?2, 0) ON CONFLICT(sku) DO UPDATE SET "
             "available = available + ?2",
             {e.sku, std::int64_t{e.quantity}});
   }
-  void handle(const StockReserved& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+  void handle(const StockReserved& e, evs::SqlSession& db) {
     db.exec("UPDATE stock_levels SET available = available - ?2, reserved = reserved + ?2 WHERE sku = ?1",
             {e.sku, std::int64_t{e.quantity}});
   }
