@@ -212,7 +212,7 @@ void AccountBalances::handle(const TransferRefunded& e, const evs::RecordedEvent
 void AccountBalances::handle(const AccountClosed&, const evs::RecordedEvent& m, evs::SqlSession& db) {
   db.exec("UPDATE bank_accounts SET status = 'closed', events = events + 1 WHERE id = ?1", {account_of(m)});
 }
-void AccountBalances::handle(const TransferRequested& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+void AccountBalances::handle(const TransferRequested& e, evs::SqlSession& db) {
   db.exec("INSERT OR IGNORE INTO bank_transfers VALUES (?1, ?2, ?3, ?4, 'running', '')",
           {e.transfer_id, e.from, e.to, e.cents});
 }

@@ -211,7 +211,7 @@ class AccountBalances : public evs::SqlProjection<AccountBalances, AccountOpened
   void handle(const MoneyWithdrawn& e, const evs::RecordedEvent& m, evs::SqlSession& db);
   void handle(const TransferRefunded& e, const evs::RecordedEvent& m, evs::SqlSession& db);
   void handle(const AccountClosed& e, const evs::RecordedEvent& m, evs::SqlSession& db);
-  void handle(const TransferRequested& e, const evs::RecordedEvent& m, evs::SqlSession& db);
+  void handle(const TransferRequested& e, evs::SqlSession& db);
   void handle(const evs::SagaEnded& e, const evs::RecordedEvent& m, evs::SqlSession& db);
 };
 
