@@ -24,7 +24,7 @@ void RoverLatest::setup(evs::SqlSession& db) {
           "sampled_at_ms INTEGER NOT NULL, temperature_c REAL NOT NULL, battery_pct REAL NOT NULL, "
           "readings INTEGER NOT NULL)");
 }
-void RoverLatest::handle(const ReadingRecorded& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+void RoverLatest::handle(const ReadingRecorded& e, evs::SqlSession& db) {
   // Readings of one rover arrive in stream order; keep the newest sample (by the rover's sequence number).
   db.exec("INSERT INTO rover_latest VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(rover) DO UPDATE SET "
           "readings = readings + 1, seq = max(seq, excluded.seq), "
@@ -39,7 +39,7 @@ void MinuteRollups::setup(evs::SqlSession& db) {
           "readings INTEGER NOT NULL, sum_temperature_c REAL NOT NULL, min_temperature_c REAL NOT NULL, "
           "max_temperature_c REAL NOT NULL, PRIMARY KEY (rover, minute))");
 }
-void MinuteRollups::handle(const ReadingRecorded& e, const evs::RecordedEvent&, evs::SqlSession& db) {
+void MinuteRollups::handle(const ReadingRecorded& e, evs::SqlSession& db) {
   if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
   db.exec("INSERT INTO rover_minutes VALUES (?1, ?2, 1, ?3, ?3, ?3) ON CONFLICT(rover, minute) DO UPDATE SET "
           "readings = readings + 1, sum_temperature_c = sum_temperature_c + ?3, "

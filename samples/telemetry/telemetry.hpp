@@ -60,7 +60,7 @@ class RoverLatest : public evs::SqlProjection<RoverLatest, ReadingRecorded> {
  public:
   static constexpr std::string_view name = "rover_latest";
   void setup(evs::SqlSession& db);
-  void handle(const ReadingRecorded& e, const evs::RecordedEvent& m, evs::SqlSession& db);
+  void handle(const ReadingRecorded& e, evs::SqlSession& db);
 };
 
 // Slow on purpose (`delay` per event, like a handler that calls something expensive), to show a
@@ -70,7 +70,7 @@ class MinuteRollups : public evs::SqlProjection<MinuteRollups, ReadingRecorded> 
   static constexpr std::string_view name = "minute_rollups";
   explicit MinuteRollups(std::chrono::microseconds delay = {}) : delay_(delay) {}
   void setup(evs::SqlSession& db);
-  void handle(const ReadingRecorded& e, const evs::RecordedEvent& m, evs::SqlSession& db);
+  void handle(const ReadingRecorded& e, evs::SqlSession& db);
 
  private:
   std::chrono::microseconds delay_;
