@@ -15,7 +15,7 @@ using testdomain::Account;
 using testdomain::Deposited;
 using testdomain::Withdrawn;
 
-TEST_CASE("reject is a rejected error with the reason; emit raises every event in order and succeeds") {
+TEST_CASE("reject is a rejected error with the reason, and emit raises every event in order and succeeds") {
   const Error no = reject("only a placed order can ship");
   CHECK(no.is(errc::rejected));
   CHECK(no.code.value() == 17);  // part of the public API: never renumbered
@@ -95,7 +95,7 @@ TEST_CASE_TEMPLATE("two racing creates of one stream: one stores, the other is t
   CHECK(repo.load("1").value().state().balance == 9);
 }
 
-TEST_CASE_TEMPLATE("update needs the stream; upsert takes either; refusals store nothing", B, EVS_ALL_BACKENDS) {
+TEST_CASE_TEMPLATE("update needs the stream, upsert takes either, and refusals store nothing", B, EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();
   Repository<Account> repo(*store);
