@@ -32,8 +32,8 @@
 
 #include <array>
 #include <charconv>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -251,9 +251,11 @@ template <class T>
 inline constexpr bool is_described_struct =
     boost::describe::has_describe_members<T>::value && !std::is_union_v<T>;
 
-// How many members T really has, when that can be counted: for an aggregate without (described) base
+// How many members T really has, when that can be counted: for an aggregate without described base
 // classes, Boost.PFR counts its fields. For other types (a BOOST_DESCRIBE_CLASS class with constructors,
-// a struct with bases) nothing can count them, and the described count is taken as is.
+// a struct with described bases) nothing can count them, and the described count is taken as is. A struct
+// whose bases are not described would lose their members: PFR refuses it ("Inherited types are not
+// supported"), and so does the check below.
 template <class T, class Described>
 constexpr std::size_t real_member_count() {
   if constexpr (std::is_aggregate_v<T> &&
