@@ -28,6 +28,7 @@ class Category final : public std::error_category {
       case errc::shutting_down: return "shutting down";
       case errc::timed_out: return "timed out";
       case errc::handler_failed: return "handler failed";
+      case errc::rejected: return "rejected";
     }
     return "unknown evs error " + std::to_string(c);
   }

@@ -7,7 +7,6 @@
 namespace bank {
 
 using evs::errc;
-using evs::Error;
 using evs::Result;
 
 std::string money(std::int64_t cents) {
@@ -20,44 +19,38 @@ std::string money(std::int64_t cents) {
 // ---- Account ------------------------------------------------------------------------------------------
 
 Result<void> Account::usable() const {
-  if (!state().open) return Error{errc::invalid_argument, "account " + id() + " does not exist"};
-  if (state().closed) return Error{errc::invalid_argument, "account " + id() + " is closed"};
+  if (!state().open) return evs::reject("account " + id() + " does not exist");
+  if (state().closed) return evs::reject("account " + id() + " is closed");
   return {};
 }
 
 Result<void> Account::open(std::string owner) {
-  if (state().open) return Error{errc::invalid_argument, "account " + id() + " is already open"};
-  raise(AccountOpened{std::move(owner)});
-  return {};
+  if (state().open) return evs::reject("account " + id() + " is already open");
+  return emit(AccountOpened{std::move(owner)});
 }
 
 Result<void> Account::deposit(std::int64_t cents, const std::string& transfer_id) {
   if (auto ok = usable(); !ok) return ok;
-  if (cents <= 0) return Error{errc::invalid_argument, "a deposit must be positive"};
-  raise(MoneyDeposited{cents, transfer_id});
-  return {};
+  if (cents <= 0) return evs::reject("a deposit must be positive");
+  return emit(MoneyDeposited{cents, transfer_id});
 }
 
 Result<void> Account::withdraw(std::int64_t cents, const std::string& transfer_id) {
   if (auto ok = usable(); !ok) return ok;
-  if (cents <= 0) return Error{errc::invalid_argument, "a withdrawal must be positive"};
+  if (cents <= 0) return evs::reject("a withdrawal must be positive");
   if (state().balance < cents)
-    return Error{errc::invalid_argument, "insufficient funds: " + id() + " has " + money(state().balance) +
-                                             ", asked for " + money(cents)};
-  raise(MoneyWithdrawn{cents, transfer_id});
-  return {};
+    return evs::reject("insufficient funds: " + id() + " has " + money(state().balance) + ", asked for " + money(cents));
+  return emit(MoneyWithdrawn{cents, transfer_id});
 }
 
 Result<void> Account::refund(std::int64_t cents, const std::string& transfer_id) {
-  raise(TransferRefunded{cents, transfer_id});  // also to a closed account: the money was taken from it
-  return {};
+  return emit(TransferRefunded{cents, transfer_id});  // also to a closed account: the money was taken from it
 }
 
 Result<void> Account::close(std::string reason) {
   if (auto ok = usable(); !ok) return ok;
-  if (state().balance != 0) return Error{errc::invalid_argument, "account " + id() + " still holds " + money(state().balance)};
-  raise(AccountClosed{std::move(reason)});
-  return {};
+  if (state().balance != 0) return evs::reject("account " + id() + " still holds " + money(state().balance));
+  return emit(AccountClosed{std::move(reason)});
 }
 
 void Account::apply(const AccountOpened& e) {
@@ -111,11 +104,7 @@ void TransferSaga::compensate(std::string_view step, Saga& saga) {
 
 namespace {
 evs::CommandOptions options_for(const Actor& actor) {
-  evs::CommandOptions o;
-  o.create_if_missing = true;
-  o.metadata.correlation_id = actor.correlation_id;
-  o.metadata.user["who"] = actor.who;
-  return o;
+  return {.metadata = {.correlation_id = actor.correlation_id, .user = {{"who", actor.who}}}};
 }
 evs::CommandOptions options_for(const evs::CommandMetadata& m) {
   evs::CommandOptions o;
@@ -130,25 +119,24 @@ evs::CommandOptions options_for(const evs::CommandMetadata& m) {
 Bank::Bank(evs::EventStore& store, evs::RepositoryOptions options) : store_(store), accounts_(store, options) {}
 
 Result<evs::CommandResult> Bank::open(const std::string& id, const std::string& owner, const Actor& actor) {
-  return evs::handle_command(accounts_, id, [&](Account& a) { return a.open(owner); }, options_for(actor));
+  return evs::create(accounts_, id, options_for(actor), &Account::open, owner);
 }
 Result<evs::CommandResult> Bank::deposit(const std::string& id, std::int64_t cents, const Actor& actor) {
-  return evs::handle_command(accounts_, id, [&](Account& a) { return a.deposit(cents); }, options_for(actor));
+  return evs::update(accounts_, id, options_for(actor), &Account::deposit, cents, "");  // cash: no transfer
 }
 Result<evs::CommandResult> Bank::withdraw(const std::string& id, std::int64_t cents, const Actor& actor) {
-  return evs::handle_command(accounts_, id, [&](Account& a) { return a.withdraw(cents); }, options_for(actor));
+  return evs::update(accounts_, id, options_for(actor), &Account::withdraw, cents, "");
 }
 Result<evs::CommandResult> Bank::close(const std::string& id, const std::string& reason, const Actor& actor) {
-  return evs::handle_command(accounts_, id, [&](Account& a) { return a.close(reason); }, options_for(actor));
+  return evs::update(accounts_, id, options_for(actor), &Account::close, reason);
 }
 
 Result<evs::AppendResult> Bank::transfer(const std::string& transfer_id, const std::string& from, const std::string& to,
                                          std::int64_t cents, const Actor& actor) {
-  evs::EventMetadata metadata;
-  metadata.correlation_id = actor.correlation_id.empty() ? transfer_id : actor.correlation_id;
-  metadata.user["who"] = actor.who;
-  const evs::EventData d = evs::make_event_data(TransferRequested{transfer_id, from, to, cents}, evs::Encoding::binary, metadata);
-  return store_.append("transfer-" + transfer_id, evs::ExpectedVersion::no_stream(), std::span(&d, 1));
+  const std::string correlation = actor.correlation_id.empty() ? transfer_id : actor.correlation_id;
+  return store_.append_event("transfer-" + transfer_id, evs::ExpectedVersion::no_stream(),
+                             TransferRequested{transfer_id, from, to, cents},
+                             {.metadata = {.correlation_id = correlation, .user = {{"who", actor.who}}}});
 }
 
 TransferCommands Bank::commands() {
@@ -177,7 +165,7 @@ void Bank::refund(const RefundSource& c, const evs::CommandMetadata& m) {
 // infrastructure failure: throw, and the engine retries the reaction with the same command id.
 void Bank::reject(const std::string& transfer_id, const std::string& leg, const evs::Error& why,
                   const evs::CommandMetadata& m) {
-  if (!why.is(errc::invalid_argument)) throw evs::Exception(why);
+  if (!why.is(errc::rejected)) throw evs::Exception(why);
   evs::EventMetadata metadata = m.event_metadata();
   metadata.user["who"] = "bank";
   // The command id as event id: a re-issued command stores its refusal once.

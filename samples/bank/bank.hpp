@@ -1,7 +1,7 @@
 // The bank sample's domain: accounts, transfers between them as a saga, and a read model of balances.
 //
 //   Account          an aggregate: open, deposit, withdraw (rejected when funds are short), close
-//   Bank             the application service: one method per command, each run through evs::handle_command
+//   Bank             the application service: one method per command (evs::create / update)
 //   TransferSaga     a process manager: debit the source, then credit the target; refund the source when
 //                    the credit is rejected or does not answer in time
 //   AccountBalances  a SQL read model: one row per account and per transfer
@@ -26,37 +26,32 @@ namespace bank {
 struct AccountOpened {
   std::string owner;
 };
-BOOST_DESCRIBE_STRUCT(AccountOpened, (), (owner))
-EVS_EVENT(AccountOpened, "bank.account_opened", 1)
+EVS_EVENT(AccountOpened, "bank.account_opened", 1, owner)
 
 // transfer_id is empty for cash at the counter, and names the transfer for a transfer's legs.
 struct MoneyDeposited {
   std::int64_t cents = 0;
   std::string transfer_id;
 };
-BOOST_DESCRIBE_STRUCT(MoneyDeposited, (), (cents, transfer_id))
-EVS_EVENT(MoneyDeposited, "bank.money_deposited", 1)
+EVS_EVENT(MoneyDeposited, "bank.money_deposited", 1, cents, transfer_id)
 
 struct MoneyWithdrawn {
   std::int64_t cents = 0;
   std::string transfer_id;
 };
-BOOST_DESCRIBE_STRUCT(MoneyWithdrawn, (), (cents, transfer_id))
-EVS_EVENT(MoneyWithdrawn, "bank.money_withdrawn", 1)
+EVS_EVENT(MoneyWithdrawn, "bank.money_withdrawn", 1, cents, transfer_id)
 
 // The compensation of a transfer's debit: the money goes back to the source.
 struct TransferRefunded {
   std::int64_t cents = 0;
   std::string transfer_id;
 };
-BOOST_DESCRIBE_STRUCT(TransferRefunded, (), (cents, transfer_id))
-EVS_EVENT(TransferRefunded, "bank.transfer_refunded", 1)
+EVS_EVENT(TransferRefunded, "bank.transfer_refunded", 1, cents, transfer_id)
 
 struct AccountClosed {
   std::string reason;
 };
-BOOST_DESCRIBE_STRUCT(AccountClosed, (), (reason))
-EVS_EVENT(AccountClosed, "bank.account_closed", 1)
+EVS_EVENT(AccountClosed, "bank.account_closed", 1, reason)
 
 // Stream "transfer-<id>": the request, and the bank's answer when it refuses a leg.
 struct TransferRequested {
@@ -65,16 +60,14 @@ struct TransferRequested {
   std::string to;
   std::int64_t cents = 0;
 };
-BOOST_DESCRIBE_STRUCT(TransferRequested, (), (transfer_id, from, to, cents))
-EVS_EVENT(TransferRequested, "bank.transfer_requested", 1)
+EVS_EVENT(TransferRequested, "bank.transfer_requested", 1, transfer_id, from, to, cents)
 
 struct TransferLegRejected {
   std::string transfer_id;
   std::string leg;  // "debit" or "credit"
   std::string reason;
 };
-BOOST_DESCRIBE_STRUCT(TransferLegRejected, (), (transfer_id, leg, reason))
-EVS_EVENT(TransferLegRejected, "bank.transfer_leg_rejected", 1)
+EVS_EVENT(TransferLegRejected, "bank.transfer_leg_rejected", 1, transfer_id, leg, reason)
 
 // ---- The account aggregate ----------------------------------------------------------------------------
 
@@ -93,8 +86,8 @@ class Account : public evs::Aggregate<Account, AccountState, AccountOpened, Mone
   using Aggregate::Aggregate;
 
   evs::Result<void> open(std::string owner);
-  // A re-issued transfer leg applies once: the bank runs the saga's commands with their command id
-  // (evs::CommandOptions::command_id), so the account itself keeps no record of the legs it saw.
+  // A re-issued transfer leg applies once: the bank runs the saga's commands with their command id as
+  // idempotency key, so the account itself keeps no record of the legs it saw.
   evs::Result<void> deposit(std::int64_t cents, const std::string& transfer_id = {});
   evs::Result<void> withdraw(std::int64_t cents, const std::string& transfer_id = {});  // never below zero
   evs::Result<void> refund(std::int64_t cents, const std::string& transfer_id);

@@ -247,7 +247,7 @@ TEST_CASE("a rejected command stores nothing, and every stored change names who 
   const auto before = store.last_position().value();
   auto r = b.withdraw("bob", 1'00, {"atm:7", "atm-session"});
   REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().is(evs::errc::invalid_argument));
+  CHECK(r.error().is(evs::errc::rejected));
   CHECK(store.last_position().value() == before);
   const auto e = store.read_stream("account-bob").value().at(0);
   CHECK(e.metadata.user.at("who") == "teller:ann");

@@ -1,5 +1,5 @@
 // The command side: what clients and the saga ask the shop to do. Each command loads an aggregate,
-// lets it decide, and saves its events (evs::handle_command retries on a concurrent change).
+// lets it decide, and saves its events (evs::create / update / upsert retry on a concurrent change).
 #pragma once
 
 #include "order.hpp"
@@ -17,6 +17,9 @@ namespace checkout {
 inline const std::map<std::string, std::int64_t> catalog{
     {"BOOK", 2500}, {"MUG", 1200}, {"POSTER", 900}, {"LAMP", 4500}};
 
+// The namespace of the idempotency keys derived from order ids.
+inline const evs::Uuid order_requests = *evs::Uuid::parse("5b0c7a1e-3f7d-4c52-9e0a-8d6f2b9c4e11");
+
 class Commands {
  public:
   Commands(evs::EventStore& store, CardGateway& gateway) : orders_(store), stock_(store), gateway_(gateway) {}
@@ -26,20 +29,21 @@ class Commands {
   // retried request is charged once and placed once. Returns the charge id.
   evs::Result<std::string> place_order(const OrderRequest& r) {
     auto price = catalog.find(r.sku);
-    if (price == catalog.end()) return evs::Error{evs::errc::invalid_argument, "unknown sku " + r.sku};
+    if (price == catalog.end()) return evs::reject("unknown sku " + r.sku);
     if (auto ok = validate(r); !ok) return ok.error();
     const std::int64_t total = price->second * r.quantity;
     auto charge = gateway_.charge(r.order_id, r.card, total);
     if (!charge) return charge.error();
-    auto placed = evs::handle_command(
-        orders_, r.order_id, [&](Order& o) { return o.place(r, total, *charge); },
-        {.metadata = {.correlation_id = r.order_id}});
+    auto placed = evs::create(orders_, r.order_id,
+                              {.metadata = {.correlation_id = r.order_id},
+                               .idempotency_key = evs::Uuid::name_based(order_requests, r.order_id)},
+                              &Order::place, r, total, *charge);
     if (!placed) return placed.error();
     return *charge;
   }
 
   void restock(const std::string& sku, std::int32_t quantity) {
-    evs::handle_command(stock_, sku, [&](Stock& s) { s.restock(quantity); }).value();
+    evs::upsert(stock_, sku, &Stock::restock, quantity).value();
   }
 
   // --- Issued by the saga (or the choreographed services). `meta` links the events to their cause. ---

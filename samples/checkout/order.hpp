@@ -1,5 +1,5 @@
-// The Order aggregate: the rules an order obeys. It decides, then raises events; its state changes only
-// by applying them.
+// The Order aggregate: the rules an order obeys. It decides, then emits events or rejects the command;
+// its state changes only by applying them.
 #pragma once
 
 #include "events.hpp"
@@ -22,10 +22,9 @@ struct OrderRequest {
 
 // The rules that need no state: checked before the card is charged.
 inline evs::Result<void> validate(const OrderRequest& r) {
-  if (r.order_id.empty()) return evs::Error{evs::errc::invalid_argument, "an order needs an id"};
-  if (r.customer.empty()) return evs::Error{evs::errc::invalid_argument, "an order needs a customer"};
-  if (r.quantity <= 0 || r.quantity > 10)
-    return evs::Error{evs::errc::invalid_argument, "quantity must be between 1 and 10"};
+  if (r.order_id.empty()) return evs::reject("an order needs an id");
+  if (r.customer.empty()) return evs::reject("an order needs a customer");
+  if (r.quantity <= 0 || r.quantity > 10) return evs::reject("quantity must be between 1 and 10");
   return {};
 }
 
@@ -45,32 +44,26 @@ class Order : public evs::Aggregate<Order, OrderState, OrderPlaced, OrderShipped
   static constexpr std::string_view category = "order";
   using Aggregate::Aggregate;
 
-  // Placing an order that is already placed does nothing: a retried request is answered, not repeated.
+  // Placed once: Commands::place_order runs this with evs::create, keyed by the order id, so a retried
+  // request gets its first answer and nothing else can place an order that exists.
   evs::Result<void> place(const OrderRequest& r, std::int64_t total_cents, std::string charge_id) {
-    if (state().status != OrderStatus::none) return {};
     if (auto ok = validate(r); !ok) return ok;
-    raise(OrderPlaced{id(), r.customer, r.email, r.sku, r.quantity, total_cents, std::move(charge_id)});
-    return {};
+    return emit(OrderPlaced{id(), r.customer, r.email, r.sku, r.quantity, total_cents, std::move(charge_id)});
   }
   evs::Result<void> ship() {
     if (state().status == OrderStatus::shipped) return {};
-    if (state().status != OrderStatus::placed)
-      return evs::Error{evs::errc::invalid_argument, "only a placed order can ship"};
-    raise(OrderShipped{id()});
-    return {};
+    if (state().status != OrderStatus::placed) return evs::reject("only a placed order can ship");
+    return emit(OrderShipped{id()});
   }
   evs::Result<void> record_refund(std::string refund_id) {
-    if (state().status == OrderStatus::none) return evs::Error{evs::errc::invalid_argument, "no such order"};
+    if (state().status == OrderStatus::none) return evs::reject("no such order");
     if (state().refunded) return {};
-    raise(PaymentRefunded{id(), state().total_cents, std::move(refund_id)});
-    return {};
+    return emit(PaymentRefunded{id(), state().total_cents, std::move(refund_id)});
   }
   evs::Result<void> cancel(std::string reason) {
     if (state().status == OrderStatus::cancelled) return {};
-    if (state().status != OrderStatus::placed)
-      return evs::Error{evs::errc::invalid_argument, "only a placed order can be cancelled"};
-    raise(OrderCancelled{id(), std::move(reason)});
-    return {};
+    if (state().status != OrderStatus::placed) return evs::reject("only a placed order can be cancelled");
+    return emit(OrderCancelled{id(), std::move(reason)});
   }
 
  private:

@@ -10,13 +10,6 @@ namespace telemetry {
 std::string rover_stream(const std::string& rover) { return "rover-" + rover; }
 std::string uplink_stream(const std::string& rover) { return "uplink-" + rover; }
 
-namespace {
-template <class E>
-evs::EventData event_data(const E& e) {
-  return evs::make_event_data(e);
-}
-}  // namespace
-
 // ---- Read models --------------------------------------------------------------------------------------
 
 void RoverLatest::setup(evs::SqlSession& db) {
@@ -77,17 +70,16 @@ int Radio::deliveries(const std::string& command) const {
 
 void Uplink::handle(const CommandQueued& e, const evs::RecordedEvent& m) {
   radio_.send(e.rover, e.command);  // throws while the link is down: the engine retries with backoff
-  evs::EventData d = event_data(CommandDelivered{e.rover, e.command, m.event_id.to_string()});
-  d.event_id = evs::derived_id(m.event_id, "delivered");  // recording it twice stores it once
-  d.metadata = evs::caused_by(m);
-  auto r = store_.append(uplink_stream(e.rover), evs::ExpectedVersion::any(), std::span(&d, 1));
+  auto r = store_.append_event(uplink_stream(e.rover), evs::ExpectedVersion::any(),
+                               CommandDelivered{e.rover, e.command, m.event_id.to_string()},
+                               {.metadata = evs::caused_by(m),
+                                .event_id = evs::derived_id(m.event_id, "delivered")});  // recorded twice, stored once
   if (!r) throw evs::Exception(r.error());
 }
 
 evs::Result<evs::AppendResult> queue_command(evs::EventStore& store, const std::string& rover, const std::string& command) {
-  evs::EventData d = event_data(CommandQueued{rover, command});
-  d.metadata.user["who"] = "mission-control";
-  return store.append(uplink_stream(rover), evs::ExpectedVersion::any(), std::span(&d, 1));
+  return store.append_event(uplink_stream(rover), evs::ExpectedVersion::any(), CommandQueued{rover, command},
+                            {.metadata = {.user = {{"who", "mission-control"}}}});
 }
 
 // ---- The burst ----------------------------------------------------------------------------------------
@@ -121,8 +113,9 @@ BurstResult run_burst(evs::EventStore& store, const BurstOptions& options, const
         }
         const double t = temperature_of(rover, i);
         sums[r] += t;
-        evs::EventData d = event_data(ReadingRecorded{rover, i, options.first_sample_ms + static_cast<std::int64_t>(i) * 100, t,
-                                                      100.0 - static_cast<double>(i) * 0.004});
+        const std::int64_t sampled_at = options.first_sample_ms + static_cast<std::int64_t>(i) * 100;
+        evs::EventData d =
+            evs::make_event_data(ReadingRecorded{rover, i, sampled_at, t, 100.0 - static_cast<double>(i) * 0.004});
         ++outstanding;
         store.append_async(stream, evs::ExpectedVersion::any(), std::span(&d, 1), [&](evs::Result<evs::AppendResult> res) {
           (res ? acknowledged : failed)++;

@@ -33,23 +33,20 @@ struct ReadingRecorded {
   double temperature_c = 0;
   double battery_pct = 0;
 };
-BOOST_DESCRIBE_STRUCT(ReadingRecorded, (), (rover, seq, sampled_at_ms, temperature_c, battery_pct))
-EVS_EVENT(ReadingRecorded, "telemetry.reading_recorded", 1)
+EVS_EVENT(ReadingRecorded, "telemetry.reading_recorded", 1, rover, seq, sampled_at_ms, temperature_c, battery_pct)
 
 struct CommandQueued {
   std::string rover;
   std::string command;  // e.g. "drive 3m north"
 };
-BOOST_DESCRIBE_STRUCT(CommandQueued, (), (rover, command))
-EVS_EVENT(CommandQueued, "telemetry.command_queued", 1)
+EVS_EVENT(CommandQueued, "telemetry.command_queued", 1, rover, command)
 
 struct CommandDelivered {
   std::string rover;
   std::string command;
   std::string queued_event_id;  // the CommandQueued it answers
 };
-BOOST_DESCRIBE_STRUCT(CommandDelivered, (), (rover, command, queued_event_id))
-EVS_EVENT(CommandDelivered, "telemetry.command_delivered", 1)
+EVS_EVENT(CommandDelivered, "telemetry.command_delivered", 1, rover, command, queued_event_id)
 
 std::string rover_stream(const std::string& rover);   // "rover-<id>"
 std::string uplink_stream(const std::string& rover);  // "uplink-<id>"

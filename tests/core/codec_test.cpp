@@ -3,6 +3,8 @@
 #include <evs/core/codec.hpp>
 #include <evs/core/fingerprint.hpp>
 
+#include <boost/pfr/tuple_size.hpp>
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -188,6 +190,17 @@ BOOST_DESCRIBE_STRUCT(Base, (), (id))
 struct Derived : Base { std::string name; Level level = Level::low; Wide wide = Wide::x; double ratio = 0; };
 BOOST_DESCRIBE_STRUCT(Derived, (Base), (name, level, wide, ratio))
 }  // namespace codectest
+
+TEST_CASE("Boost.PFR counts every member kind once, as the described-member check needs") {
+  // The check compares these counts with the described ones: a miscount would refuse a complete
+  // description (or let a missing member through).
+  static_assert(boost::pfr::tuple_size_v<Everything> == 21);  // nested structs, arrays, optionals, enums, maps...
+  static_assert(boost::pfr::tuple_size_v<Address> == 2);
+  static_assert(evs::detail::real_member_count<Everything, evs::detail::public_members<Everything>>() == 21);
+  // A struct with bases is not counted (PFR cannot): its described members are taken as they are.
+  static_assert(evs::detail::real_member_count<Derived, evs::detail::public_members<Derived>>() == 5);
+  CHECK(evs::decode<Derived>(evs::encode(Derived{}, Encoding::binary), Encoding::binary).has_value());
+}
 
 TEST_CASE("inherited members, unsigned enums above 127 and non-finite doubles round-trip") {
   Derived d;

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <optional>
 #include <cstdio>
 #include <sys/wait.h>
 
@@ -23,6 +24,32 @@ TEST_CASE("EVS_EVENT registers name, version, fingerprint and codecs in the glob
   CHECK(info->validate(payload, evs::Encoding::binary));
   CHECK(info->validate(payload.substr(1), evs::Encoding::binary).error().is(evs::errc::corrupt_payload));
   CHECK(info->to_json(payload, evs::Encoding::binary).value() == R"({"cents":5,"memo":"m"})");
+}
+
+namespace registrytest {
+struct Declared {  // EVS_EVENT with its members: described and registered in one go
+  std::string id;
+  std::optional<std::int64_t> amount;
+};
+EVS_EVENT(Declared, "test.declared_with_members", 2, id, amount)
+
+struct DescribedFirst {  // the same members, described separately
+  std::string id;
+  std::optional<std::int64_t> amount;
+};
+BOOST_DESCRIBE_STRUCT(DescribedFirst, (), (id, amount))
+}  // namespace registrytest
+
+TEST_CASE("EVS_EVENT with members describes the type exactly as BOOST_DESCRIBE_STRUCT would, and registers it") {
+  using registrytest::Declared;
+  static_assert(evs::Event<Declared>);
+  static_assert(evs::event_info_v<Declared>.version == 2);
+  static_assert(evs::fingerprint_v<Declared> == evs::fingerprint_v<registrytest::DescribedFirst>);
+  const evs::EventTypeInfo* info = evs::EventRegistry::global().find("test.declared_with_members");
+  REQUIRE(info);
+  CHECK(info->version == 2);
+  CHECK(info->fingerprint == evs::fingerprint_v<Declared>);
+  CHECK(evs::encode(Declared{"d1", 7}, evs::Encoding::json) == R"({"id":"d1","amount":7})");
 }
 
 TEST_CASE("registering two types under one name is an error naming both") {

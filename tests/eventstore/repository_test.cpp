@@ -150,20 +150,20 @@ TEST_CASE_TEMPLATE("time travel loads the state as of a global position or a tim
   CHECK(repo.load_as_of("1", between - std::chrono::hours(1)).error().is(errc::stream_not_found));
 }
 
-TEST_CASE_TEMPLATE("handle_command retries on conflicts and reports what happened", B, EVS_ALL_BACKENDS) {
+TEST_CASE_TEMPLATE("a command retries on conflicts and reports what happened", B, EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();
   Repository<Account> repo(*store);
 
   SUBCASE("a rejected command appends nothing") {
-    auto r = handle_command(repo, "1", [](Account& a) { return a.withdraw(10); });
+    auto r = upsert(repo, "1", &Account::withdraw, 10);
     REQUIRE_FALSE(r);
     CHECK(r.error().message == "insufficient funds");
     CHECK(store->last_position().value() == 0);
   }
   SUBCASE("a conflicting writer makes it reload and decide again") {
     int calls = 0;
-    auto r = handle_command(repo, "1", [&](Account& a) {
+    auto r = upsert(repo, "1", [&](Account& a) {
       if (++calls == 1) {  // someone else writes between our load and our append
         Account other = repo.load_or_create("1").value();
         other.deposit(7);
@@ -177,35 +177,30 @@ TEST_CASE_TEMPLATE("handle_command retries on conflicts and reports what happene
     CHECK(repo.load("1").value().state().balance == 8);
   }
   SUBCASE("persistent conflicts exhaust the bounded retries") {
-    auto r = handle_command(
-        repo, "1",
-        [&](Account& a) {
-          Account other = repo.load_or_create("1").value();
-          other.deposit(1);
-          REQUIRE(repo.save(other));
-          a.deposit(1);
-        },
-        CommandOptions{.max_attempts = 3});
+    auto r = upsert(repo, "1", {.max_attempts = 3}, [&](Account& a) {
+      Account other = repo.load_or_create("1").value();
+      other.deposit(1);
+      REQUIRE(repo.save(other));
+      a.deposit(1);
+    });
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::retries_exhausted));
   }
   SUBCASE("max_attempts below one is refused before anything is decided") {
     for (int attempts : {0, -1}) {
       int calls = 0;
-      auto r = handle_command(repo, "1", [&](Account& a) {
+      auto r = upsert(repo, "1", {.max_attempts = attempts}, [&](Account& a) {
         ++calls;
         a.deposit(1);
-      }, CommandOptions{.max_attempts = attempts});
+      });
       REQUIRE_FALSE(r);
       CHECK(r.error().is(errc::invalid_argument));
       CHECK(calls == 0);
     }
     CHECK(store->last_position().value() == 0);
   }
-  SUBCASE("create_if_missing = false refuses a missing aggregate") {
-    CommandOptions o;
-    o.create_if_missing = false;
-    CHECK(handle_command(repo, "1", [](Account& a) { a.deposit(1); }, o).error().is(errc::stream_not_found));
+  SUBCASE("update refuses a missing aggregate") {
+    CHECK(update(repo, "1", &Account::deposit, 1).error().is(errc::stream_not_found));
   }
   SUBCASE("concurrent commands on one account all land exactly once") {
     std::vector<std::thread> pool;
@@ -213,7 +208,7 @@ TEST_CASE_TEMPLATE("handle_command retries on conflicts and reports what happene
     for (int t = 0; t < 4; ++t)
       pool.emplace_back([&] {
         for (int i = 0; i < 25; ++i)
-          if (!handle_command(repo, "1", [](Account& a) { a.deposit(1); }, CommandOptions{.max_attempts = 100})) ++failures;
+          if (!upsert(repo, "1", {.max_attempts = 100}, &Account::deposit, 1)) ++failures;
       });
     for (auto& th : pool) th.join();
     CHECK(failures == 0);
@@ -232,7 +227,7 @@ TEST_CASE("command event ids are name-based uuids of the command id and the even
   CHECK(command_event_id(command, 0) == Uuid::name_based(command, "evs.command-event/0"));  // on-disk format
 }
 
-TEST_CASE_TEMPLATE("a command retried with its command id appends once and returns the original result", B,
+TEST_CASE_TEMPLATE("a command retried with its idempotency key appends once and returns the original result", B,
                    EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();
@@ -242,16 +237,16 @@ TEST_CASE_TEMPLATE("a command retried with its command id appends once and retur
   const auto deposit = [](Account& a) { a.deposit(100); };
   const auto withdraw = [](Account& a) { return a.withdraw(60); };
 
-  auto funded = handle_command(repo, "1", deposit, CommandOptions{.command_id = fund});
+  auto funded = upsert(repo, "1", {.idempotency_key = fund}, deposit);
   REQUIRE(funded);
-  auto spent = handle_command(repo, "1", withdraw, CommandOptions{.command_id = spend});
+  auto spent = upsert(repo, "1", {.idempotency_key = spend}, withdraw);
   REQUIRE(spent);
   CHECK_FALSE(spent->append.idempotent_replay);
-  REQUIRE(handle_command(repo, "1", [](Account& a) { a.deposit(1); }));  // an unrelated command in between
+  REQUIRE(upsert(repo, "1", &Account::deposit, 1));  // an unrelated command in between
   const std::uint64_t head = store->last_position().value();
 
   // Decided on today's balance (41), the withdrawal would be refused; a retry gets the original answer.
-  auto again = handle_command(repo, "1", withdraw, CommandOptions{.command_id = spend});
+  auto again = upsert(repo, "1", {.idempotency_key = spend}, withdraw);
   REQUIRE(again);
   CHECK(again->append.idempotent_replay);
   CHECK(again->append.first_position == spent->append.first_position);
@@ -259,7 +254,7 @@ TEST_CASE_TEMPLATE("a command retried with its command id appends once and retur
   CHECK(again->append.stream_version == spent->append.stream_version);
   CHECK(again->version == spent->version);
   CHECK(again->events == 1);
-  auto refunded = handle_command(repo, "1", deposit, CommandOptions{.command_id = fund});  // the very first one
+  auto refunded = upsert(repo, "1", {.idempotency_key = fund}, deposit);  // the very first one
   REQUIRE(refunded);
   CHECK(refunded->append.idempotent_replay);
   CHECK(refunded->append.first_position == funded->append.first_position);
@@ -316,14 +311,14 @@ TEST_CASE("a command retried after a crash between its append and its acknowledg
   {
     auto store = backend.open();
     Repository<Account> repo(*store);
-    REQUIRE(handle_command(repo, "1", [](Account& a) { a.deposit(100); }));
-    auto r = handle_command(repo, "1", [](Account& a) { return a.withdraw(70); }, CommandOptions{.command_id = command});
+    REQUIRE(upsert(repo, "1", &Account::deposit, 100));
+    auto r = upsert(repo, "1", {.idempotency_key = command}, [](Account& a) { return a.withdraw(70); });
     REQUIRE(r);
     original = *r;
   }  // the process dies here: the caller never saw the answer
   auto store = backend.open();
   Repository<Account> repo(*store);
-  auto retried = handle_command(repo, "1", [](Account& a) { return a.withdraw(70); }, CommandOptions{.command_id = command});
+  auto retried = upsert(repo, "1", {.idempotency_key = command}, [](Account& a) { return a.withdraw(70); });
   REQUIRE(retried);
   CHECK(retried->append.idempotent_replay);
   CHECK(retried->append.first_position == original.append.first_position);

@@ -20,9 +20,13 @@ class Account : public evs::Aggregate<Account, AccountState, Deposited, Withdraw
 
   void deposit(std::int64_t cents) { raise(Deposited{cents, ""}); }
   evs::Result<void> withdraw(std::int64_t cents) {
-    if (state().balance < cents) return evs::Error{evs::errc::invalid_argument, "insufficient funds"};
-    raise(Withdrawn{cents});
-    return {};
+    if (state().balance < cents) return evs::reject("insufficient funds");
+    return emit(Withdrawn{cents});
+  }
+  // Two events from one decision, in order.
+  evs::Result<void> deposit_twice(std::int64_t first, std::int64_t second) {
+    if (first <= 0 || second <= 0) return evs::reject("deposits must be positive");
+    return emit(Deposited{first, "1st"}, Deposited{second, "2nd"});
   }
 
  private:

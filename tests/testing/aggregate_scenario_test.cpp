@@ -27,7 +27,7 @@ TEST_CASE("an aggregate scenario fails, showing both sides, on other events, a m
                        doctest::Contains(R"(test.withdrawn {"cents":31})"), ScenarioFailure);
   CHECK_THROWS_AS(AggregateScenario<Account>("1").when([](Account& a) { a.deposit(1); }).then_nothing(), ScenarioFailure);
   CHECK_THROWS_WITH_AS(AggregateScenario<Account>("1").when([](Account& a) { return a.withdraw(5); }).then(Withdrawn{5}),
-                       doctest::Contains("rejected: invalid argument: insufficient funds"), ScenarioFailure);
+                       doctest::Contains("the command failed: rejected: insufficient funds"), ScenarioFailure);
   CHECK_THROWS_AS(AggregateScenario<Account>("1")
                       .given(Deposited{100, ""})
                       .when([](Account& a) { return a.withdraw(1); })

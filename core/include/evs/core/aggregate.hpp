@@ -7,7 +7,10 @@
 //    public:
 //     static constexpr std::string_view category = "account";   // stream ids are "account-<id>"
 //     using Aggregate::Aggregate;
-//     void deposit(std::int64_t cents) { raise(Deposited{cents}); }   // decide, then raise
+//     evs::Result<void> deposit(std::int64_t cents) {                   // decide, then emit
+//       if (cents <= 0) return evs::reject("a deposit must be positive");
+//       return emit(Deposited{cents});
+//     }
 //     void apply(const Opened&) { state_.open = true; }                 // one apply per listed event
 //     void apply(const Deposited& e) { state_.balance += e.cents; }
 //   };
@@ -104,9 +107,20 @@ class Aggregate {
     pending_.emplace_back(std::move(e));
   }
 
+  // Raises each event in order and returns success: the last line of a decision that returns Result<void>,
+  // `return emit(OrderShipped{id()});`. A decision that refuses returns evs::reject("why") instead.
+  template <class... E>
+  Result<void> emit(E... events) {
+    (raise(std::move(events)), ...);
+    return {};
+  }
+
   ~Aggregate() {
     static_assert((AppliesEvent<Derived, Events> && ...),
                   "the aggregate lacks an apply(const E&) overload for one of its listed events");
+    // Snapshots store the state by its description: a member missing from it is a compile error here
+    // (checked_public_members), not a snapshot that silently restores a default.
+    if constexpr (detail::is_described_struct<State>) (void)fingerprint_v<State>;
   }
   Aggregate(const Aggregate&) = default;
   Aggregate(Aggregate&&) = default;

@@ -11,7 +11,8 @@
 //    varints, doubles as 8 little-endian bytes, strings/containers prefixed with a varint length,
 //    optionals with one presence byte. Compact and fast; the schema fingerprint guards its layout.
 //    Members of described base classes come first, in base order. Only public members are stored: a type
-//    that describes private or protected members (BOOST_DESCRIBE_CLASS) does not compile.
+//    that describes private or protected members (BOOST_DESCRIBE_CLASS) does not compile, nor does a plain
+//    struct with a member left out of its description (see checked_public_members).
 //  - json: objects keyed by member name, readable and queryable with SQLite's json functions. NaN and
 //    infinities are written as the literals NaN / Infinity / -Infinity (a RapidJSON extension) and read back.
 #pragma once
@@ -20,16 +21,19 @@
 #include "evs/core/error.hpp"
 #include "evs/core/uuid.hpp"
 
+#include <boost/describe/bases.hpp>
 #include <boost/describe/class.hpp>
 #include <boost/describe/enum.hpp>
 #include <boost/describe/enum_from_string.hpp>
 #include <boost/describe/enum_to_string.hpp>
 #include <boost/describe/members.hpp>
 #include <boost/mp11/algorithm.hpp>
+#include <boost/pfr/tuple_size.hpp>
 
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -247,9 +251,26 @@ template <class T>
 inline constexpr bool is_described_struct =
     boost::describe::has_describe_members<T>::value && !std::is_union_v<T>;
 
-// The members evs encodes and fingerprints: the public ones, own and inherited. A type that also describes
-// private or protected members (BOOST_DESCRIBE_CLASS) is refused at compile time, so no member is silently
-// left out of its payload or fingerprint.
+// How many members T really has, when that can be counted: for an aggregate without described base
+// classes, Boost.PFR counts its fields. For other types (a BOOST_DESCRIBE_CLASS class with constructors,
+// a struct with described bases) nothing can count them, and the described count is taken as is. A struct
+// whose bases are not described would lose their members: PFR refuses it ("Inherited types are not
+// supported"), and so does the check below.
+template <class T, class Described>
+constexpr std::size_t real_member_count() {
+  if constexpr (std::is_aggregate_v<T> &&
+                boost::mp11::mp_empty<boost::describe::describe_bases<T, boost::describe::mod_any_access>>::value)
+    return boost::pfr::tuple_size_v<T>;
+  else
+    return boost::mp11::mp_size<Described>::value;
+}
+
+// The members evs encodes and fingerprints: the public ones, own and inherited. Two silent losses are
+// refused at compile time, so no member is ever left out of a payload or a fingerprint without a word:
+//  - a type that also describes private or protected members (BOOST_DESCRIBE_CLASS);
+//  - an aggregate (a plain struct without bases: events, states, snapshots, saga data, nested members)
+//    with a member missing from its BOOST_DESCRIBE_STRUCT / EVS_EVENT list. The diagnostic comes from this
+//    template, instantiated on the type, so the compiler names the type.
 template <class T>
 struct checked_public_members {
   static_assert(boost::mp11::mp_empty<boost::describe::describe_members<
@@ -258,6 +279,9 @@ struct checked_public_members {
                 "evs: this type describes private or protected members, which evs would neither encode nor "
                 "fingerprint; make every stored member public (BOOST_DESCRIBE_STRUCT)");
   using type = boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>;
+  static_assert(real_member_count<T, type>() == boost::mp11::mp_size<type>::value,
+                "evs: a member of this type is missing from its BOOST_DESCRIBE_STRUCT / EVS_EVENT member list; "
+                "it would silently be neither stored nor fingerprinted. Describe every member");
 };
 
 template <class T>

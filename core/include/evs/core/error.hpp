@@ -31,6 +31,7 @@ enum class errc : int {
   shutting_down = 14,          // the store or engine is closing and accepts no new work
   timed_out = 15,              // a wait ran out of time
   handler_failed = 16,         // a projection or process-manager handler threw
+  rejected = 17,               // the domain refused the command (a business rule said no; see evs::reject)
 };
 
 }  // namespace evs
@@ -76,5 +77,9 @@ class Exception : public std::system_error {
 
 template <class T>
 using Result = boost::system::result<T, Error>;
+
+// A decision's refusal: `if (balance < cents) return evs::reject("insufficient funds");`. The command
+// stores nothing and returns this error (errc::rejected) to its caller as is.
+inline Error reject(std::string reason) { return Error{errc::rejected, std::move(reason)}; }
 
 }  // namespace evs

@@ -1,9 +1,13 @@
-// Declaring events. An event is a plain struct described with Boost.Describe and registered once, in the
-// same namespace, with a stable name and a schema version:
+// Declaring events. An event is a plain struct, described and registered once, in the same namespace,
+// with a stable name, a schema version and its members:
 //
 //   struct OrderPlaced { std::string order_id; std::int64_t total_cents; };
-//   BOOST_DESCRIBE_STRUCT(OrderPlaced, (), (order_id, total_cents))
-//   EVS_EVENT(OrderPlaced, "shop.order_placed", 1)
+//   EVS_EVENT(OrderPlaced, "shop.order_placed", 1, order_id, total_cents)
+//
+// EVS_EVENT with members is BOOST_DESCRIBE_STRUCT(OrderPlaced, (), (order_id, total_cents)) plus the
+// registration. Without members it only registers a type described already (a struct with described
+// bases, or one described elsewhere). Either way every member must be described: one left out would be
+// neither stored nor fingerprinted, so it is a compile error naming the type (see checked_public_members).
 //
 // The name and version are stored with every event: never change them for a type that has been stored.
 // Registering two types under one name stops the program at start-up with a message naming both.
@@ -100,9 +104,10 @@ bool register_event() {
 }  // namespace detail
 }  // namespace evs
 
-#define EVS_EVENT(Type, Name, Version)                                                           \
+#define EVS_EVENT(Type, Name, Version, ...)                                                      \
+  __VA_OPT__(BOOST_DESCRIBE_STRUCT(Type, (), (__VA_ARGS__)))                                       \
   static_assert(::boost::describe::has_describe_members<Type>::value,                            \
-                "EVS_EVENT(" #Type "): describe the type first with BOOST_DESCRIBE_STRUCT");     \
+                "EVS_EVENT(" #Type "): describe it, EVS_EVENT(Type, name, version, members...)");     \
   static_assert((Version) >= 1, "EVS_EVENT(" #Type "): schema versions start at 1");             \
   [[maybe_unused]] constexpr ::evs::EventInfo evs_event_info(const Type*) { return {Name, Version}; } \
   [[maybe_unused]] inline const bool evs_event_registered_##Type = ::evs::detail::register_event<Type>();

@@ -14,6 +14,7 @@
 
 #include "evs/core/envelope.hpp"
 #include "evs/core/error.hpp"
+#include "evs/core/event.hpp"
 #include "evs/core/expected_version.hpp"
 
 #include <cstdint>
@@ -80,9 +81,28 @@ struct Snapshot {
   Timestamp recorded_at{};
 };
 
+// How append_event stores its one event.
+struct AppendEventOptions {
+  EventMetadata metadata;
+  // The event's id; without one, a new id. Pass a deterministic id (e.g. a command's id) to make a retried
+  // append idempotent: the same id in the same stream stores nothing and reports the original result.
+  std::optional<Uuid> event_id;
+  Encoding encoding = Encoding::binary;
+};
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
+
+  // Appends one typed event (an EVS_EVENT type: its registered name, schema version and encoded payload)
+  // with the contract of append():
+  //   store.append_event("transfer-t1", ExpectedVersion::no_stream(), TransferRequested{...}, {.metadata = m});
+  template <Event E>
+  [[nodiscard]] Result<AppendResult> append_event(std::string_view stream_id, ExpectedVersion expected, const E& event,
+                                                  const AppendEventOptions& options = {}) {
+    const EventData data = make_event_data(event, options.encoding, options.metadata, options.event_id);
+    return append(stream_id, expected, std::span<const EventData>(&data, 1));
+  }
 
   // Appends `events` to `stream_id` atomically if the stream's current version satisfies `expected`.
   // Errors: wrong_expected_version (nothing stored; message names the current version), invalid_argument

@@ -64,7 +64,7 @@ class AggregateScenario {
   template <Event... E>
   AggregateScenario& then(const E&... expected) {
     require_ran("then");
-    if (error_) fail("expected events, but the command was rejected: " + *error_);
+    if (error_) fail("expected events, but the command failed: " + *error_);
     std::vector<std::string> want{describe(expected)...};
     const std::vector<std::string> got = raised();
     if (want != got) fail("expected events:\n" + lines(want) + "but got:\n" + lines(got));
