@@ -142,7 +142,7 @@ TEST_CASE("a re-issued transfer leg applies once, and gets its first answer agai
 using TransferScenario = evs::testing::SagaScenario<bank::TransferSaga>;
 using Leg = bank::TransferSaga::Step;
 
-TEST_CASE("transfer saga: a request debits the source; the debit credits the target; the credit completes it") {
+TEST_CASE("transfer saga: a request debits the source, the debit credits the target, the credit completes it") {
   TransferScenario s(10s);
   s.when(bank::TransferRequested{"t-1", "alice", "bob", 30'00})
       .then_commands(bank::DebitSource{"t-1", "alice", 30'00})
@@ -152,7 +152,7 @@ TEST_CASE("transfer saga: a request debits the source; the debit credits the tar
   s.when(bank::MoneyDeposited{5'00, ""}).then_no_commands();  // cash at the counter belongs to no transfer
 }
 
-TEST_CASE("transfer saga: a refused debit ends it with nothing to undo; a refused credit refunds the source") {
+TEST_CASE("transfer saga: a refused debit ends it with nothing to undo, a refused credit refunds the source") {
   TransferScenario s(10s);
   s.given(bank::TransferRequested{"t-2", "bob", "alice", 5'00})
       .when(bank::TransferLegRejected{"t-2", "debit", "insufficient funds"})
