@@ -53,11 +53,11 @@ struct World {
         bank(store, {.snapshot_every = 3}),
         saga(store, step_timeout),
         engine(store) {
-    auto [debit, credit, refund] = bank.commands();
+    const auto handlers = bank.commands();  // debit, credit, refund
     // Credits to the account in `silent` get no answer (a link that is down).
-    saga.attach(engine, {.database = dir.path / "read.db", .retry = {.initial_backoff = 5ms}}, debit, refund,
-                [this, credit](const bank::CreditTarget& c, const evs::CommandMetadata& m) {
-                  if (c.account != silent) credit(c, m);
+    saga.attach(engine, {.database = dir.path / "read.db", .retry = {.initial_backoff = 5ms}}, std::get<0>(handlers),
+                std::get<2>(handlers), [this](const bank::CreditTarget& c, const evs::CommandMetadata& m) {
+                  if (c.account != silent) bank.credit(c, m);
                 });
     engine.add(balances, {.database = dir.path / "read.db"});
     engine.start();
