@@ -1,5 +1,8 @@
 #include "bank.hpp"
 
+#include <boost/describe/enum_from_string.hpp>
+#include <boost/describe/enum_to_string.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
@@ -64,40 +67,40 @@ void Account::apply(const AccountClosed&) { state_.closed = true; }
 
 // ---- TransferSaga -------------------------------------------------------------------------------------
 
-TransferSaga::TransferSaga(evs::EventStore& store, TransferCommands commands, std::chrono::milliseconds step_timeout)
-    : ProcessManager(store), commands_(std::move(commands)), step_timeout_(step_timeout) {}
+TransferSaga::TransferSaga(evs::EventStore& store, std::chrono::milliseconds step_timeout)
+    : ProcessManager(store), step_timeout_(step_timeout) {}
 
-void TransferSaga::handle(const TransferRequested& e, const evs::RecordedEvent&, Saga& saga) {
+void TransferSaga::handle(const TransferRequested& e, Saga& saga) {
   if (!saga.is_new()) return;
   saga.data() = {e.from, e.to, e.cents};
-  saga.start_step("debit", step_timeout_);
-  saga.send("DebitSource", DebitSource{e.transfer_id, e.from, e.cents}, commands_.debit);
+  saga.start_step(Step::debit, step_timeout_);
+  saga.send(DebitSource{e.transfer_id, e.from, e.cents});
 }
 
-void TransferSaga::handle(const MoneyWithdrawn& e, const evs::RecordedEvent&, Saga& saga) {
-  if (saga.is_pending("debit")) {
-    saga.complete_step("debit");
-    saga.start_step("credit", step_timeout_);
-    saga.send("CreditTarget", CreditTarget{e.transfer_id, saga.data().to, e.cents}, commands_.credit);
-  } else if (saga.status() == evs::SagaStatus::compensated && !saga.is_completed("debit")) {
+void TransferSaga::handle(const MoneyWithdrawn& e, Saga& saga) {
+  if (saga.is_pending(Step::debit)) {
+    saga.complete_step(Step::debit);
+    saga.start_step(Step::credit, step_timeout_);
+    saga.send(CreditTarget{e.transfer_id, saga.data().to, e.cents});
+  } else if (saga.status() == evs::SagaStatus::compensated && !saga.is_completed(Step::debit)) {
     // The debit landed after the saga gave up on it: give the money back.
-    saga.send("RefundSource", RefundSource{e.transfer_id, saga.data().from, e.cents}, commands_.refund);
+    saga.send(RefundSource{e.transfer_id, saga.data().from, e.cents});
   }
 }
 
-void TransferSaga::handle(const MoneyDeposited&, const evs::RecordedEvent&, Saga& saga) {
-  if (!saga.is_pending("credit")) return;
-  saga.complete_step("credit");
+void TransferSaga::handle(const MoneyDeposited&, Saga& saga) {
+  if (!saga.is_pending(Step::credit)) return;
+  saga.complete_step(Step::credit);
   saga.complete();
 }
 
-void TransferSaga::handle(const TransferLegRejected& e, const evs::RecordedEvent&, Saga& saga) {
-  if (saga.is_pending(e.leg)) saga.fail_step(e.leg, e.reason);
+void TransferSaga::handle(const TransferLegRejected& e, Saga& saga) {
+  Step leg{};
+  if (boost::describe::enum_from_string(e.leg.c_str(), leg) && saga.is_pending(leg)) saga.fail_step(leg, e.reason);
 }
 
-void TransferSaga::compensate(std::string_view step, Saga& saga) {
-  if (step == "debit")
-    saga.send("RefundSource", RefundSource{saga.correlation_id(), saga.data().from, saga.data().cents}, commands_.refund);
+void TransferSaga::compensate(Step step, Saga& saga) {
+  if (step == Step::debit) saga.send(RefundSource{saga.correlation_id(), saga.data().from, saga.data().cents});
 }
 
 // ---- Bank ---------------------------------------------------------------------------------------------
@@ -139,21 +142,15 @@ Result<evs::AppendResult> Bank::transfer(const std::string& transfer_id, const s
                              {.metadata = {.correlation_id = correlation, .user = {{"who", actor.who}}}});
 }
 
-TransferCommands Bank::commands() {
-  return {[this](const DebitSource& c, const evs::CommandMetadata& m) { debit(c, m); },
-          [this](const CreditTarget& c, const evs::CommandMetadata& m) { credit(c, m); },
-          [this](const RefundSource& c, const evs::CommandMetadata& m) { refund(c, m); }};
-}
-
 void Bank::debit(const DebitSource& c, const evs::CommandMetadata& m) {
   auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.withdraw(c.cents, c.transfer_id); },
                                options_for(m));
-  if (!r) reject(c.transfer_id, "debit", r.error(), m);
+  if (!r) reject(c.transfer_id, TransferStep::debit, r.error(), m);
 }
 void Bank::credit(const CreditTarget& c, const evs::CommandMetadata& m) {
   auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.deposit(c.cents, c.transfer_id); },
                                options_for(m));
-  if (!r) reject(c.transfer_id, "credit", r.error(), m);
+  if (!r) reject(c.transfer_id, TransferStep::credit, r.error(), m);
 }
 void Bank::refund(const RefundSource& c, const evs::CommandMetadata& m) {
   auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.refund(c.cents, c.transfer_id); },
@@ -163,14 +160,14 @@ void Bank::refund(const RefundSource& c, const evs::CommandMetadata& m) {
 
 // A business refusal (the domain said no) becomes an event the saga reacts to. Anything else is an
 // infrastructure failure: throw, and the engine retries the reaction with the same command id.
-void Bank::reject(const std::string& transfer_id, const std::string& leg, const evs::Error& why,
+void Bank::reject(const std::string& transfer_id, TransferStep leg, const evs::Error& why,
                   const evs::CommandMetadata& m) {
   if (!why.is(errc::rejected)) throw evs::Exception(why);
   evs::EventMetadata metadata = m.event_metadata();
   metadata.user["who"] = "bank";
   // The command id as event id: a re-issued command stores its refusal once.
-  const evs::EventData d = evs::make_event_data(TransferLegRejected{transfer_id, leg, why.message},
-                                                evs::Encoding::binary, metadata, m.command_id);
+  const TransferLegRejected refused{transfer_id, boost::describe::enum_to_string(leg, ""), why.message};
+  const evs::EventData d = evs::make_event_data(refused, evs::Encoding::binary, metadata, m.command_id);
   auto r = store_.append("transfer-" + transfer_id, evs::ExpectedVersion::any(), std::span(&d, 1));
   if (!r) throw evs::Exception(r.error());
 }

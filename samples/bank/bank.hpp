@@ -14,8 +14,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace bank {
@@ -106,16 +106,13 @@ class Account : public evs::Aggregate<Account, AccountState, AccountOpened, Mone
 
 // ---- The transfer saga --------------------------------------------------------------------------------
 
-// Commands the saga issues (plain structs: commands are not stored, their outcomes are).
+// Commands the saga sends (described structs: commands are not stored, their outcomes are).
 struct DebitSource { std::string transfer_id, account; std::int64_t cents = 0; };
+BOOST_DESCRIBE_STRUCT(DebitSource, (), (transfer_id, account, cents))
 struct CreditTarget { std::string transfer_id, account; std::int64_t cents = 0; };
+BOOST_DESCRIBE_STRUCT(CreditTarget, (), (transfer_id, account, cents))
 struct RefundSource { std::string transfer_id, account; std::int64_t cents = 0; };
-
-struct TransferCommands {
-  std::function<void(const DebitSource&, const evs::CommandMetadata&)> debit;
-  std::function<void(const CreditTarget&, const evs::CommandMetadata&)> credit;
-  std::function<void(const RefundSource&, const evs::CommandMetadata&)> refund;
-};
+BOOST_DESCRIBE_STRUCT(RefundSource, (), (transfer_id, account, cents))
 
 struct TransferData {
   std::string from, to;
@@ -123,29 +120,30 @@ struct TransferData {
 };
 BOOST_DESCRIBE_STRUCT(TransferData, (), (from, to, cents))
 
+// The legs of a transfer. TransferLegRejected::leg holds an enumerator's name.
+enum class TransferStep { debit, credit };
+BOOST_DESCRIBE_ENUM(TransferStep, debit, credit)
+
 // TransferRequested -> debit; MoneyWithdrawn -> credit; MoneyDeposited -> done. A rejected leg, or a leg
 // with no answer within `step_timeout`, fails the transfer: a completed debit is refunded.
-class TransferSaga : public evs::ProcessManager<TransferSaga, TransferData, TransferRequested, MoneyWithdrawn,
-                                                MoneyDeposited, TransferLegRejected> {
+class TransferSaga : public evs::ProcessManager<TransferSaga, TransferData, TransferStep, TransferRequested,
+                                                MoneyWithdrawn, MoneyDeposited, TransferLegRejected> {
  public:
+  using Step = TransferStep;
   static constexpr std::string_view name = "transfer_saga";  // instance streams "transfer_saga-<transfer id>"
+  // Every event names its transfer; cash deposits and withdrawals (no transfer id) belong to none.
+  static constexpr auto correlate = evs::by(&TransferRequested::transfer_id, evs::if_set(&MoneyWithdrawn::transfer_id),
+                                            evs::if_set(&MoneyDeposited::transfer_id), &TransferLegRejected::transfer_id);
 
-  TransferSaga(evs::EventStore& store, TransferCommands commands, std::chrono::milliseconds step_timeout);
+  TransferSaga(evs::EventStore& store, std::chrono::milliseconds step_timeout);
 
-  // Every event names its transfer; cash deposits and withdrawals (empty transfer id) are ignored.
-  std::string correlation_id(const TransferRequested& e, const evs::RecordedEvent&) const { return e.transfer_id; }
-  std::string correlation_id(const MoneyWithdrawn& e, const evs::RecordedEvent&) const { return e.transfer_id; }
-  std::string correlation_id(const MoneyDeposited& e, const evs::RecordedEvent&) const { return e.transfer_id; }
-  std::string correlation_id(const TransferLegRejected& e, const evs::RecordedEvent&) const { return e.transfer_id; }
-
-  void handle(const TransferRequested& e, const evs::RecordedEvent&, Saga& saga);
-  void handle(const MoneyWithdrawn& e, const evs::RecordedEvent&, Saga& saga);
-  void handle(const MoneyDeposited& e, const evs::RecordedEvent&, Saga& saga);
-  void handle(const TransferLegRejected& e, const evs::RecordedEvent&, Saga& saga);
-  void compensate(std::string_view step, Saga& saga);
+  void handle(const TransferRequested& e, Saga& saga);
+  void handle(const MoneyWithdrawn& e, Saga& saga);
+  void handle(const MoneyDeposited& e, Saga& saga);
+  void handle(const TransferLegRejected& e, Saga& saga);
+  void compensate(Step step, Saga& saga);
 
  private:
-  TransferCommands commands_;
   std::chrono::milliseconds step_timeout_;
 };
 
@@ -175,7 +173,12 @@ class Bank {
 
   // The saga's command handlers: each applies a leg to an account, or records why the bank refused it.
   // An infrastructure error throws, so the engine retries the saga's reaction (same command id).
-  TransferCommands commands();
+  // For TransferSaga::attach(engine, options, bank.commands()).
+  auto commands() {
+    return std::tuple([this](const DebitSource& c, const evs::CommandMetadata& m) { debit(c, m); },
+                      [this](const CreditTarget& c, const evs::CommandMetadata& m) { credit(c, m); },
+                      [this](const RefundSource& c, const evs::CommandMetadata& m) { refund(c, m); });
+  }
   void debit(const DebitSource& c, const evs::CommandMetadata& m);
   void credit(const CreditTarget& c, const evs::CommandMetadata& m);
   void refund(const RefundSource& c, const evs::CommandMetadata& m);
@@ -183,7 +186,7 @@ class Bank {
   evs::EventStore& store() { return store_; }
 
  private:
-  void reject(const std::string& transfer_id, const std::string& leg, const evs::Error& why,
+  void reject(const std::string& transfer_id, TransferStep leg, const evs::Error& why,
               const evs::CommandMetadata& m);
 
   evs::EventStore& store_;

@@ -5,6 +5,7 @@
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 #include <evs/testing/aggregate_scenario.hpp>
+#include <evs/testing/saga_scenario.hpp>
 
 #include <doctest/doctest.h>
 
@@ -50,9 +51,14 @@ struct World {
   explicit World(std::chrono::milliseconds step_timeout = 10s)
       : store({.path = dir.path / "events.db", .durability = evs::Durability::normal}),
         bank(store, {.snapshot_every = 3}),
-        saga(store, routed(), step_timeout),
+        saga(store, step_timeout),
         engine(store) {
-    saga.attach(engine, {.database = dir.path / "read.db", .retry = {.initial_backoff = 5ms}});
+    const auto handlers = bank.commands();  // debit, credit, refund
+    // Credits to the account in `silent` get no answer (a link that is down).
+    saga.attach(engine, {.database = dir.path / "read.db", .retry = {.initial_backoff = 5ms}}, std::get<0>(handlers),
+                std::get<2>(handlers), [this](const bank::CreditTarget& c, const evs::CommandMetadata& m) {
+                  if (c.account != silent) bank.credit(c, m);
+                });
     engine.add(balances, {.database = dir.path / "read.db"});
     engine.start();
     const bank::Actor teller{"teller:test", "setup"};
@@ -60,15 +66,6 @@ struct World {
     REQUIRE(ok(bank.deposit("alice", 100'00, teller)));
   }
 
-  // Credits to accounts in `silent` get no answer (a link that is down).
-  bank::TransferCommands routed() {
-    auto c = bank.commands();
-    auto credit = c.credit;
-    c.credit = [this, credit](const bank::CreditTarget& cmd, const evs::CommandMetadata& m) {
-      if (cmd.account != silent) credit(cmd, m);
-    };
-    return c;
-  }
   std::int64_t balance(const std::string& id) { return bank.account(id).value().state().balance; }
   evs::SagaInstanceState finished(const std::string& transfer_id) {
     REQUIRE(poll_until([&] {
@@ -140,7 +137,46 @@ TEST_CASE("a re-issued transfer leg applies once, and gets its first answer agai
   CHECK(store.read_stream("account-alice").value().size() == 4);  // opened, deposited, withdrawn, refunded
 }
 
-// ---- The transfer saga ----------------------------------------------------------------------------------
+// ---- The transfer saga, given/when/then: the exact commands it sends, no bank behind it -------------------
+
+using TransferScenario = evs::testing::SagaScenario<bank::TransferSaga>;
+using Leg = bank::TransferSaga::Step;
+
+TEST_CASE("transfer saga: a request debits the source, the debit credits the target, the credit completes it") {
+  TransferScenario s(10s);
+  s.when(bank::TransferRequested{"t-1", "alice", "bob", 30'00})
+      .then_commands(bank::DebitSource{"t-1", "alice", 30'00})
+      .then_pending("t-1", Leg::debit);
+  s.when(bank::MoneyWithdrawn{30'00, "t-1"}).then_commands(bank::CreditTarget{"t-1", "bob", 30'00}).then_pending("t-1", Leg::credit);
+  s.when(bank::MoneyDeposited{30'00, "t-1"}).then_no_commands().then_status("t-1", evs::SagaStatus::completed);
+  s.when(bank::MoneyDeposited{5'00, ""}).then_no_commands();  // cash at the counter belongs to no transfer
+}
+
+TEST_CASE("transfer saga: a refused debit ends it with nothing to undo, a refused credit refunds the source") {
+  TransferScenario s(10s);
+  s.given(bank::TransferRequested{"t-2", "bob", "alice", 5'00})
+      .when(bank::TransferLegRejected{"t-2", "debit", "insufficient funds"})
+      .then_no_commands()
+      .then_status("t-2", evs::SagaStatus::compensated);
+  s.given(bank::TransferRequested{"t-3", "alice", "carol", 40'00}, bank::MoneyWithdrawn{40'00, "t-3"})
+      .when(bank::TransferLegRejected{"t-3", "credit", "carol is closed"})
+      .then_commands(bank::RefundSource{"t-3", "alice", 40'00})
+      .then_compensated("t-3", {Leg::debit});
+}
+
+TEST_CASE("transfer saga: a leg with no answer in time is compensated, and a debit landing after that is refunded") {
+  TransferScenario s(10s);
+  s.given(bank::TransferRequested{"t-4", "alice", "bob", 25'00}, bank::MoneyWithdrawn{25'00, "t-4"})
+      .when_deadline_passes("t-4", Leg::credit)
+      .then_commands(bank::RefundSource{"t-4", "alice", 25'00})
+      .then_status("t-4", evs::SagaStatus::compensated);
+  s.given(bank::TransferRequested{"t-6", "alice", "bob", 7'00})
+      .when_deadline_passes("t-6", Leg::debit)
+      .then_no_commands();
+  s.when(bank::MoneyWithdrawn{7'00, "t-6"}).then_commands(bank::RefundSource{"t-6", "alice", 7'00});
+}
+
+// ---- The transfer saga with the bank and the engine running ---------------------------------------------
 
 TEST_CASE("transfer saga, happy path: the source is debited, the target credited, the saga completes") {
   World w;

@@ -102,15 +102,14 @@ int demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   bank::Bank bank(store, {.snapshot_every = 5});
 
   // Dave's branch is offline: credits to dave never get an answer, so that leg times out.
-  bank::TransferCommands commands = bank.commands();
-  auto credit = commands.credit;
-  commands.credit = [credit](const bank::CreditTarget& c, const evs::CommandMetadata& m) {
-    if (c.account != "dave") credit(c, m);
-  };
-  bank::TransferSaga transfers(store, commands, step_timeout);
+  const auto handlers = bank.commands();  // debit, credit, refund
+  bank::TransferSaga transfers(store, step_timeout);
   bank::AccountBalances balances;
   evs::ProjectionEngine engine(store);
-  transfers.attach(engine, {.database = read_db});
+  transfers.attach(engine, {.database = read_db}, std::get<0>(handlers), std::get<2>(handlers),
+                   [&bank](const bank::CreditTarget& c, const evs::CommandMetadata& m) {
+                     if (c.account != "dave") bank.credit(c, m);
+                   });
   engine.add(balances, {.database = read_db});
   engine.start();
 

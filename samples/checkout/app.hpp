@@ -33,7 +33,7 @@ class Shop {
         commands(store, gateway),
         email(mail),
         warehouse_notification(warehouse),
-        fulfilment(store, commands, options.reservation_timeout),
+        fulfilment(store, options.reservation_timeout),
         engine(store) {
     const evs::ProjectionOptions read_model{.database = read_db_for(events_db)};
     engine.add(orders, read_model);
@@ -43,7 +43,7 @@ class Shop {
     auto with_retry = read_model;
     with_retry.retry = options.email_retry;
     engine.add(email, with_retry);
-    fulfilment.attach(engine, read_model);
+    fulfilment.attach(engine, read_model, commands.saga_handlers());
   }
 
   evs::SqliteEventStore store;

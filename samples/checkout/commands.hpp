@@ -7,12 +7,35 @@
 #include "stock.hpp"
 
 #include <evs/eventstore/command_handler.hpp>
+#include <evs/projections/saga_commands.hpp>  // CommandMetadata
 
 #include <atomic>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace checkout {
+
+// The commands the saga sends (described structs: named in its audit trail, compared in its tests).
+struct ReserveStock {
+  std::string order_id;
+  std::string sku;
+  std::int32_t quantity = 0;
+};
+BOOST_DESCRIBE_STRUCT(ReserveStock, (), (order_id, sku, quantity))
+struct ShipOrder {
+  std::string order_id;
+};
+BOOST_DESCRIBE_STRUCT(ShipOrder, (), (order_id))
+struct RefundPayment {
+  std::string order_id;
+};
+BOOST_DESCRIBE_STRUCT(RefundPayment, (), (order_id))
+struct CancelOrder {
+  std::string order_id;
+  std::string reason;
+};
+BOOST_DESCRIBE_STRUCT(CancelOrder, (), (order_id, reason))
 
 inline const std::map<std::string, std::int64_t> catalog{
     {"BOOK", 2500}, {"MUG", 1200}, {"POSTER", 900}, {"LAMP", 4500}};
@@ -46,30 +69,38 @@ class Commands {
     evs::upsert(stock_, sku, &Stock::restock, quantity).value();
   }
 
-  // --- Issued by the saga (or the choreographed services). `meta` links the events to their cause. ---
+  // --- Sent by the saga (or the choreographed services). `meta` links the events to their cause. ---
   // They throw when they cannot be done; the projection engine then retries the event that caused them.
 
   // `command_id` identifies this request: a re-issued one (same id) reserves once and gets its first answer.
-  void reserve_stock(const std::string& order_id, const std::string& sku, std::int32_t quantity,
-                     const evs::EventMetadata& meta, const evs::Uuid& command_id) {
-    if (unreachable_sku == sku) {  // the supplier's system for this sku is down: the request is lost
+  void reserve_stock(const ReserveStock& c, const evs::EventMetadata& meta, const evs::Uuid& command_id) {
+    if (unreachable_sku == c.sku) {  // the supplier's system for this sku is down: the request is lost
       ++lost_requests;
       return;
     }
-    evs::handle_command(stock_, sku, [&](Stock& s) { s.reserve(order_id, quantity); },
+    evs::handle_command(stock_, c.sku, [&](Stock& s) { s.reserve(c.order_id, c.quantity); },
                         {.metadata = meta, .command_id = command_id})
         .value();
   }
-  void ship(const std::string& order_id, const evs::EventMetadata& meta) {
-    evs::handle_command(orders_, order_id, [](Order& o) { return o.ship(); }, options(meta)).value();
+  void ship(const ShipOrder& c, const evs::EventMetadata& meta) {
+    evs::handle_command(orders_, c.order_id, [](Order& o) { return o.ship(); }, options(meta)).value();
   }
-  void refund(const std::string& order_id, const evs::EventMetadata& meta) {
-    const std::string charge = orders_.load(order_id).value().state().charge_id;
+  void refund(const RefundPayment& c, const evs::EventMetadata& meta) {
+    const std::string charge = orders_.load(c.order_id).value().state().charge_id;
     const std::string refund = gateway_.refund(charge).value();  // idempotent: refunding twice refunds once
-    evs::handle_command(orders_, order_id, [&](Order& o) { return o.record_refund(refund); }, options(meta)).value();
+    evs::handle_command(orders_, c.order_id, [&](Order& o) { return o.record_refund(refund); }, options(meta)).value();
   }
-  void cancel(const std::string& order_id, const std::string& reason, const evs::EventMetadata& meta) {
-    evs::handle_command(orders_, order_id, [&](Order& o) { return o.cancel(reason); }, options(meta)).value();
+  void cancel(const CancelOrder& c, const evs::EventMetadata& meta) {
+    evs::handle_command(orders_, c.order_id, [&](Order& o) { return o.cancel(c.reason); }, options(meta)).value();
+  }
+
+  // The saga's command handlers, for Fulfilment::attach(engine, options, commands.saga_handlers()).
+  auto saga_handlers() {
+    return std::tuple(
+        [this](const ReserveStock& c, const evs::CommandMetadata& m) { reserve_stock(c, m.event_metadata(), m.command_id); },
+        [this](const ShipOrder& c, const evs::CommandMetadata& m) { ship(c, m.event_metadata()); },
+        [this](const RefundPayment& c, const evs::CommandMetadata& m) { refund(c, m.event_metadata()); },
+        [this](const CancelOrder& c, const evs::CommandMetadata& m) { cancel(c, m.event_metadata()); });
   }
 
   std::string unreachable_sku;          // set before the engine starts

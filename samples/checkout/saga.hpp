@@ -20,55 +20,46 @@ struct FulfilmentData {
 };
 BOOST_DESCRIBE_STRUCT(FulfilmentData, (), (order_id, sku, quantity))
 
-class Fulfilment : public evs::ProcessManager<Fulfilment, FulfilmentData, OrderPlaced, StockReserved,
+enum class FulfilmentStep { order, payment, stock };
+BOOST_DESCRIBE_ENUM(FulfilmentStep, order, payment, stock)
+
+class Fulfilment : public evs::ProcessManager<Fulfilment, FulfilmentData, FulfilmentStep, OrderPlaced, StockReserved,
                                               ReservationRejected> {
  public:
+  using Step = FulfilmentStep;
   static constexpr std::string_view name = "fulfilment";
-
-  Fulfilment(evs::EventStore& store, Commands& commands, std::chrono::milliseconds reservation_timeout)
-      : ProcessManager(store), commands_(commands), timeout_(reservation_timeout) {}
-
   // Which saga instance an event belongs to: its order.
-  std::string correlation_id(const OrderPlaced& e, const evs::RecordedEvent&) const { return e.order_id; }
-  std::string correlation_id(const StockReserved& e, const evs::RecordedEvent&) const { return e.order_id; }
-  std::string correlation_id(const ReservationRejected& e, const evs::RecordedEvent&) const { return e.order_id; }
+  static constexpr auto correlate =
+      evs::by(&OrderPlaced::order_id, &StockReserved::order_id, &ReservationRejected::order_id);
 
-  void handle(const OrderPlaced& e, const evs::RecordedEvent&, Saga& saga) {
+  Fulfilment(evs::EventStore& store, std::chrono::milliseconds reservation_timeout)
+      : ProcessManager(store), timeout_(reservation_timeout) {}
+
+  void handle(const OrderPlaced& e, Saga& saga) {
     if (!saga.is_new()) return;
     saga.data() = {e.order_id, e.sku, e.quantity};
-    saga.complete_step("order");    // compensated by cancelling the order
-    saga.complete_step("payment");  // the checkout charged the card; compensated by a refund
-    saga.start_step("stock", timeout_);
-    saga.send("ReserveStock", [this, d = saga.data()](const evs::CommandMetadata& m) {
-      commands_.reserve_stock(d.order_id, d.sku, d.quantity, m.event_metadata(), m.command_id);
-    });
+    saga.complete_step(Step::order);    // compensated by cancelling the order
+    saga.complete_step(Step::payment);  // the checkout charged the card; compensated by a refund
+    saga.start_step(Step::stock, timeout_);
+    saga.send(ReserveStock{e.order_id, e.sku, e.quantity});
   }
-  void handle(const StockReserved&, const evs::RecordedEvent&, Saga& saga) {
-    if (!saga.is_pending("stock")) return;  // a late answer: the saga has compensated already
-    saga.complete_step("stock");
-    saga.send("ShipOrder", [this, id = saga.data().order_id](const evs::CommandMetadata& m) {
-      commands_.ship(id, m.event_metadata());
-    });
+  void handle(const StockReserved& e, Saga& saga) {
+    if (!saga.is_pending(Step::stock)) return;  // a late answer: the saga has compensated already
+    saga.complete_step(Step::stock);
+    saga.send(ShipOrder{e.order_id});
     saga.complete();
   }
-  void handle(const ReservationRejected& e, const evs::RecordedEvent&, Saga& saga) {
-    if (saga.is_pending("stock")) saga.fail_step("stock", e.reason);
+  void handle(const ReservationRejected& e, Saga& saga) {
+    if (saga.is_pending(Step::stock)) saga.fail_step(Step::stock, e.reason);
   }
 
   // Runs for each completed step, newest first, when a later step fails or times out.
-  void compensate(std::string_view step, Saga& saga) {
-    const std::string id = saga.data().order_id;
-    const std::string reason = saga.state().reason;
-    if (step == "payment")
-      saga.send("RefundPayment", [this, id](const evs::CommandMetadata& m) { commands_.refund(id, m.event_metadata()); });
-    if (step == "order")
-      saga.send("CancelOrder", [this, id, reason](const evs::CommandMetadata& m) {
-        commands_.cancel(id, reason, m.event_metadata());
-      });
+  void compensate(Step step, Saga& saga) {
+    if (step == Step::payment) saga.send(RefundPayment{saga.data().order_id});
+    if (step == Step::order) saga.send(CancelOrder{saga.data().order_id, saga.reason()});
   }
 
  private:
-  Commands& commands_;
   std::chrono::milliseconds timeout_;
 };
 

@@ -13,6 +13,7 @@
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 #include <evs/projections/process_manager.hpp>
+#include <evs/testing/saga_scenario.hpp>
 
 #include <doctest/doctest.h>
 
@@ -62,22 +63,18 @@ struct OrderShipped {
 BOOST_DESCRIBE_STRUCT(OrderShipped, (), (order_id))
 EVS_EVENT(OrderShipped, "sagatest.order_shipped", 1)
 
-// ---- Commands (plain structs: they are not stored) ------------------------------------------------------
+// ---- Commands (described structs: not stored, named in the audit trail) --------------------------------
 
 struct ChargePayment { std::string order_id; std::int64_t amount_cents = 0; };
+BOOST_DESCRIBE_STRUCT(ChargePayment, (), (order_id, amount_cents))
 struct ReserveInventory { std::string order_id; };
+BOOST_DESCRIBE_STRUCT(ReserveInventory, (), (order_id))
 struct ShipOrder { std::string order_id; };
+BOOST_DESCRIBE_STRUCT(ShipOrder, (), (order_id))
 struct RefundPayment { std::string order_id; std::int64_t amount_cents = 0; };
+BOOST_DESCRIBE_STRUCT(RefundPayment, (), (order_id, amount_cents))
 struct CancelOrder { std::string order_id; std::string reason; };
-
-// The application's command handlers, as the saga sees them.
-struct ShopCommands {
-  std::function<void(const ChargePayment&, const evs::CommandMetadata&)> charge_payment;
-  std::function<void(const ReserveInventory&, const evs::CommandMetadata&)> reserve_inventory;
-  std::function<void(const ShipOrder&, const evs::CommandMetadata&)> ship_order;
-  std::function<void(const RefundPayment&, const evs::CommandMetadata&)> refund_payment;
-  std::function<void(const CancelOrder&, const evs::CommandMetadata&)> cancel_order;
-};
+BOOST_DESCRIBE_STRUCT(CancelOrder, (), (order_id, reason))
 
 template <class E>
 evs::EventData event_with(const E& e, evs::Uuid id, evs::EventMetadata metadata) {
@@ -109,35 +106,35 @@ class Services {
     evs::CommandMetadata metadata;
   };
 
-  ShopCommands commands() {
-    ShopCommands c;
-    c.charge_payment = [this](const ChargePayment& cmd, const evs::CommandMetadata& m) {
-      receive("ChargePayment", m);
-      if (charge_failures > 0) {
-        --charge_failures;
-        throw std::runtime_error("payment gateway unavailable");
-      }
-      reply("payment-" + cmd.order_id, PaymentCharged{cmd.order_id, cmd.amount_cents}, m);
-    };
-    c.reserve_inventory = [this](const ReserveInventory& cmd, const evs::CommandMetadata& m) {
-      receive("ReserveInventory", m);
-      if (inventory == Inventory::reserve) reply("inventory-" + cmd.order_id, InventoryReserved{cmd.order_id}, m);
-      if (inventory == Inventory::reject)
-        reply("inventory-" + cmd.order_id, InventoryReservationFailed{cmd.order_id, "out of stock"}, m);
-    };
-    c.ship_order = [this](const ShipOrder& cmd, const evs::CommandMetadata& m) {
-      receive("ShipOrder", m);
-      reply("shipment-" + cmd.order_id, OrderShipped{cmd.order_id}, m);
-    };
-    c.refund_payment = [this](const RefundPayment& cmd, const evs::CommandMetadata& m) {
-      receive("RefundPayment", m);
-      reply("payment-" + cmd.order_id, PaymentRefunded{cmd.order_id, cmd.amount_cents}, m);
-    };
-    c.cancel_order = [this](const CancelOrder& cmd, const evs::CommandMetadata& m) {
-      receive("CancelOrder", m);
-      reply("order-" + cmd.order_id, OrderCancelled{cmd.order_id, cmd.reason}, m);
-    };
-    return c;
+  // The command handlers, as passed to attach(): (const C&, const CommandMetadata&) and (const C&) forms.
+  auto handlers() {
+    return std::tuple(
+        [this](const ChargePayment& cmd, const evs::CommandMetadata& m) {
+          receive("ChargePayment", m);
+          if (charge_failures > 0) {
+            --charge_failures;
+            throw std::runtime_error("payment gateway unavailable");
+          }
+          reply("payment-" + cmd.order_id, PaymentCharged{cmd.order_id, cmd.amount_cents}, m);
+        },
+        [this](const ReserveInventory& cmd, const evs::CommandMetadata& m) {
+          receive("ReserveInventory", m);
+          if (inventory == Inventory::reserve) reply("inventory-" + cmd.order_id, InventoryReserved{cmd.order_id}, m);
+          if (inventory == Inventory::reject)
+            reply("inventory-" + cmd.order_id, InventoryReservationFailed{cmd.order_id, "out of stock"}, m);
+        },
+        [this](const ShipOrder& cmd, const evs::CommandMetadata& m) {
+          receive("ShipOrder", m);
+          reply("shipment-" + cmd.order_id, OrderShipped{cmd.order_id}, m);
+        },
+        [this](const RefundPayment& cmd, const evs::CommandMetadata& m) {
+          receive("RefundPayment", m);
+          reply("payment-" + cmd.order_id, PaymentRefunded{cmd.order_id, cmd.amount_cents}, m);
+        },
+        [this](const CancelOrder& cmd, const evs::CommandMetadata& m) {
+          receive("CancelOrder", m);
+          reply("order-" + cmd.order_id, OrderCancelled{cmd.order_id, cmd.reason}, m);
+        });
   }
 
   std::vector<Received> received() const {
@@ -178,53 +175,65 @@ struct FulfilmentData {
 };
 BOOST_DESCRIBE_STRUCT(FulfilmentData, (), (order_id, amount_cents))
 
+enum class FulfilmentStep { order, payment, inventory };
+BOOST_DESCRIBE_ENUM(FulfilmentStep, order, payment, inventory)
+
 // OrderPlaced -> ChargePayment; PaymentCharged -> ReserveInventory (with a deadline); InventoryReserved ->
 // ShipOrder; InventoryReservationFailed or the deadline -> RefundPayment + CancelOrder (compensation of
 // the completed steps "payment" and "order", newest first).
-class OrderFulfilment : public evs::ProcessManager<OrderFulfilment, FulfilmentData, OrderPlaced, PaymentCharged,
-                                                   InventoryReserved, InventoryReservationFailed> {
+class OrderFulfilment : public evs::ProcessManager<OrderFulfilment, FulfilmentData, FulfilmentStep, OrderPlaced,
+                                                   PaymentCharged, InventoryReserved, InventoryReservationFailed> {
  public:
+  using Step = FulfilmentStep;
   static constexpr std::string_view name = "fulfilment";
+  // The order id is the correlation id. The replies carry it in their metadata (the services answer with
+  // the command's event_metadata()); each entry form is used once.
+  static constexpr auto correlate =
+      evs::by(&OrderPlaced::order_id, evs::from_metadata<PaymentCharged>,
+              evs::if_set(evs::from_metadata<InventoryReserved>),
+              [](const InventoryReservationFailed&, const evs::RecordedEvent& m) -> std::optional<std::string> {
+                if (m.metadata.correlation_id.empty()) return std::nullopt;
+                return m.metadata.correlation_id;
+              });
 
-  OrderFulfilment(evs::EventStore& store, ShopCommands commands, std::chrono::milliseconds reservation_timeout,
+  OrderFulfilment(evs::EventStore& store, std::chrono::milliseconds reservation_timeout,
                   evs::ProcessManagerOptions options = {})
-      : ProcessManager(store, options), commands_(std::move(commands)), reservation_timeout_(reservation_timeout) {}
+      : ProcessManager(store, options), reservation_timeout_(reservation_timeout) {}
 
-  // The order id is the correlation id; the replies carry it in their metadata (the default key).
-  std::string correlation_id(const OrderPlaced& e, const evs::RecordedEvent&) const { return e.order_id; }
-
-  void handle(const OrderPlaced& e, const evs::RecordedEvent&, Saga& saga) {
+  void handle(const OrderPlaced& e, Saga& saga) {
     if (!saga.is_new()) return;  // the same order placed twice
     saga.data() = {e.order_id, e.total_cents};
-    saga.complete_step("order");
-    saga.start_step("payment");
-    saga.send("ChargePayment", ChargePayment{e.order_id, e.total_cents}, commands_.charge_payment);
+    saga.complete_step(Step::order);
+    saga.start_step(Step::payment);
+    saga.send(ChargePayment{e.order_id, e.total_cents});
   }
   void handle(const PaymentCharged&, const evs::RecordedEvent&, Saga& saga) {
-    if (!saga.is_pending("payment")) return;
-    saga.complete_step("payment");
-    saga.start_step("inventory", reservation_timeout_);
-    saga.send("ReserveInventory", ReserveInventory{saga.data().order_id}, commands_.reserve_inventory);
-  }
-  void handle(const InventoryReserved&, const evs::RecordedEvent&, Saga& saga) {
-    if (!saga.is_pending("inventory")) return;  // too late: the saga compensated already
-    saga.complete_step("inventory");
-    saga.send("ShipOrder", ShipOrder{saga.data().order_id}, commands_.ship_order);
-    saga.complete();
-  }
-  void handle(const InventoryReservationFailed& e, const evs::RecordedEvent&, Saga& saga) {
-    if (!saga.is_pending("inventory")) return;
-    saga.fail_step("inventory", e.reason);
-  }
-
-  void compensate(std::string_view step, Saga& saga) {
-    const FulfilmentData& d = saga.data();
-    if (step == "payment") saga.send("RefundPayment", RefundPayment{d.order_id, d.amount_cents}, commands_.refund_payment);
-    if (step == "order") saga.send("CancelOrder", CancelOrder{d.order_id, saga.state().reason}, commands_.cancel_order);
+    if (!saga.is_pending(Step::payment)) return;
+    saga.complete_step(Step::payment);
+    saga.start_step(Step::inventory, reservation_timeout_);
+    saga.send(ReserveInventory{saga.data().order_id});
   }
 
  private:
-  ShopCommands commands_;
+  friend evs::SagaAccess;  // the handlers and the hook below are private
+
+  void handle(const InventoryReserved&, Saga& saga) {
+    if (!saga.is_pending(Step::inventory)) return;  // too late: the saga compensated already
+    saga.complete_step(Step::inventory);
+    saga.send(ShipOrder{saga.data().order_id});
+    saga.complete();
+  }
+  void handle(const InventoryReservationFailed& e, Saga& saga) {
+    if (!saga.is_pending(Step::inventory)) return;
+    saga.fail_step(Step::inventory, e.reason);
+  }
+
+  void compensate(Step step, Saga& saga) {
+    const FulfilmentData& d = saga.data();
+    if (step == Step::payment) saga.send(RefundPayment{d.order_id, d.amount_cents});
+    if (step == Step::order) saga.send(CancelOrder{d.order_id, saga.reason()});
+  }
+
   std::chrono::milliseconds reservation_timeout_;
 };
 
@@ -269,12 +278,13 @@ struct Shop {
        evs::ProcessManagerOptions saga_options = {})
       : store(open_store(dir / "events.db")),
         services(*store),
-        saga(*store, services.commands(), reservation_timeout, saga_options),
+        saga(*store, reservation_timeout, saga_options),
         engine(*store) {
     evs::ProjectionOptions po;
     po.database = dir / "projections.db";
     po.retry.initial_backoff = 10ms;
-    saga.attach(engine, po);
+    po.retry.max_attempts = 4;
+    saga.attach(engine, po, services.handlers());
   }
 
   evs::AppendResult place_order(const std::string& id, std::int64_t cents) {
@@ -477,18 +487,71 @@ TEST_CASE("saga orchestration: a cause delivered again stores nothing and re-iss
   }
 }
 
-TEST_CASE("saga orchestration: events without a correlation id start nothing") {
+TEST_CASE("saga orchestration: an event whose correlation key is empty is parked as a dead letter, unless its entry is if_set") {
   evs::test::TempDir dir;
   Shop shop(dir, 10s);
   shop.engine.start();
-  auto r = shop.store->append("payment-x", evs::ExpectedVersion::any(),
-                              std::vector<evs::EventData>{shop::make(PaymentCharged{"x", 1})});
-  REQUIRE(r);
-  REQUIRE(shop.engine.wait_for("fulfilment", r->last_position, 10s));
+  // PaymentCharged correlates by evs::from_metadata: without a correlation id it belongs to no instance we
+  // know of, which is an error, not a silent drop.
+  auto orphan = shop.store->append("payment-x", evs::ExpectedVersion::any(),
+                                   std::vector<evs::EventData>{shop::make(PaymentCharged{"x", 1})});
+  REQUIRE(orphan);
+  // InventoryReserved correlates by evs::if_set(evs::from_metadata): without one it is deliberately ignored.
+  auto ignored = shop.store->append("inventory-x", evs::ExpectedVersion::any(),
+                                    std::vector<evs::EventData>{shop::make(InventoryReserved{"x"})});
+  REQUIRE(ignored);
+  REQUIRE(shop.engine.wait_for("fulfilment", ignored->last_position, 20s));
+
+  const auto health = shop.engine.health("fulfilment");
+  REQUIRE(health);
+  CHECK(health->dead_letters == 1);  // the PaymentCharged; the InventoryReserved was ignored
+  CHECK(health->last_error.find("process manager fulfilment: event sagatest.payment_charged (PaymentCharged) at "
+                                "position " + std::to_string(orphan->last_position) +
+                                " of stream payment-x has an empty correlation key") != std::string::npos);
   evs::ReadAllFilter sagas;
   sagas.categories = {"fulfilment"};
   CHECK(shop.store->read_all(1, 10, sagas)->events.empty());
   CHECK(shop.services.received().empty());
+}
+
+TEST_CASE("saga orchestration: a command without a handler fails the reaction before anything is stored") {
+  evs::test::TempDir dir;
+  auto store = open_store(dir / "events.db");
+  Services services(*store);
+  OrderFulfilment saga(*store, 10s);
+  evs::ProjectionEngine engine(*store);
+  evs::ProjectionOptions po;
+  po.database = dir / "projections.db";
+  po.retry.initial_backoff = 1ms;
+  po.retry.max_attempts = 2;
+  // Every handler but ChargePayment's, the command OrderPlaced sends.
+  auto [charge, reserve, ship, refund, cancel] = services.handlers();
+  (void)charge;
+  saga.attach(engine, po, reserve, ship, refund, cancel);
+  engine.start();
+  auto r = store->append("order-o7", evs::ExpectedVersion::no_stream(),
+                         std::vector<evs::EventData>{shop::make(OrderPlaced{"o7", "cust-1", 100})});
+  REQUIRE(r);
+  REQUIRE(engine.wait_for("fulfilment", r->last_position, 20s));
+  CHECK(engine.health("fulfilment")->dead_letters == 1);
+  CHECK(engine.health("fulfilment")->last_error.find(
+            "process manager fulfilment sends command ChargePayment, but no handler for it was passed to attach") !=
+        std::string::npos);
+  CHECK_FALSE(store->read_stream(OrderFulfilment::stream_id_for("o7")).has_value());  // nothing stored
+  CHECK(services.received().empty());
+}
+
+TEST_CASE("saga: two handlers for one command type are refused at attach") {
+  evs::test::TempDir dir;
+  auto store = open_store(dir / "events.db");
+  Services services(*store);
+  OrderFulfilment saga(*store, 10s);
+  evs::ProjectionEngine engine(*store);
+  evs::ProjectionOptions po;
+  po.database = dir / "projections.db";
+  auto twice = [](const ShipOrder&) {};
+  CHECK_THROWS_WITH_AS(saga.attach(engine, po, twice, twice), doctest::Contains("two handlers for command ShipOrder"),
+                       evs::Exception);
 }
 
 TEST_CASE("saga orchestration: after a restart the pending deadline is re-armed from the stored state and fires") {
@@ -665,4 +728,69 @@ TEST_CASE("saga choreography: services react to each other's events, and a failu
   payments.handle(evs::decode<InventoryReservationFailed>(failed.payload, failed.encoding).value(), failed);
   CHECK(store->last_position().value() == before);
   engine.stop();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SagaScenario: the same saga, given/when/then, commands captured instead of handled.
+
+TEST_CASE("saga scenario: then_commands compares the exact commands sent, and says what differs as JSON") {
+  using Step = OrderFulfilment::Step;
+  evs::testing::SagaScenario<OrderFulfilment> scenario(10s);  // owns its store: OrderFulfilment(store, 10s)
+  scenario.when(OrderPlaced{"o1", "cust-1", 2500})
+      .then_commands(ChargePayment{"o1", 2500})
+      .then_status("o1", evs::SagaStatus::running)
+      .then_pending("o1", Step::payment);
+  CHECK(scenario.sent().at(0).metadata.correlation_id == "o1");
+
+  try {
+    scenario.then_commands(ChargePayment{"o1", 2499});
+    FAIL("then_commands should have failed");
+  } catch (const evs::testing::ScenarioFailure& e) {
+    CHECK(std::string(e.what()) ==
+          R"(expected commands [ChargePayment {"order_id":"o1","amount_cents":2499}], but the saga sent )"
+          R"([ChargePayment {"order_id":"o1","amount_cents":2500}])");
+  }
+  CHECK_THROWS_AS(scenario.then_commands(ReserveInventory{"o1"}), evs::testing::ScenarioFailure);  // another type
+  CHECK_THROWS_AS(scenario.then_no_commands(), evs::testing::ScenarioFailure);
+  CHECK_THROWS_AS(scenario.then_pending("o1", Step::inventory), evs::testing::ScenarioFailure);
+}
+
+TEST_CASE("saga scenario: compensation and deadlines, without handlers") {
+  using Step = OrderFulfilment::Step;
+  evs::testing::SagaScenario<OrderFulfilment> scenario(10s);
+  scenario.given(OrderPlaced{"o2", "cust-1", 900})
+      .correlated("o2")
+      .given(PaymentCharged{"o2", 900})
+      .when(InventoryReservationFailed{"o2", "out of stock"})
+      .then_commands(RefundPayment{"o2", 900}, CancelOrder{"o2", "out of stock"})
+      .then_status("o2", evs::SagaStatus::compensated)
+      .then_compensated("o2", {Step::payment, Step::order});
+
+  scenario.correlated("").given(OrderPlaced{"o3", "cust-1", 300}).correlated("o3").given(PaymentCharged{"o3", 300});
+  scenario.when_deadline_passes("o3", Step::inventory)
+      .then_commands(RefundPayment{"o3", 300}, CancelOrder{"o3", "timed out: no answer before the deadline"})
+      .then_status("o3", evs::SagaStatus::compensated);
+  // A late answer: the saga has ended, nothing is sent.
+  scenario.when(InventoryReserved{"o3"}).then_no_commands().then_status("o3", evs::SagaStatus::compensated);
+  CHECK_THROWS_AS(scenario.when_deadline_passes("o3", Step::inventory), evs::testing::ScenarioFailure);
+}
+
+TEST_CASE("saga scenario: then_error sees an empty correlation key") {
+  evs::testing::SagaScenario<OrderFulfilment> scenario(10s);
+  scenario.when(PaymentCharged{"x", 1}).then_error("has an empty correlation key").then_no_commands();
+  scenario.when(InventoryReserved{"x"});  // if_set: ignored, no error
+  CHECK_THROWS_AS(scenario.then_error("empty"), evs::testing::ScenarioFailure);
+}
+
+TEST_CASE("saga: a stored step with no enumerator is a clear error") {
+  evs::testing::SagaScenario<OrderFulfilment> scenario(10s);
+  scenario.given(OrderPlaced{"o4", "cust-1", 100}).correlated("o4").given(PaymentCharged{"o4", 100});
+  // A completed step whose enumerator was renamed since it was stored.
+  auto& store = scenario.store();
+  const auto version = store.stream_version(OrderFulfilment::stream_id_for("o4")).value();
+  const evs::EventData renamed = evs::make_event_data(evs::SagaStepCompleted{"ordr"}, evs::Encoding::binary, {});
+  REQUIRE(store.append(OrderFulfilment::stream_id_for("o4"), evs::ExpectedVersion::exact(version),
+                       std::span(&renamed, 1)));
+  scenario.when(InventoryReservationFailed{"o4", "out of stock"})
+      .then_error("process manager fulfilment: the stored step 'ordr' has no enumerator in FulfilmentStep");
 }

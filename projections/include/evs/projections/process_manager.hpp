@@ -1,31 +1,38 @@
 // Process managers (sagas): event-driven workflows keyed by a correlation id.
 //
 // Orchestration: one coordinator per business transaction. It reacts to events, remembers where the
-// transaction is in its own event-sourced state, issues commands, and issues compensating commands when a
+// transaction is in its own event-sourced state, sends commands, and sends compensating commands when a
 // later step fails or does not answer in time.
 //
 //   struct OrderData { std::string order_id; std::int64_t cents = 0; };
 //   BOOST_DESCRIBE_STRUCT(OrderData, (), (order_id, cents))
+//   enum class Step { order, payment, stock };
+//   BOOST_DESCRIBE_ENUM(Step, order, payment, stock)
 //
-//   class Fulfilment : public evs::ProcessManager<Fulfilment, OrderData, OrderPlaced, PaymentCharged, ...> {
+//   class Fulfilment : public evs::ProcessManager<Fulfilment, OrderData, Step, OrderPlaced, PaymentCharged, ...> {
 //    public:
 //     static constexpr std::string_view name = "fulfilment";        // instance streams "fulfilment-<id>"
-//     Fulfilment(evs::EventStore& store, Services& s) : ProcessManager(store), services_(s) {}
-//     // Optional: where the correlation id comes from (default: the event's metadata.correlation_id).
-//     std::string correlation_id(const OrderPlaced& e, const evs::RecordedEvent&) const { return e.order_id; }
-//     void handle(const OrderPlaced& e, const evs::RecordedEvent&, Saga& saga) {
+//     // Which instance each event belongs to: one entry per event type (saga_correlation.hpp).
+//     static constexpr auto correlate = evs::by(&OrderPlaced::order_id, &PaymentCharged::order_id, ...);
+//     Fulfilment(evs::EventStore& store, std::chrono::seconds timeout) : ProcessManager(store), timeout_(timeout) {}
+//     void handle(const OrderPlaced& e, Saga& saga) {
 //       saga.data() = {e.order_id, e.total_cents};
-//       saga.complete_step("order");                                 // compensated by CancelOrder
-//       saga.start_step("payment", 30s);                             // fails if no answer within 30 s
-//       saga.send("ChargePayment", ChargePayment{e.order_id, e.total_cents}, services_.charge_payment);
+//       saga.complete_step(Step::order);                         // compensated by CancelOrder
+//       saga.start_step(Step::payment, timeout_);                // fails if no answer in time
+//       saga.send(ChargePayment{e.order_id, e.total_cents});     // a described struct
 //     }
-//     void handle(const PaymentCharged&, const evs::RecordedEvent&, Saga& saga) { ... }
+//     void handle(const PaymentCharged&, const evs::RecordedEvent&, Saga& saga) { ... }  // either form
 //     // Called for each completed step, newest first, when a step fails or times out.
-//     void compensate(std::string_view step, Saga& saga) { ... }
+//     void compensate(Step step, Saga& saga) { ... }
 //   };
 //
-//   Fulfilment saga(store, services);
-//   saga.attach(engine, {.database = "read.db"});   // instead of engine.add(); before engine.start()
+//   Fulfilment saga(store, 30s);
+//   saga.attach(engine, {.database = "read.db"},       // instead of engine.add(); before engine.start()
+//               [&](const ChargePayment& c, const evs::CommandMetadata& m) { payments.charge(c, m); }, ...);
+//
+// Checked at compile time: `correlate` names every listed event exactly once; every listed event has a
+// handle(); a member named compensate or on_timeout (whatever its access) is callable as the hook; an
+// old-style correlation_id member is refused. Private hooks and handlers work with `friend evs::SagaAccess;`.
 //
 // Choreography needs no coordinator: each service is an ordinary EffectHandler that reacts to the others'
 // events and appends its own with caused_by(event) metadata and derived_id() event ids (see below).
@@ -37,10 +44,11 @@
 // and decides again). A reaction is stored first and its commands are issued after, so a command is never
 // issued for a decision that was not stored. A reaction's events get ids derived from the cause's event id
 // (command_event_id), so a cause delivered again is decided again on the state before its stored reaction,
-// stores nothing new, and re-issues the same commands; the state keeps nothing per event reacted to. Deadlines are stored in the state and armed as Asio timers on
-// the engine's io_context; when one passes, the timer appends evs.saga.deadline_reached to the instance
-// stream, and the engine delivers it back like any other event, so a timeout survives restarts and is
-// handled at least once like everything else. See docs/process-managers.md.
+// stores nothing new, and re-issues the same commands; the state keeps nothing per event reacted to.
+// Deadlines are stored in the state and armed as Asio timers on the engine's io_context; when one passes,
+// the timer appends evs.saga.deadline_reached to the instance stream, and the engine delivers it back like
+// any other event, so a timeout survives restarts and is handled at least once like everything else.
+// See docs/process-managers.md.
 #pragma once
 
 #include "evs/core/aggregate.hpp"
@@ -50,8 +58,13 @@
 #include "evs/eventstore/repository.hpp"
 #include "evs/projections/engine.hpp"
 #include "evs/projections/projection.hpp"
+#include "evs/projections/saga_commands.hpp"
+#include "evs/projections/saga_correlation.hpp"
+#include "evs/projections/saga_instance.hpp"
 
 #include <boost/describe/enum.hpp>
+#include <boost/describe/enum_from_string.hpp>
+#include <boost/describe/enum_to_string.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -82,186 +95,42 @@ EventMetadata caused_by(const RecordedEvent& cause);
 // no-op. Different salts give different ids; the same inputs give the same id in every build.
 Uuid derived_id(const Uuid& base, std::string_view salt);
 
-// ---- What a process manager issues --------------------------------------------------------------------
-
-// Travels with every command a saga issues.
-struct CommandMetadata {
-  // Deterministic: the same command re-issued (after a crash or a failed send) has the same id. A command
-  // handler that uses it as the id of the event it appends gets duplicates dropped by the store.
-  Uuid command_id;
-  std::string correlation_id;  // the saga instance's correlation id
-  std::string causation_id;    // the id of the event the saga reacted to
-  // Metadata for the events the command handler appends: the same correlation id, caused by this command.
-  // Replies carrying it find their way back to the saga instance.
-  EventMetadata event_metadata() const { return {correlation_id, command_id.to_string(), {}}; }
-};
-
-// ---- The instance's own events. Stored names and member layouts are on-disk format: never change. ------
-
-enum class SagaStatus : std::uint8_t {
-  not_started = 0,
-  running = 1,
-  completed = 2,    // complete() was called
-  compensated = 3,  // a step failed or timed out; the completed steps were compensated
-};
-BOOST_DESCRIBE_ENUM(SagaStatus, not_started, running, completed, compensated)
-
-struct SagaStarted {
-  std::string correlation_id;
-};
-BOOST_DESCRIBE_STRUCT(SagaStarted, (), (correlation_id))
-EVS_EVENT(SagaStarted, "evs.saga.started", 1)
-
-// First event of every stored reaction (after SagaStarted): which event caused it, and the instance's version
-// before it. An audit record only: it changes nothing in the state.
-struct SagaEventHandled {
-  Uuid event_id;
-  std::string type;
-  std::string stream_id;
-  std::uint64_t version_before = 0;
-};
-BOOST_DESCRIBE_STRUCT(SagaEventHandled, (), (event_id, type, stream_id, version_before))
-EVS_EVENT(SagaEventHandled, "evs.saga.event_handled", 1)
-
-struct SagaStepStarted {
-  std::string step;
-  std::optional<Timestamp> deadline;  // none: the step waits for ever
-};
-BOOST_DESCRIBE_STRUCT(SagaStepStarted, (), (step, deadline))
-EVS_EVENT(SagaStepStarted, "evs.saga.step_started", 1)
-
-struct SagaStepCompleted {
-  std::string step;
-};
-BOOST_DESCRIBE_STRUCT(SagaStepCompleted, (), (step))
-EVS_EVENT(SagaStepCompleted, "evs.saga.step_completed", 1)
-
-struct SagaStepFailed {
-  std::string step;
-  std::string reason;
-};
-BOOST_DESCRIBE_STRUCT(SagaStepFailed, (), (step, reason))
-EVS_EVENT(SagaStepFailed, "evs.saga.step_failed", 1)
-
-// Recorded before the compensating commands of `step` are issued.
-struct SagaStepCompensated {
-  std::string step;
-};
-BOOST_DESCRIBE_STRUCT(SagaStepCompensated, (), (step))
-EVS_EVENT(SagaStepCompensated, "evs.saga.step_compensated", 1)
-
-struct SagaCommandIssued {
-  std::string command;
-  Uuid command_id;
-};
-BOOST_DESCRIBE_STRUCT(SagaCommandIssued, (), (command, command_id))
-EVS_EVENT(SagaCommandIssued, "evs.saga.command_issued", 1)
-
-// The saga's Data after the reaction, as JSON.
-struct SagaDataChanged {
-  std::string data;
-};
-BOOST_DESCRIBE_STRUCT(SagaDataChanged, (), (data))
-EVS_EVENT(SagaDataChanged, "evs.saga.data_changed", 1)
-
-struct SagaEnded {
-  SagaStatus status = SagaStatus::completed;
-  std::string reason;
-};
-BOOST_DESCRIBE_STRUCT(SagaEnded, (), (status, reason))
-EVS_EVENT(SagaEnded, "evs.saga.ended", 1)
-
-// Appended by the deadline timer; the process manager reacts to it like to any other event.
-struct SagaDeadlineReached {
-  std::string step;
-  Timestamp deadline{};
-};
-BOOST_DESCRIBE_STRUCT(SagaDeadlineReached, (), (step, deadline))
-EVS_EVENT(SagaDeadlineReached, "evs.saga.deadline_reached", 1)
-
-// The state of one saga instance, built from its events.
-struct SagaInstanceState {
-  SagaStatus status = SagaStatus::not_started;
-  std::string correlation_id;
-  std::map<std::string, std::optional<Timestamp>> pending;  // steps waiting for an answer -> deadline
-  std::vector<std::string> completed;    // completed steps, oldest first
-  std::vector<std::string> compensated;  // compensated steps, in the order compensation ran
-  std::string failed_step;               // the step whose failure started compensation
-  std::string reason;                    // why the saga was compensated
-  std::string data;                      // the saga's Data as JSON; empty: Data{}
-};
-BOOST_DESCRIBE_STRUCT(SagaInstanceState, (),
-                      (status, correlation_id, pending, completed, compensated, failed_step, reason, data))
-
-using SagaEvent = std::variant<SagaStarted, SagaEventHandled, SagaStepStarted, SagaStepCompleted, SagaStepFailed,
-                               SagaStepCompensated, SagaCommandIssued, SagaDataChanged, SagaEnded,
-                               SagaDeadlineReached>;
-
-namespace detail {
-inline void apply_saga(SagaInstanceState& s, const SagaStarted& e) {
-  s.status = SagaStatus::running;
-  s.correlation_id = e.correlation_id;
-}
-// Redeliveries are recognised by the reaction's event ids (see ProcessManager::react), not by the state.
-inline void apply_saga(SagaInstanceState&, const SagaEventHandled&) {}
-inline void apply_saga(SagaInstanceState& s, const SagaStepStarted& e) { s.pending[e.step] = e.deadline; }
-inline void apply_saga(SagaInstanceState& s, const SagaStepCompleted& e) {
-  s.pending.erase(e.step);
-  if (std::find(s.completed.begin(), s.completed.end(), e.step) == s.completed.end()) s.completed.push_back(e.step);
-}
-inline void apply_saga(SagaInstanceState& s, const SagaStepFailed& e) {
-  s.pending.erase(e.step);
-  s.failed_step = e.step;
-  s.reason = e.reason;
-}
-inline void apply_saga(SagaInstanceState& s, const SagaStepCompensated& e) { s.compensated.push_back(e.step); }
-inline void apply_saga(SagaInstanceState&, const SagaCommandIssued&) {}
-inline void apply_saga(SagaInstanceState& s, const SagaDataChanged& e) { s.data = e.data; }
-inline void apply_saga(SagaInstanceState& s, const SagaEnded& e) {
-  s.status = e.status;
-  if (!e.reason.empty()) s.reason = e.reason;
-  s.pending.clear();
-}
-inline void apply_saga(SagaInstanceState&, const SagaDeadlineReached&) {}
-}  // namespace detail
-
-// The aggregate behind one saga instance of process manager PM: stream "<PM::name>-<correlation id>".
-template <class PM>
-class SagaInstance
-    : public Aggregate<SagaInstance<PM>, SagaInstanceState, SagaStarted, SagaEventHandled, SagaStepStarted,
-                       SagaStepCompleted, SagaStepFailed, SagaStepCompensated, SagaCommandIssued, SagaDataChanged,
-                       SagaEnded, SagaDeadlineReached> {
-  using Base = Aggregate<SagaInstance<PM>, SagaInstanceState, SagaStarted, SagaEventHandled, SagaStepStarted,
-                         SagaStepCompleted, SagaStepFailed, SagaStepCompensated, SagaCommandIssued,
-                         SagaDataChanged, SagaEnded, SagaDeadlineReached>;
-
- public:
-  static constexpr std::string_view category = PM::name;
-  using Base::Base;
-
-  // Applies `e` to the state and records it as pending (saved by the process manager).
-  void record(SagaEvent e) {
-    std::visit([this](auto& event) { this->raise(std::move(event)); }, e);
-  }
-
- private:
-  friend AggregateAccess;
-  template <class E>
-  void apply(const E& e) {
-    detail::apply_saga(this->state_, e);
-  }
-};
-
 // ---- The handle a reaction works on ---------------------------------------------------------------------
 
-template <class Derived, class Data, Event... Events>
+template <class Derived, class Data, class Step, Event... Events>
 class ProcessManager;
+
+namespace detail {
+
+// The stored name of `step`: its enumerator's name. Throws invalid_argument for a value that is no enumerator.
+template <class Step>
+std::string step_name(Step step) {
+  const char* n = boost::describe::enum_to_string(step, nullptr);
+  if (!n)
+    throw Exception(errc::invalid_argument,
+                    "saga step " + std::to_string(static_cast<long long>(step)) + " is not an enumerator of its enum");
+  return n;
+}
+
+// The step stored as `name`. Throws corrupt_payload naming `owner` when Step has no such enumerator (an
+// enumerator renamed or removed while instances that use it are stored).
+template <class Step>
+Step parse_step(const std::string& name, std::string_view owner) {
+  Step step{};
+  if (!boost::describe::enum_from_string(name.c_str(), step))
+    throw Exception(errc::corrupt_payload, "process manager " + std::string(owner) + ": the stored step '" + name +
+                                               "' has no enumerator in " +
+                                               std::string(unqualified_type_name<Step>()));
+  return step;
+}
+
+}  // namespace detail
 
 // One saga instance as a handler sees it. Every change is recorded as an event and stored when the handler
 // returns; commands passed to send() are issued only after that store succeeded. Once the saga has ended,
 // step changes are ignored (send() still works, e.g. to undo the effect of a late answer).
 // Not thread-safe; valid only during the call that received it.
-template <class Data>
+template <class Data, class Step>
 class Saga {
  public:
   const std::string& correlation_id() const { return correlation_id_; }
@@ -269,10 +138,13 @@ class Saga {
   bool is_new() const { return version_before_ == 0; }
   SagaStatus status() const { return state_->status; }
   bool ended() const { return status() == SagaStatus::completed || status() == SagaStatus::compensated; }
-  bool is_pending(std::string_view step) const { return state_->pending.count(std::string(step)) > 0; }
-  bool is_completed(std::string_view step) const {
-    return std::find(state_->completed.begin(), state_->completed.end(), step) != state_->completed.end();
+  bool is_pending(Step step) const { return state_->pending.count(detail::step_name(step)) > 0; }
+  bool is_completed(Step step) const {
+    return std::find(state_->completed.begin(), state_->completed.end(), detail::step_name(step)) !=
+           state_->completed.end();
   }
+  // Why the saga was compensated (the failed step's reason), or empty.
+  const std::string& reason() const { return state_->reason; }
   const SagaInstanceState& state() const { return *state_; }
 
   // The saga's own data (a described struct). Changes are stored with the reaction.
@@ -282,30 +154,31 @@ class Saga {
   // Marks `step` as waiting for an answer. With a positive `timeout`, the deadline now + timeout is stored,
   // and if the step is still pending then, the process manager calls on_timeout(step, saga) or, without
   // one, fail_step(step, "timed out ..."). Starting a pending step again replaces its deadline.
-  void start_step(std::string_view step, std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) {
+  void start_step(Step step, std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) {
     if (ended()) return;
     std::optional<Timestamp> deadline;
     if (timeout > std::chrono::milliseconds::zero())
       deadline = std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now()) +
                  std::chrono::duration_cast<std::chrono::microseconds>(timeout);
-    record_(SagaStepStarted{std::string(step), deadline});
+    record_(SagaStepStarted{detail::step_name(step), deadline});
   }
 
   // Marks `step` as done (pending or not): if a later step fails, compensate(step, saga) runs for it.
-  void complete_step(std::string_view step) {
+  void complete_step(Step step) {
     if (ended()) return;
-    record_(SagaStepCompleted{std::string(step)});
+    record_(SagaStepCompleted{detail::step_name(step)});
   }
 
   // Fails `step` and compensates: compensate(s, saga) for every completed step s, newest first; then the
   // saga ends with status compensated and `reason`.
-  void fail_step(std::string_view step, std::string_view reason) {
+  void fail_step(Step step, std::string_view reason) {
     if (ended()) return;
-    record_(SagaStepFailed{std::string(step), std::string(reason)});
+    record_(SagaStepFailed{detail::step_name(step), std::string(reason)});
     const std::vector<std::string> done = state_->completed;
     for (auto it = done.rbegin(); it != done.rend(); ++it) {
+      const Step s = detail::parse_step<Step>(*it, owner_);
       record_(SagaStepCompensated{*it});
-      compensate_(*it, *this);
+      compensate_(s, *this);
     }
     record_(SagaEnded{SagaStatus::compensated, std::string(reason)});
   }
@@ -316,52 +189,45 @@ class Saga {
     record_(SagaEnded{SagaStatus::completed, {}});
   }
 
-  // Issues a command once this reaction is stored: `issue` is called with the command's metadata and should
-  // call the application's command handler. It may be called more than once for one command (at least
-  // once: after a crash or when it throws, which fails the event and lets the engine retry it), always with
-  // the same CommandMetadata::command_id. `command` names it in the audit trail.
-  void send(std::string_view command, std::function<void(const CommandMetadata&)> issue) {
+  // Sends `command` (a described struct) once this reaction is stored, to the handler registered for its
+  // type at attach(). The handler may be called more than once for one command (at least once: after a
+  // crash, or when it throws, which fails the event and lets the engine retry it), always with the same
+  // CommandMetadata::command_id. Throws invalid_argument, before anything is stored, when no handler for
+  // the command's type was registered.
+  template <class Command>
+  void send(Command command) {
+    router_->require(typeid(Command), detail::unqualified_type_name<Command>(), owner_);
     CommandMetadata m;
     m.command_id = derived_id(cause_, stream_id_ + "/command/" + std::to_string(commands_.size()));
     m.correlation_id = correlation_id_;
     m.causation_id = cause_.to_string();
-    record_(SagaCommandIssued{std::string(command), m.command_id});
-    commands_.push_back({std::move(m), std::move(issue)});
-  }
-  // Typed form: send("ChargePayment", ChargePayment{...}, handler) calls handler(command, metadata).
-  template <class Command, class Handler>
-    requires std::invocable<Handler&, const Command&, const CommandMetadata&>
-  void send(std::string_view name, Command command, Handler handler) {
-    send(name, [command = std::move(command), handler = std::move(handler)](const CommandMetadata& m) mutable {
-      handler(std::as_const(command), m);
-    });
+    auto issued = detail::make_issued(std::move(command), std::move(m));
+    record_(SagaCommandIssued{issued.name, issued.metadata.command_id});
+    commands_.push_back(std::move(issued));
   }
 
  private:
-  template <class, class, Event...>
+  template <class, class, class, Event...>
   friend class ProcessManager;
 
-  struct Issue {
-    CommandMetadata metadata;
-    std::function<void(const CommandMetadata&)> issue;
-  };
-
   Saga(const SagaInstanceState& state, std::function<void(SagaEvent)> record,
-       std::function<void(std::string_view, Saga&)> compensate, std::string correlation_id, std::string stream_id,
-       Uuid cause, std::uint64_t version_before, Data data)
-      : state_(&state), record_(std::move(record)), compensate_(std::move(compensate)),
-        correlation_id_(std::move(correlation_id)), stream_id_(std::move(stream_id)), cause_(cause),
+       std::function<void(Step, Saga&)> compensate, const detail::CommandRouter& router, std::string_view owner,
+       std::string correlation_id, std::string stream_id, Uuid cause, std::uint64_t version_before, Data data)
+      : state_(&state), record_(std::move(record)), compensate_(std::move(compensate)), router_(&router),
+        owner_(owner), correlation_id_(std::move(correlation_id)), stream_id_(std::move(stream_id)), cause_(cause),
         version_before_(version_before), data_(std::move(data)) {}
 
   const SagaInstanceState* state_;
   std::function<void(SagaEvent)> record_;
-  std::function<void(std::string_view, Saga&)> compensate_;
+  std::function<void(Step, Saga&)> compensate_;
+  const detail::CommandRouter* router_;
+  std::string_view owner_;
   std::string correlation_id_;
   std::string stream_id_;
   Uuid cause_;
   std::uint64_t version_before_;
   Data data_;
-  std::vector<Issue> commands_;
+  std::vector<IssuedCommand> commands_;
 };
 
 // ---- Internals shared by every process manager (projections/src/process_manager.cpp) -------------------
@@ -415,9 +281,6 @@ Result<void> append_deadline_reached(EventStore& store, const std::string& strea
                                      const std::string& correlation_id, const SagaDeadline& deadline,
                                      Encoding encoding);
 
-template <class>
-inline constexpr bool saga_dependent_false = false;
-
 }  // namespace detail
 
 // ---- The base class -------------------------------------------------------------------------------------
@@ -429,30 +292,62 @@ struct ProcessManagerOptions {
   std::size_t scan_batch = 1000;                // events per read while re-arming deadlines at attach()
 };
 
+namespace detail {
+
+// Finds a member named compensate / on_timeout / correlation_id whatever its access: if D declares one,
+// the name is ambiguous in SagaHookProbe<D> and taking its address fails.
+struct SagaHookFallback {
+  void compensate();
+  void on_timeout();
+  void correlation_id();
+};
+template <class D>
+struct SagaHookProbe : D, SagaHookFallback {};
+template <class D>
+concept declares_compensate = !requires { &SagaHookProbe<D>::compensate; };
+template <class D>
+concept declares_on_timeout = !requires { &SagaHookProbe<D>::on_timeout; };
+template <class D>
+concept declares_correlation_id = !requires { &SagaHookProbe<D>::correlation_id; };
+
+}  // namespace detail
+
 // Derived provides:
 //  - static constexpr std::string_view name: the projection name and the instance streams' category
 //    (letters, digits, '_'; no '-').
-//  - void handle(const E&, const evs::RecordedEvent&, Saga&) for each E in Events.
+//  - static constexpr auto correlate = evs::by(...): one entry per event type in Events (saga_correlation.hpp).
+//  - void handle(const E&, Saga&) or void handle(const E&, const evs::RecordedEvent&, Saga&) for each E in
+//    Events.
 // and optionally:
-//  - std::string correlation_id(const E&, const evs::RecordedEvent&) for some E: the instance key for E.
-//    Default: the event's metadata.correlation_id. Events with an empty key are ignored.
-//  - void compensate(std::string_view step, Saga&): issues the compensating commands of a completed step.
-//  - void on_timeout(std::string_view step, Saga&): replaces the default fail_step(step, "timed out ...").
+//  - void compensate(Step, Saga&): sends the compensating commands of a completed step.
+//  - void on_timeout(Step, Saga&): replaces the default fail_step(step, "timed out ...").
+// Step is a described enum (BOOST_DESCRIBE_ENUM); steps are stored by enumerator name, so renaming an
+// enumerator that stored instances use makes their reactions fail with corrupt_payload.
+// Handlers, hooks and `correlate` may be private with `friend evs::SagaAccess;`. A member named compensate
+// or on_timeout that cannot be called as the hook, or one named correlation_id (the old correlation hook),
+// is a compile error. Derived must not be final (the hook check derives from it).
 // Handlers must decide from the saga's state and the event only: a reaction may run more than once (after
 // a conflict, or to re-issue commands after a crash) and is expected to decide the same each time.
 // Thread-safety: with ProjectionOptions::partitions > 1, reactions to events of different streams run
 // concurrently (also for one instance; optimistic concurrency orders them).
-template <class Derived, class Data, Event... Events>
+template <class Derived, class Data, class Step, Event... Events>
 class ProcessManager : public Projection {
+  static_assert(std::is_enum_v<Step> && boost::describe::has_describe_enumerators<Step>::value,
+                "a process manager's Step is an enum described with BOOST_DESCRIBE_ENUM (steps are stored by "
+                "enumerator name)");
+
  public:
-  using Saga = evs::Saga<Data>;
+  using Saga = evs::Saga<Data, Step>;
   using Instance = SagaInstance<Derived>;
+  using step_type = Step;
+  using data_type = Data;
 
   // `store` must outlive the process manager. The process manager must outlive the engine it is attached to.
   explicit ProcessManager(EventStore& store, ProcessManagerOptions options = {})
       : store_(store), options_(options),
         timers_([this](const std::string& id, const detail::SagaDeadline& d) { return fire(id, d); },
                 options.timer_retry) {
+    static_assert(checked());
     options_.max_conflicts = std::max(options_.max_conflicts, 1);
     options_.scan_batch = std::max<std::size_t>(options_.scan_batch, 1);
   }
@@ -465,13 +360,21 @@ class ProcessManager : public Projection {
   ProcessManager& operator=(const ProcessManager&) = delete;
 
   // Registers the process manager with `engine` (engine.add(*this, options); `options.database` is
-  // required) and, once the engine runs, re-arms the deadlines of the open instances found in the log.
-  // Call before engine.start(). Throws what engine.add() throws.
-  void attach(ProjectionEngine& engine, ProjectionOptions options) {
+  // required) and its command handlers (saga_commands.hpp: each a callable of (const C&, const
+  // CommandMetadata&) or (const C&), or a std::tuple of them), and, once the engine runs, re-arms the
+  // deadlines of the open instances found in the log. Call once, before engine.start(). Throws
+  // invalid_argument for two handlers of one command type, and what engine.add() throws.
+  template <class... Handlers>
+  void attach(ProjectionEngine& engine, ProjectionOptions options, Handlers&&... handlers) {
+    (router_.add_handler(std::forward<Handlers>(handlers), Derived::name), ...);
     engine.add(*this, std::move(options));
     timers_.attach(engine.io_context());
     timers_.post([this] { return rearm_all(); });
   }
+
+  // For tests (evs::testing::SagaScenario): every issued command goes to `sink` instead of its handler, and
+  // commands without a handler are accepted. Call before the first reaction.
+  void capture_commands(std::function<void(const IssuedCommand&)> sink) { router_.set_sink(std::move(sink)); }
 
   // The stored state of the instance for `correlation_id`. Errors: stream_not_found, read/decode errors.
   Result<SagaInstanceState> instance(std::string_view correlation_id) {
@@ -513,16 +416,13 @@ class ProcessManager : public Projection {
     }
     auto r = dispatch_event<Events...>(event, "process manager " + std::string(Derived::name),
                                        [&]<class E>(const E& e) {
-                                         const std::string id = correlation_of(e, event);
-                                         if (id.empty()) return;
-                                         react(id, event, [&](Saga& saga) {
-                                           if constexpr (requires(Derived& d) { d.handle(e, event, saga); })
-                                             derived().handle(e, event, saga);
-                                           else
-                                             static_assert(detail::saga_dependent_false<E>,
-                                                           "the process manager needs a public handle(const E&, "
-                                                           "const evs::RecordedEvent&, Saga&) for each listed "
-                                                           "event type");
+                                         const std::optional<std::string> id = correlation_of(e, event);
+                                         if (!id) return;
+                                         react(*id, event, [&](Saga& saga) {
+                                           if constexpr (handles_with_metadata<E>)
+                                             SagaAccess::handle(derived(), e, event, saga);
+                                           else if constexpr (handles_without_metadata<E>)
+                                             SagaAccess::handle(derived(), e, saga);
                                          });
                                        });
     if (!r) throw Exception(r.error());
@@ -532,11 +432,70 @@ class ProcessManager : public Projection {
   Derived& derived() { return static_cast<Derived&>(*this); }
 
   template <class E>
-  std::string correlation_of(const E& e, const RecordedEvent& meta) {
-    if constexpr (requires(Derived& d) { { d.correlation_id(e, meta) } -> std::convertible_to<std::string>; })
-      return std::string(derived().correlation_id(e, meta));
-    else
-      return meta.metadata.correlation_id;
+  static constexpr bool handles_with_metadata =
+      requires(Derived& d, const E& e, const RecordedEvent& m, Saga& s) { SagaAccess::handle(d, e, m, s); };
+  template <class E>
+  static constexpr bool handles_without_metadata =
+      requires(Derived& d, const E& e, Saga& s) { SagaAccess::handle(d, e, s); };
+
+  // The compile-time checks of Derived (see above the class); static_assert(checked()) in the constructor.
+  template <class E>
+  static constexpr bool checked_event() {
+    using Correlate = std::remove_cvref_t<decltype(SagaAccess::correlate<Derived>())>;
+    static_assert(Correlate::template entries_for<E> > 0,
+                  "the process manager's `correlate` has no entry for this event type (E): add &E::member, "
+                  "evs::if_set(...), evs::from_metadata<E> or a function of (const E&) to evs::by(...)");
+    static_assert(Correlate::template entries_for<E> < 2,
+                  "the process manager's `correlate` has two entries for this event type (E): keep one");
+    static_assert(handles_with_metadata<E> || handles_without_metadata<E>,
+                  "the process manager needs handle(const E&, Saga&) or handle(const E&, const evs::RecordedEvent&, "
+                  "Saga&) for each listed event type E (public, or private with `friend evs::SagaAccess;`)");
+    return true;
+  }
+  static constexpr bool checked() {
+    static_assert(!std::is_final_v<Derived>, "a process manager must not be final: its hooks are checked by deriving from it");
+    static_assert(!detail::declares_correlation_id<Derived>,
+                  "correlation_id(...) is no longer a process manager hook: declare `static constexpr auto correlate "
+                  "= evs::by(&Event::member, ...)` with one entry per event type instead");
+    if constexpr (detail::declares_compensate<Derived>)
+      static_assert(requires(Derived& d, Step s, Saga& saga) { SagaAccess::compensate(d, s, saga); },
+                    "the process manager declares a member named compensate that cannot be called as the hook "
+                    "`void compensate(Step, Saga&)` (public, or private with `friend evs::SagaAccess;`)");
+    if constexpr (detail::declares_on_timeout<Derived>)
+      static_assert(requires(Derived& d, Step s, Saga& saga) { SagaAccess::on_timeout(d, s, saga); },
+                    "the process manager declares a member named on_timeout that cannot be called as the hook "
+                    "`void on_timeout(Step, Saga&)` (public, or private with `friend evs::SagaAccess;`)");
+    static_assert(requires { SagaAccess::correlate<Derived>(); },
+                  "the process manager needs `static constexpr auto correlate = evs::by(&Event::member, ...)` with "
+                  "one entry per event type (public, or private with `friend evs::SagaAccess;`)");
+    if constexpr (requires { SagaAccess::correlate<Derived>(); }) {
+      using Correlate = std::remove_cvref_t<decltype(SagaAccess::correlate<Derived>())>;
+      static_assert(is_correlation_v<Correlate>, "`correlate` must be made with evs::by(...)");
+      if constexpr (is_correlation_v<Correlate>) {
+        static_assert(Correlate::template only_for<Events...>,
+                      "the process manager's `correlate` has an entry for an event type it does not list");
+        return (checked_event<Events>() && ...);
+      }
+    }
+    return true;
+  }
+
+  // The key of the instance `e` belongs to, or nullopt if it belongs to none (if_set, or a nullopt key).
+  // An empty key from any other entry throws, so the engine retries the event and then parks it.
+  template <class E>
+  std::optional<std::string> correlation_of(const E& e, const RecordedEvent& meta) {
+    bool optional = false;
+    std::optional<std::string> key = SagaAccess::correlate<Derived>().key(e, meta, optional);
+    if (key && key->empty()) {
+      if (optional) return std::nullopt;
+      throw Exception(errc::invalid_argument,
+                      "process manager " + std::string(Derived::name) + ": event " + meta.type + " (" +
+                          std::string(detail::unqualified_type_name<E>()) + ") at position " +
+                          std::to_string(meta.position) + " of stream " + meta.stream_id +
+                          " has an empty correlation key; wrap its entry in evs::if_set(...) if such events "
+                          "belong to no instance");
+    }
+    return key;
   }
 
   static Data decode_data(const std::string& json) {
@@ -560,10 +519,11 @@ class ProcessManager : public Projection {
                                                      auto it = saga.state().pending.find(d.step);
                                                      if (it == saga.state().pending.end() || it->second != d.deadline)
                                                        return;  // answered in time, or the step was restarted
-                                                     if constexpr (requires(Derived& x) { x.on_timeout(d.step, saga); })
-                                                       derived().on_timeout(d.step, saga);
+                                                     const Step step = detail::parse_step<Step>(d.step, Derived::name);
+                                                     if constexpr (detail::declares_on_timeout<Derived>)
+                                                       SagaAccess::on_timeout(derived(), step, saga);
                                                      else
-                                                       saga.fail_step(d.step, "timed out: no answer before the deadline");
+                                                       saga.fail_step(step, "timed out: no answer before the deadline");
                                                    });
                                                  });
     if (!r) throw Exception(r.error());
@@ -572,7 +532,7 @@ class ProcessManager : public Projection {
   // Runs `decide` on a fresh Saga over `instance`, after recording the reaction's first events. Returns
   // the commands to issue; `changed` tells whether the decision recorded anything.
   template <class Decide>
-  std::vector<typename Saga::Issue> decide_on(Instance& instance, const std::string& id, const RecordedEvent& cause,
+  std::vector<IssuedCommand> decide_on(Instance& instance, const std::string& id, const RecordedEvent& cause,
                                               Decide& decide, bool& changed) {
     const std::uint64_t before = instance.version();
     if (before == 0) instance.record(SagaStarted{id});
@@ -581,10 +541,10 @@ class ProcessManager : public Projection {
     const std::string old_data = instance.state().data.empty() ? encode(Data{}, Encoding::json) : instance.state().data;
     Saga saga(
         instance.state(), [&instance](SagaEvent e) { instance.record(std::move(e)); },
-        [this](std::string_view step, Saga& s) {
-          if constexpr (requires(Derived& d) { d.compensate(step, s); }) derived().compensate(step, s);
+        [this](Step step, Saga& s) {
+          if constexpr (detail::declares_compensate<Derived>) SagaAccess::compensate(derived(), step, s);
         },
-        id, instance.stream_id(), cause.event_id, before, decode_data(instance.state().data));
+        router_, Derived::name, id, instance.stream_id(), cause.event_id, before, decode_data(instance.state().data));
     decide(saga);
     if (std::string now = encode(saga.data_, Encoding::json); now != old_data) instance.record(SagaDataChanged{std::move(now)});
     changed = instance.pending_events().size() > baseline;
@@ -656,8 +616,8 @@ class ProcessManager : public Projection {
     return instance;
   }
 
-  static void issue(std::vector<typename Saga::Issue>& commands) {
-    for (auto& c : commands) c.issue(c.metadata);
+  void issue(const std::vector<IssuedCommand>& commands) const {
+    for (const auto& c : commands) router_.issue(c);
   }
 
   void sync_timers(const Instance& instance) {
@@ -691,6 +651,7 @@ class ProcessManager : public Projection {
 
   EventStore& store_;
   ProcessManagerOptions options_;
+  detail::CommandRouter router_;  // filled by attach(), then only read
   detail::SagaTimers timers_;
 };
 

@@ -1,0 +1,14 @@
+// Must not compile: an event without an entry in correlate would belong to no instance.
+#include "saga_fixture.hpp"
+
+class Saga1 : public evs::ProcessManager<Saga1, cf::Data, cf::Step, cf::Opened, cf::Closed> {
+ public:
+  static constexpr std::string_view name = "saga1";
+  using ProcessManager::ProcessManager;
+  static constexpr auto correlate = evs::by(&cf::Opened::id);
+  void handle(const cf::Opened&, Saga&) {}
+  void handle(const cf::Closed&, Saga&) {}
+};
+
+void compile(evs::EventStore& store) { cf::use<Saga1>(store); }
+int main() {}
