@@ -109,11 +109,10 @@ namespace {
 evs::CommandOptions options_for(const Actor& actor) {
   return {.metadata = {.correlation_id = actor.correlation_id, .user = {{"who", actor.who}}}};
 }
+// Correlation = the transfer, causation = the saga's command; the command id is the idempotency key, so a
+// re-issued command appends nothing new and gets its first answer.
 evs::CommandOptions options_for(const evs::CommandMetadata& m) {
-  evs::CommandOptions o;
-  o.create_if_missing = true;
-  o.metadata = m.event_metadata();  // correlation = the transfer, causation = the saga's command
-  o.command_id = m.command_id;       // a re-issued command appends nothing new and gets its first answer
+  evs::CommandOptions o = m.options();
   o.metadata.user["who"] = std::string(TransferSaga::name);
   return o;
 }
@@ -143,18 +142,15 @@ Result<evs::AppendResult> Bank::transfer(const std::string& transfer_id, const s
 }
 
 void Bank::debit(const DebitSource& c, const evs::CommandMetadata& m) {
-  auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.withdraw(c.cents, c.transfer_id); },
-                               options_for(m));
+  auto r = evs::upsert(accounts_, c.account, options_for(m), &Account::withdraw, c.cents, c.transfer_id);
   if (!r) reject(c.transfer_id, TransferStep::debit, r.error(), m);
 }
 void Bank::credit(const CreditTarget& c, const evs::CommandMetadata& m) {
-  auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.deposit(c.cents, c.transfer_id); },
-                               options_for(m));
+  auto r = evs::upsert(accounts_, c.account, options_for(m), &Account::deposit, c.cents, c.transfer_id);
   if (!r) reject(c.transfer_id, TransferStep::credit, r.error(), m);
 }
 void Bank::refund(const RefundSource& c, const evs::CommandMetadata& m) {
-  auto r = evs::handle_command(accounts_, c.account, [&](Account& a) { return a.refund(c.cents, c.transfer_id); },
-                               options_for(m));
+  auto r = evs::update(accounts_, c.account, options_for(m), &Account::refund, c.cents, c.transfer_id);
   if (!r) throw evs::Exception(r.error());  // a refund must not be dropped: the engine retries, then parks it
 }
 
@@ -167,8 +163,8 @@ void Bank::reject(const std::string& transfer_id, TransferStep leg, const evs::E
   metadata.user["who"] = "bank";
   // The command id as event id: a re-issued command stores its refusal once.
   const TransferLegRejected refused{transfer_id, boost::describe::enum_to_string(leg, ""), why.message};
-  const evs::EventData d = evs::make_event_data(refused, evs::Encoding::binary, metadata, m.command_id);
-  auto r = store_.append("transfer-" + transfer_id, evs::ExpectedVersion::any(), std::span(&d, 1));
+  auto r = store_.append_event("transfer-" + transfer_id, evs::ExpectedVersion::any(), refused,
+                               {.metadata = metadata, .event_id = m.command_id});
   if (!r) throw evs::Exception(r.error());
 }
 

@@ -20,8 +20,8 @@ class StockService : public evs::EffectHandler<StockService, OrderPlaced> {
   static constexpr std::string_view name = "stock_service";
   explicit StockService(Commands& commands) : commands_(commands) {}
   void handle(const OrderPlaced& e, const evs::RecordedEvent& cause) {
-    commands_.reserve_stock({e.order_id, e.sku, e.quantity}, evs::caused_by(cause),
-                            evs::derived_id(cause.event_id, "reserve_stock"));
+    commands_.reserve_stock({e.order_id, e.sku, e.quantity},
+                            {.metadata = evs::caused_by(cause), .idempotency_key = evs::derived_id(cause.event_id, "reserve_stock")});
   }
 
  private:
@@ -33,7 +33,7 @@ class ShippingService : public evs::EffectHandler<ShippingService, StockReserved
   static constexpr std::string_view name = "shipping_service";
   explicit ShippingService(Commands& commands) : commands_(commands) {}
   void handle(const StockReserved& e, const evs::RecordedEvent& cause) {
-    commands_.ship({e.order_id}, evs::caused_by(cause));
+    commands_.ship({e.order_id}, {.metadata = evs::caused_by(cause)});
   }
 
  private:
@@ -45,8 +45,8 @@ class PaymentService : public evs::EffectHandler<PaymentService, ReservationReje
   static constexpr std::string_view name = "payment_service";
   explicit PaymentService(Commands& commands) : commands_(commands) {}
   void handle(const ReservationRejected& e, const evs::RecordedEvent& cause) {  // the compensation
-    commands_.refund({e.order_id}, evs::caused_by(cause));
-    commands_.cancel({e.order_id, e.reason}, evs::caused_by(cause));
+    commands_.refund({e.order_id}, {.metadata = evs::caused_by(cause)});
+    commands_.cancel({e.order_id, e.reason}, {.metadata = evs::caused_by(cause)});
   }
 
  private:

@@ -69,48 +69,41 @@ class Commands {
     evs::upsert(stock_, sku, &Stock::restock, quantity).value();
   }
 
-  // --- Sent by the saga (or the choreographed services). `meta` links the events to their cause. ---
-  // They throw when they cannot be done; the projection engine then retries the event that caused them.
+  // --- Sent by the saga (or the choreographed services). `options` link the events to their cause and
+  // carry the idempotency key that makes a re-issued command store nothing new. They throw when they cannot
+  // be done; the projection engine then retries the event that caused them.
 
-  // `command_id` identifies this request: a re-issued one (same id) reserves once and gets its first answer.
-  void reserve_stock(const ReserveStock& c, const evs::EventMetadata& meta, const evs::Uuid& command_id) {
+  void reserve_stock(const ReserveStock& c, const evs::CommandOptions& options) {
     if (unreachable_sku == c.sku) {  // the supplier's system for this sku is down: the request is lost
       ++lost_requests;
       return;
     }
-    evs::handle_command(stock_, c.sku, [&](Stock& s) { s.reserve(c.order_id, c.quantity); },
-                        {.metadata = meta, .command_id = command_id})
-        .value();
+    evs::upsert(stock_, c.sku, options, &Stock::reserve, c.order_id, c.quantity).value();
   }
-  void ship(const ShipOrder& c, const evs::EventMetadata& meta) {
-    evs::handle_command(orders_, c.order_id, [](Order& o) { return o.ship(); }, options(meta)).value();
+  void ship(const ShipOrder& c, const evs::CommandOptions& options) {
+    evs::update(orders_, c.order_id, options, &Order::ship).value();
   }
-  void refund(const RefundPayment& c, const evs::EventMetadata& meta) {
+  void refund(const RefundPayment& c, const evs::CommandOptions& options) {
     const std::string charge = orders_.load(c.order_id).value().state().charge_id;
     const std::string refund = gateway_.refund(charge).value();  // idempotent: refunding twice refunds once
-    evs::handle_command(orders_, c.order_id, [&](Order& o) { return o.record_refund(refund); }, options(meta)).value();
+    evs::update(orders_, c.order_id, options, &Order::record_refund, refund).value();
   }
-  void cancel(const CancelOrder& c, const evs::EventMetadata& meta) {
-    evs::handle_command(orders_, c.order_id, [&](Order& o) { return o.cancel(c.reason); }, options(meta)).value();
+  void cancel(const CancelOrder& c, const evs::CommandOptions& options) {
+    evs::update(orders_, c.order_id, options, &Order::cancel, c.reason).value();
   }
 
   // The saga's command handlers, for Fulfilment::attach(engine, options, commands.saga_handlers()).
   auto saga_handlers() {
-    return std::tuple(
-        [this](const ReserveStock& c, const evs::CommandMetadata& m) { reserve_stock(c, m.event_metadata(), m.command_id); },
-        [this](const ShipOrder& c, const evs::CommandMetadata& m) { ship(c, m.event_metadata()); },
-        [this](const RefundPayment& c, const evs::CommandMetadata& m) { refund(c, m.event_metadata()); },
-        [this](const CancelOrder& c, const evs::CommandMetadata& m) { cancel(c, m.event_metadata()); });
+    return std::tuple([this](const ReserveStock& c, const evs::CommandMetadata& m) { reserve_stock(c, m.options()); },
+                      [this](const ShipOrder& c, const evs::CommandMetadata& m) { ship(c, m.options()); },
+                      [this](const RefundPayment& c, const evs::CommandMetadata& m) { refund(c, m.options()); },
+                      [this](const CancelOrder& c, const evs::CommandMetadata& m) { cancel(c, m.options()); });
   }
 
   std::string unreachable_sku;          // set before the engine starts
   std::atomic<int> lost_requests = 0;
 
  private:
-  static evs::CommandOptions options(const evs::EventMetadata& meta) {
-    return {.create_if_missing = false, .metadata = meta};
-  }
-
   evs::Repository<Order> orders_;
   evs::Repository<Stock> stock_;
   CardGateway& gateway_;

@@ -121,7 +121,7 @@ TEST_CASE_TEMPLATE("update needs the stream, upsert takes either, and refusals s
   CHECK(repo.load("1").value().state().balance == 3);
 }
 
-TEST_CASE_TEMPLATE("the verbs retry conflicts, bound their attempts and refuse handle_command's options", B,
+TEST_CASE_TEMPLATE("the verbs retry conflicts and bound their attempts", B,
                    EVS_ALL_BACKENDS) {
   B backend;
   auto store = backend.open();
@@ -142,25 +142,6 @@ TEST_CASE_TEMPLATE("the verbs retry conflicts, bound their attempts and refuse h
   });
   CHECK(exhausted.error().is(errc::retries_exhausted));
   CHECK(update(repo, "1", {.max_attempts = 0}, &Account::deposit, 1).error().is(errc::invalid_argument));
-  CHECK(upsert(repo, "1", {.create_if_missing = false}, &Account::deposit, 1).error().is(errc::invalid_argument));
-  CHECK(upsert(repo, "1", {.command_id = Uuid::generate()}, &Account::deposit, 1).error().is(errc::invalid_argument));
-}
-
-TEST_CASE_TEMPLATE("handle_command, being replaced by the verbs, still upserts and honours its options", B,
-                   EVS_ALL_BACKENDS) {
-  B backend;
-  auto store = backend.open();
-  Repository<Account> repo(*store);
-  CommandOptions must_exist;
-  must_exist.create_if_missing = false;
-  CHECK(handle_command(repo, "1", [](Account& a) { a.deposit(1); }, must_exist).error().is(errc::stream_not_found));
-  const Uuid id = Uuid::generate();
-  auto first = handle_command(repo, "1", [](Account& a) { a.deposit(1); }, CommandOptions{.command_id = id});
-  REQUIRE(first);
-  auto again = handle_command(repo, "1", [](Account& a) { a.deposit(1); }, CommandOptions{.command_id = id});
-  REQUIRE(again);
-  CHECK(again->append.idempotent_replay);
-  CHECK(store->read_stream("acc-1").value().at(0).event_id == command_event_id(id, 0));
 }
 
 TEST_CASE_TEMPLATE("append_event stores one typed event with its name, version, metadata and id", B,

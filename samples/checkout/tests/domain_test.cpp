@@ -59,8 +59,8 @@ TEST_CASE("a re-issued stock reservation (same command id) reserves once and get
   Commands commands(store, gateway);
   commands.restock("BOOK", 3);
   const evs::Uuid command = evs::Uuid::generate();
-  commands.reserve_stock({"o1", "BOOK", 2}, {}, command);
-  commands.reserve_stock({"o1", "BOOK", 2}, {}, command);  // on the 1 left it would be rejected
+  commands.reserve_stock({"o1", "BOOK", 2}, {.idempotency_key = command});
+  commands.reserve_stock({"o1", "BOOK", 2}, {.idempotency_key = command});  // on the 1 left it would be rejected
   const auto events = store.read_stream("stock-BOOK").value();
   REQUIRE(events.size() == 2);
   CHECK(events[1].type == "checkout.stock_reserved");

@@ -25,8 +25,6 @@
 namespace evs {
 
 struct CommandOptions {
-  // Transitional, read by handle_command only (removed with it): false = a missing stream is an error.
-  std::optional<bool> create_if_missing;
   EventMetadata metadata;  // attached to every event the command appends
   // Makes the command idempotent: its i-th event gets the id command_event_id(*idempotency_key, i), and a
   // command whose events are already stored (a retry after a lost answer, a crash between the append and
@@ -35,8 +33,6 @@ struct CommandOptions {
   // deterministic: on the same state it raises the same number of events. See Repository::load_for_command.
   std::optional<Uuid> idempotency_key;
   int max_attempts = 5;  // total attempts, including the first; < 1 is an invalid_argument error
-  // Transitional, read by handle_command only (removed with it): its name for idempotency_key.
-  std::optional<Uuid> command_id;
 };
 
 struct CommandResult {
@@ -71,7 +67,7 @@ template <class A, class Decide, class... Args>
   }
 }
 
-// The one command loop behind create / update / upsert (and handle_command).
+// The one command loop behind create / update / upsert.
 // Errors: invalid_argument (max_attempts < 1: nothing loaded), stream_not_found (expect present, no
 // stream), wrong_expected_version (expect absent, the stream exists with events that are not this
 // command's: nothing decided), the decision's refusal, retries_exhausted after max_attempts conflicts
@@ -110,10 +106,6 @@ template <class A, class Decide, class... Args>
 template <class A, class Decide, class... Args>
 [[nodiscard]] Result<CommandResult> run_verb(StreamExpectation expect, Repository<A>& repository, std::string_view id,
                                              const CommandOptions& options, Decide& decide, Args&... args) {
-  if (options.create_if_missing || options.command_id)
-    return Error{errc::invalid_argument,
-                 "create_if_missing and command_id are handle_command's options: the verb says whether the "
-                 "stream must exist, and idempotency_key identifies the command"};
   return run_command(repository, id, expect, options.metadata, options.idempotency_key, options.max_attempts, decide,
                      args...);
 }
@@ -160,17 +152,6 @@ template <class A, detail::NotCommandOptions Decide, class... Args>
 [[nodiscard]] Result<CommandResult> upsert(Repository<A>& repository, std::string_view id, Decide&& decide,
                                            Args&&... args) {
   return upsert(repository, id, CommandOptions{}, decide, args...);
-}
-
-// Transitional (being replaced by create / update / upsert): upsert, or update with
-// create_if_missing = false; command_id is the idempotency key.
-template <class A, class Decide>
-[[nodiscard]] Result<CommandResult> handle_command(Repository<A>& repository, std::string_view id,
-                                                   Decide&& decide, const CommandOptions& options = {}) {
-  const auto expect = options.create_if_missing.value_or(true) ? detail::StreamExpectation::either
-                                                               : detail::StreamExpectation::present;
-  const auto& key = options.idempotency_key ? options.idempotency_key : options.command_id;
-  return detail::run_command(repository, id, expect, options.metadata, key, options.max_attempts, decide);
 }
 
 }  // namespace evs

@@ -15,6 +15,7 @@
 #include "evs/core/codec.hpp"
 #include "evs/core/envelope.hpp"
 #include "evs/core/error.hpp"
+#include "evs/eventstore/command_handler.hpp"
 
 #include <boost/describe/members.hpp>
 
@@ -40,6 +41,10 @@ struct CommandMetadata {
   // Metadata for the events the command handler appends: the same correlation id, caused by this command.
   // Replies carrying it find their way back to the saga instance.
   EventMetadata event_metadata() const { return {correlation_id, command_id.to_string(), {}}; }
+  // Options for the command handler that carries the command out (evs::create / update / upsert): the
+  // events get event_metadata(), and the command id is the idempotency key, so a re-issued command stores
+  // nothing new and gets its first answer.
+  CommandOptions options() const { return {.metadata = event_metadata(), .idempotency_key = command_id}; }
 };
 
 // One command a reaction issued, type-erased.
