@@ -68,6 +68,29 @@ TEST_CASE("a re-issued stock reservation (same command id) reserves once and get
   CHECK(stock.load("BOOK").value().state().available == 1);
 }
 
+TEST_CASE("the saga's commands, carried out: ship ships, refund refunds the charge once, cancel cancels") {
+  evs::MemoryEventStore store;
+  CardGateway gateway;
+  Commands commands(store, gateway);
+  evs::Repository<Order> orders(store);
+  const std::string charge = commands.place_order(request("o1")).value();
+  commands.ship({"o1"}, {});
+  CHECK(orders.load("o1").value().state().status == OrderStatus::shipped);
+
+  REQUIRE(commands.place_order(request("o2")));
+  const evs::CommandOptions reissued{.idempotency_key = evs::Uuid::generate()};
+  commands.refund({"o2"}, reissued);
+  commands.refund({"o2"}, reissued);  // a re-issued refund: refunded once, recorded once
+  commands.cancel({"o2", "out of stock"}, {});
+  CHECK(gateway.refunds() == 1);
+  CHECK(gateway.refunded_cents() == 5000);
+  CHECK(orders.load("o2").value().state().status == OrderStatus::cancelled);
+  CHECK(store.stream_version("order-o2").value() == 3);  // placed, refunded, cancelled
+  CHECK_THROWS(commands.ship({"o2"}, {}));  // a cancelled order cannot ship: the engine would retry, then park
+  CHECK_THROWS(commands.ship({"o9"}, {}));  // no such order
+  CHECK(orders.load("o1").value().state().charge_id == charge);
+}
+
 TEST_CASE("checkout: a retried request is charged once and placed once") {
   evs::MemoryEventStore store;
   CardGateway gateway;
