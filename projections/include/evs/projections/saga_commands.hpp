@@ -31,6 +31,19 @@
 
 namespace evs {
 
+// ---- Choreography helpers (also used by command handlers) ------------------------------------------------
+
+// Metadata for an event appended in reaction to `cause`: the cause's correlation id (or the cause's own id
+// when it has none, so a conversation is named after its first event), the cause's id as causation id,
+// and the cause's user metadata.
+EventMetadata caused_by(const RecordedEvent& cause);
+
+// A deterministic id derived from `base` and `salt` (a version-8 UUID made of two FNV-1a hashes). Use it as
+// the event id of what you append in reaction to an event, e.g. derived_id(cause.event_id, "payment"):
+// a redelivered cause then appends the same id again, which the store's idempotent append turns into a
+// no-op. Different salts give different ids; the same inputs give the same id in every build.
+Uuid derived_id(const Uuid& base, std::string_view salt);
+
 // Travels with every command a saga issues.
 struct CommandMetadata {
   // Deterministic: the same command re-issued (after a crash or a failed send) has the same id. A command
