@@ -2,6 +2,7 @@
 // cereal archive, and every later codec must decode them and write them again byte for byte. The type
 // below uses every member type the codec supports. Never regenerate these files: they stand for payloads
 // that stores hold forever. A new case gets new files (EVS_WRITE_GOLDEN=1 writes missing ones).
+#include <evs/core/cereal.hpp>
 #include <evs/core/codec.hpp>
 #include <evs/testing/golden.hpp>
 
@@ -11,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -130,4 +133,22 @@ TEST_CASE("check_golden fails on a value that differs from the file, and on a mi
   if (std::getenv("EVS_WRITE_GOLDEN") == nullptr)
     CHECK_THROWS_WITH_AS(evs::testing::check_golden(dir / "evs.no_such_file.bin", Point{}),
                          doctest::Contains("is missing"), evs::testing::ScenarioFailure);
+}
+
+TEST_CASE("the cereal archives read and write every golden file byte for byte") {
+  for (const char* name : {"evs.all_types.full", "evs.all_types.empty"}) {
+    for (const evs::Encoding encoding : {evs::Encoding::binary, evs::Encoding::json}) {
+      const std::string ext = encoding == evs::Encoding::binary ? ".bin" : ".json";
+      CAPTURE(name);
+      CAPTURE(ext);
+      const auto file = dir / (std::string(name) + ext);
+      std::ifstream in(file, std::ios::binary);
+      const std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      REQUIRE_FALSE(stored.empty());
+      AllTypes decoded;
+      REQUIRE(evs::decode_cereal(stored, encoding, decoded));
+      CHECK(decoded == (std::string(name) == "evs.all_types.full" ? full() : AllTypes{}));
+      CHECK(evs::encode_cereal(decoded, encoding) == stored);
+    }
+  }
 }

@@ -4,7 +4,9 @@
 // Supported member types: bool, integers (up to 64-bit), float/double, std::string, described enums (JSON
 // writes the enumerator name), std::optional, std::vector, std::array, std::map / std::unordered_map with
 // string or integer keys, evs::Uuid, std::chrono::time_point and duration (microseconds), and described
-// structs nested to any depth.
+// structs nested to any depth. Types with cereal functions work too, through evs/core/cereal.hpp (include it
+// where such a type is used): the codec calls its hooks evs_cereal_save / evs_cereal_load (found by
+// argument-dependent lookup) for any type not in this list; cereal.hpp's archives produce these same bytes.
 //
 // Two encodings (see docs/event-format.md; both are on-disk formats):
 //  - binary: members in declaration order, no names. Unsigned integers as LEB128 varints, signed as zigzag
@@ -290,6 +292,14 @@ using public_members = typename checked_public_members<T>::type;
 template <class T>
 inline constexpr bool dependent_false = false;
 
+// The types the codec writes itself (containers whatever their elements); any other type goes to the cereal
+// hooks.
+template <class T>
+inline constexpr bool codec_native =
+    std::is_arithmetic_v<T> || std::is_enum_v<T> || std::is_same_v<T, std::string> || std::is_same_v<T, Uuid> ||
+    is_time_point<T>::value || is_duration<T>::value || is_optional<T>::value || is_vector<T>::value ||
+    is_array<T>::value || is_map<T>::value || is_described_struct<T>;
+
 template <class K>
 std::string key_to_string(const K& k) {
   if constexpr (std::is_convertible_v<const K&, std::string_view>) {
@@ -394,8 +404,12 @@ void encode_value(W& w, const T& v) {
       encode_value(w, v.*d.pointer);
     });
     w.end_object();
+  } else if constexpr (requires { evs_cereal_save(w, v); }) {
+    evs_cereal_save(w, v);  // a type with cereal functions (evs/core/cereal.hpp)
   } else {
-    static_assert(dependent_false<T>, "evs codec: type is not serializable; describe it with BOOST_DESCRIBE_STRUCT");
+    static_assert(dependent_false<T>,
+                  "evs codec: type is not serializable; describe it with BOOST_DESCRIBE_STRUCT, or give it cereal "
+                  "functions and include evs/core/cereal.hpp");
   }
 }
 
@@ -478,8 +492,12 @@ void decode_value(R& r, T& v) {
       decode_value(r, v.*d.pointer);
     });
     r.end_object();
+  } else if constexpr (requires { evs_cereal_load(r, v); }) {
+    evs_cereal_load(r, v);  // a type with cereal functions (evs/core/cereal.hpp)
   } else {
-    static_assert(dependent_false<T>, "evs codec: type is not serializable; describe it with BOOST_DESCRIBE_STRUCT");
+    static_assert(dependent_false<T>,
+                  "evs codec: type is not serializable; describe it with BOOST_DESCRIBE_STRUCT, or give it cereal "
+                  "functions and include evs/core/cereal.hpp");
   }
 }
 

@@ -82,8 +82,14 @@ constexpr std::uint64_t type_signature(std::uint64_t h) {
     return fnv(type_signature<typename T::mapped_type>(fnv(h, ",")), "}");
   } else if constexpr (is_described_struct<T>) {
     return fnv(members_signature(fnv(h, "("), public_members<T>()), ")");
+  } else if constexpr (requires { T::evs_schema_name; }) {
+    return fnv(fnv(fnv(h, "cereal<"), T::evs_schema_name), ">;");  // a type with cereal functions: see cereal.hpp
+  } else if constexpr (requires { evs_schema_name(static_cast<const T*>(nullptr)); }) {
+    return fnv(fnv(fnv(h, "cereal<"), evs_schema_name(static_cast<const T*>(nullptr))), ">;");
   } else {
-    static_assert(dependent_false<T>, "evs fingerprint: type is not describable; use BOOST_DESCRIBE_STRUCT");
+    static_assert(dependent_false<T>,
+                  "evs fingerprint: type is not describable; use BOOST_DESCRIBE_STRUCT, or (a type with cereal "
+                  "functions) give it an evs_schema_name, see evs/core/cereal.hpp");
     return h;
   }
 }
