@@ -7,6 +7,8 @@
 //   load_aggregate     load an aggregate from 10k events; with snapshots, a 1M-event stream vs a 1k-event one
 //   read_all           scan + decode the whole log (1M events); binary and JSON encodings (one line each)
 //   catchup_memory     an in-memory projection catches up over 1M events
+//   codec_cereal       encode + decode 1M events through the cereal archives vs the codec's own path
+//                      (binary and JSON; informational: why the codec keeps its direct path)
 //   rebuild_sql        a SQL read model (one upsert per event) rebuilt from 1M events, with checkpoints
 //   live_latency       append -> projection applied, in process, at 5k events/s offered
 //   rebuild_memory     peak RSS above idle while rebuilding the SQL read model from 1M events (child process)
@@ -24,6 +26,7 @@
 // raw-SQLite baseline measured in the same run (hand-written SQLite C API code doing the same storage work:
 // the same schema and indexes, the same pragmas, prepared statements, sensible batching) and the ratio.
 #include <evs/core/aggregate.hpp>
+#include <evs/core/cereal.hpp>
 #include <evs/core/codec.hpp>
 #include <evs/core/event.hpp>
 #include <evs/eventstore/repository.hpp>
@@ -1233,6 +1236,48 @@ void scenario_catchup_memory(const Config& cfg, DataSets& data) {
        false, e.rate / b.rate, ">= 1,500,000 events/s", e.rate >= 1.5e6);
 }
 
+// ---- codec_cereal -----------------------------------------------------------------------------------------
+
+// Encodes then decodes `n` events, through the codec (evs::encode_to / decode_into) or through the cereal
+// archives (evs::encode_cereal / decode_cereal); both write the same bytes.
+Sample codec_round_trips(std::size_t n, evs::Encoding enc, bool cereal) {
+  bench::Deposited e{"account-042", 1234, 0, bench::memo}, back;
+  std::string bytes;
+  std::int64_t check = 0;
+  const auto t0 = SteadyClock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    e.seq = static_cast<std::int64_t>(i);
+    if (cereal) {
+      bytes = evs::encode_cereal(e, enc);
+      if (!evs::decode_cereal(bytes, enc, back)) throw std::runtime_error("codec_cereal: decode failed");
+    } else {
+      bytes.clear();
+      evs::encode_to(bytes, e, enc);
+      if (!evs::decode_into(bytes, enc, back)) throw std::runtime_error("codec_cereal: decode failed");
+    }
+    check += back.seq;
+  }
+  const double s = seconds_since(t0);
+  if (check != static_cast<std::int64_t>(n) * static_cast<std::int64_t>(n - 1) / 2)
+    throw std::runtime_error("codec_cereal: wrong values");
+  return {n, s};
+}
+
+void scenario_codec_cereal(const Config& cfg, DataSets&) {
+  const std::size_t n = cfg.quick ? 10'000 : 1'000'000;
+  for (const evs::Encoding enc : {evs::Encoding::binary, evs::Encoding::json}) {
+    std::vector<Sample> cereal_s, codec_s;
+    for (int r = 0; r < cfg.reps; ++r) {
+      codec_s.push_back(codec_round_trips(n, enc, false));
+      cereal_s.push_back(codec_round_trips(n, enc, true));
+    }
+    const Summary c = summarize(cereal_s), b = summarize(codec_s);
+    emit(cfg, "codec_cereal",
+         Json().str("encoding", enc == evs::Encoding::binary ? "binary" : "json").str("baseline", "the codec's direct path"),
+         c, b, false, c.rate / b.rate, "informational", std::nullopt);
+  }
+}
+
 // ---- rebuild_sql ------------------------------------------------------------------------------------------
 
 Sample evs_rebuild(evs::SqliteEventStore& store, const fs::path& rm, std::uint64_t head) {
@@ -1758,6 +1803,7 @@ constexpr Scenario scenarios[] = {
     {"load_aggregate", scenario_load_aggregate, needs_load},
     {"read_all", scenario_read_all, needs_logs},
     {"catchup_memory", scenario_catchup_memory, needs_log},
+    {"codec_cereal", scenario_codec_cereal, nullptr},
     {"rebuild_sql", scenario_rebuild_sql, needs_log},
     {"live_latency", scenario_live_latency, nullptr},
     {"rebuild_memory", scenario_rebuild_memory, needs_log},
