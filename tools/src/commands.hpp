@@ -38,6 +38,7 @@ struct Context {
   // Shape drift (schema_drift.hpp) against the application's registry: `schema_check`, by default refuse
   // for a writable open (a command that writes may decode and act on misread events) and warn for a
   // read-only one (the warning goes to `err` as one line; inspecting a drifted store stays possible).
+  // rebuild and replay, which feed decoded events to projections, pass refuse.
   std::unique_ptr<SqliteEventStore> open_store(bool writable = false,
                                                std::optional<SchemaCheck> schema_check = std::nullopt) const;
   // The ProjectionEntry named `name`, or a Failure listing the known names.
