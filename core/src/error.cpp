@@ -29,6 +29,7 @@ class Category final : public std::error_category {
       case errc::timed_out: return "timed out";
       case errc::handler_failed: return "handler failed";
       case errc::rejected: return "rejected";
+      case errc::schema_drift: return "event schema drift";
     }
     return "unknown evs error " + std::to_string(c);
   }

@@ -17,6 +17,7 @@ struct MemoryEventStore::Impl {
   std::unordered_map<std::string, std::vector<std::size_t>> streams;    // stream -> log indexes
   std::unordered_map<Uuid, std::size_t, UuidHash> by_id;                // event id -> log index
   std::map<std::string, Snapshot, std::less<>> snapshots;
+  std::map<std::pair<std::string, std::uint32_t>, RecordedSchema> schemas;  // (type, schema version) -> record
   detail::CommitListeners listeners;
   std::uint64_t changes = 0;  // change_token(): bumped by every append that stores events
 
@@ -102,6 +103,12 @@ Result<AppendResult> MemoryEventStore::append_locked(std::string_view stream_id,
     r.recorded_at = now;
     r.payload = e.payload;
     r.metadata = e.metadata;
+    if (e.fingerprint != 0) {
+      auto [at, added] = impl_->schemas.try_emplace({e.type, e.schema_version});
+      if (added)
+        at->second = {e.type, e.schema_version, e.fingerprint,
+                      registered_members(EventRegistry::global(), e.type, e.schema_version, e.fingerprint), now};
+    }
     impl_->by_id.emplace(e.event_id, impl_->log.size());
     indexes.push_back(impl_->log.size());
     impl_->log.push_back(std::move(r));
@@ -202,6 +209,13 @@ Result<std::optional<Snapshot>> MemoryEventStore::load_snapshot(std::string_view
   auto it = impl_->snapshots.find(stream_id);
   if (it == impl_->snapshots.end() || it->second.version > max_version) return std::optional<Snapshot>{};
   return std::optional<Snapshot>{it->second};
+}
+
+Result<std::vector<RecordedSchema>> MemoryEventStore::recorded_schemas() {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<RecordedSchema> out;
+  for (const auto& [key, schema] : impl_->schemas) out.push_back(schema);
+  return out;
 }
 
 }  // namespace evs

@@ -295,7 +295,8 @@ struct SqliteEventStore::Impl {
   sqlite::WriterLimits writer_limits() const {
     return {options.max_group, options.max_group_bytes, options.max_event_bytes,
             std::clamp(options.busy_timeout, std::chrono::milliseconds(0),
-                       std::chrono::milliseconds(std::numeric_limits<int>::max()))};
+                       std::chrono::milliseconds(std::numeric_limits<int>::max())),
+            &registry()};
   }
 
   // The writer's second connection, for background WAL checkpoints (see Writer::checkpoint_pages), or
@@ -308,6 +309,37 @@ struct SqliteEventStore::Impl {
         options.durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     if (!connection->exec(synchronous, "open")) return std::nullopt;
     return std::move(*connection);
+  }
+
+  const EventRegistry& registry() const {
+    return options.registry != nullptr ? *options.registry : EventRegistry::global();
+  }
+
+  // The shape-drift check of SqliteOptions::schema_check. Throws on refuse, like the rest of the open.
+  void check_schemas() {
+    if (options.schema_check == SchemaCheck::off) return;
+    auto recorded = read("read the event schemas of", false, [&](Reader& r) { return recorded_schemas(r); });
+    if (!recorded) throw Exception(recorded.error());
+    apply_schema_check(options.schema_check, path, *recorded, registry(), options.schema_warning);
+  }
+
+  static std::vector<RecordedSchema> recorded_schemas(Reader& r) {
+    constexpr std::string_view action = "read the event schemas of";
+    auto statement = must(r.connection.cached(
+        "SELECT type, schema_version, fingerprint, members, recorded_at FROM event_schemas "
+        "ORDER BY type, schema_version",
+        action));
+    std::vector<RecordedSchema> out;
+    while (must(statement->step(action))) {
+      RecordedSchema s;
+      s.type = std::string(statement->column_text(0));
+      s.schema_version = static_cast<std::uint32_t>(statement->column_int64(1));
+      s.fingerprint = std::bit_cast<std::uint64_t>(statement->column_int64(2));
+      s.members = std::string(statement->column_text(3));
+      s.recorded_at = from_us(statement->column_int64(4));
+      out.push_back(std::move(s));
+    }
+    return out;
   }
 
   // For a read-only store: the schema must be current already (nothing may be written). Throws otherwise.
@@ -542,8 +574,8 @@ struct SqliteEventStore::Impl {
     Connection& c = r.connection;
     constexpr std::string_view action = "load a snapshot from";
     auto statement =
-        must(c.cached("SELECT version, state_type, fingerprint, encoding, payload, recorded_at FROM "
-                      "snapshots WHERE stream = ?1",
+        must(c.cached("SELECT version, state_type, fingerprint, encoding, payload, recorded_at, "
+                      "snapshot_version FROM snapshots WHERE stream = ?1",
                       action));
     statement->bind_text(1, stream_id);
     if (!must(statement->step(action))) return std::nullopt;
@@ -556,6 +588,7 @@ struct SqliteEventStore::Impl {
     s.encoding = static_cast<Encoding>(statement->column_int64(3));
     s.payload = std::string(statement->column_blob(4));
     s.recorded_at = from_us(statement->column_int64(5));
+    s.snapshot_version = static_cast<std::uint32_t>(statement->column_int64(6));
     return s;
   }
 };
@@ -564,7 +597,9 @@ struct SqliteEventStore::Impl {
 // ---------------------------------------------------------------------------------------
 
 SqliteEventStore::SqliteEventStore(SqliteOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->check_schemas();
+}
 
 SqliteEventStore::~SqliteEventStore() = default;
 
@@ -686,6 +721,10 @@ Result<std::optional<Snapshot>> SqliteEventStore::load_snapshot(std::string_view
                                                                 std::uint64_t max_version) {
   return impl_->read("load a snapshot from", false,
                      [&](Reader& r) { return impl_->load_snapshot(r, stream_id, max_version); });
+}
+
+Result<std::vector<RecordedSchema>> SqliteEventStore::recorded_schemas() {
+  return impl_->read("read the event schemas of", false, [](Reader& r) { return Impl::recorded_schemas(r); });
 }
 
 const SqliteOptions& SqliteEventStore::options() const { return impl_->options; }

@@ -72,6 +72,23 @@ CREATE TABLE snapshots (
   recorded_at INTEGER NOT NULL
 );
 )sql"},
+    {2, R"sql(
+-- Shape drift: per (event type name, schema version), the type that appended the first event of that
+-- version with a fingerprint. fingerprint: the uint64 as its int64 bit pattern. members: the readable
+-- member description (evs::schema_members), '' when the writing process had not registered the type.
+-- recorded_at: microseconds since the unix epoch. Never updated once written.
+CREATE TABLE event_schemas (
+  type           TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  fingerprint    INTEGER NOT NULL,
+  members        TEXT NOT NULL,
+  recorded_at    INTEGER NOT NULL,
+  PRIMARY KEY (type, schema_version)
+);
+
+-- The aggregate's snapshot_version when the snapshot was saved; a different one means "ignore".
+ALTER TABLE snapshots ADD COLUMN snapshot_version INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 static_assert(std::size(migrations) == current_schema_version, "one migration per schema version");

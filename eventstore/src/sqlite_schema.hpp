@@ -9,7 +9,7 @@
 namespace evs::sqlite {
 
 // The schema version this build creates and migrates to.
-inline constexpr int current_schema_version = 1;
+inline constexpr int current_schema_version = 2;
 
 // Reads the file's schema version without writing anything: 0 for an empty database (nothing created yet),
 // otherwise 1..current_schema_version.

@@ -54,6 +54,7 @@ PendingEvent PendingEvent::from(const EventData& e) {
   return {e.event_id,
           e.type,
           e.schema_version,
+          e.fingerprint,
           e.encoding,
           e.payload,
           e.metadata.correlation_id,
@@ -74,7 +75,7 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
     : connection_(std::move(connection)),
       copier_(std::move(copier)),
       limits_{std::max<std::size_t>(limits.max_group, 1), limits.max_group_bytes, limits.max_event_bytes,
-              limits.turn_timeout},
+              limits.turn_timeout, limits.registry != nullptr ? limits.registry : &EventRegistry::global()},
       max_event_bytes_([&] {
         const auto sqlite_limit =
             static_cast<std::size_t>(sqlite3_limit(connection_.handle(), SQLITE_LIMIT_LENGTH, -1));
@@ -364,11 +365,12 @@ void Writer::apply(SnapshotJob& job) {
   constexpr std::string_view action = "save a snapshot to";
   // Replaces the stored snapshot unless that one is newer.
   auto statement = must(connection_.cached(
-      "INSERT INTO snapshots (stream, version, state_type, fingerprint, encoding, payload, recorded_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "INSERT INTO snapshots (stream, version, state_type, fingerprint, encoding, payload, recorded_at, "
+      "snapshot_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
       "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, state_type = excluded.state_type, "
       "fingerprint = excluded.fingerprint, encoding = excluded.encoding, payload = excluded.payload, "
-      "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshots.version",
+      "recorded_at = excluded.recorded_at, snapshot_version = excluded.snapshot_version "
+      "WHERE excluded.version >= snapshots.version",
       action));
   statement->bind_text(1, s.stream_id);
   statement->bind(2, to_db(s.version));
@@ -377,6 +379,7 @@ void Writer::apply(SnapshotJob& job) {
   statement->bind(5, static_cast<std::int64_t>(s.encoding));
   statement->bind_blob(6, s.payload);
   statement->bind(7, s.recorded_at == Timestamp{} ? now_us() : s.recorded_at.time_since_epoch().count());
+  statement->bind(8, static_cast<std::int64_t>(s.snapshot_version));
   must(statement->run(action));
   job.outcome = {};
 }
@@ -448,6 +451,7 @@ AppendResult Writer::insert(const AppendJob& job, StreamState stream) {
   for (std::size_t i = 0; i < job.events.size(); ++i) {
     const PendingEvent& e = job.events[i];
     const std::int64_t type = type_id(e.type);
+    if (e.fingerprint != 0) record_schema(e, recorded_at);
     auto statement =
         must(connection_.cached("INSERT INTO events (position, stream, version, event_id, type, "
                                 "schema_version, encoding, recorded_at, "
@@ -523,6 +527,25 @@ std::int64_t Writer::type_id(const std::string& name) {
   return id;
 }
 
+void Writer::record_schema(const PendingEvent& e, std::int64_t recorded_at) {
+  auto known = schemas_.find(e.type);
+  if (known != schemas_.end() && std::find(known->second.begin(), known->second.end(), e.schema_version) !=
+                                     known->second.end())
+    return;
+  constexpr std::string_view action = "append to";
+  auto statement = must(connection_.cached(
+      "INSERT OR IGNORE INTO event_schemas (type, schema_version, fingerprint, members, recorded_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5)",
+      action));
+  statement->bind_text(1, e.type);
+  statement->bind(2, static_cast<std::int64_t>(e.schema_version));
+  statement->bind(3, std::bit_cast<std::int64_t>(e.fingerprint));
+  statement->bind_text(4, registered_members(*limits_.registry, e.type, e.schema_version, e.fingerprint));
+  statement->bind(5, recorded_at);
+  must(statement->run(action));
+  schemas_[e.type].push_back(e.schema_version);
+}
+
 Writer::Head Writer::load_head() {
   if (head_) return *head_;
   constexpr std::string_view action = "append to";
@@ -542,13 +565,19 @@ void Writer::check_data_version() {
   auto statement = must(connection_.cached("PRAGMA data_version", action));
   must(statement->step(action));
   const std::int64_t version = statement->column_int64(0);
-  if (version != data_version_) invalidate_caches();
+  if (version != data_version_) {
+    // Rows of event_schemas are never changed or deleted: another process's commit cannot make them stale.
+    auto schemas = std::move(schemas_);
+    invalidate_caches();
+    schemas_ = std::move(schemas);
+  }
   data_version_ = version;
 }
 
 void Writer::invalidate_caches() {
   streams_.clear();
   types_.clear();
+  schemas_.clear();
   head_.reset();
 }
 

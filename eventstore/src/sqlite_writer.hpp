@@ -40,6 +40,7 @@ struct PendingEvent {
   Uuid id;
   std::string type;
   std::uint32_t schema_version;
+  std::uint64_t fingerprint;  // 0: nothing to record in event_schemas
   Encoding encoding;
   std::string payload;
   std::string correlation_id;
@@ -74,6 +75,8 @@ struct WriterLimits {
   // How long a commit waits for the write turn (SqliteOptions::busy_timeout) before its group fails with
   // database_locked.
   std::chrono::milliseconds turn_timeout{5000};
+  // Where the member descriptions recorded in event_schemas come from (never null).
+  const EventRegistry* registry = nullptr;
 };
 
 class Writer {
@@ -147,6 +150,8 @@ class Writer {
   void remember_stream(const std::string& name, StreamState state);
   std::string stream_name(std::int64_t id);
   std::int64_t type_id(const std::string& name);
+  // Records the event's (type, schema version) in event_schemas unless it is there already.
+  void record_schema(const PendingEvent& e, std::int64_t recorded_at);
   Head load_head();
   void check_data_version();
   void invalidate_caches();
@@ -162,6 +167,7 @@ class Writer {
   // Committer state (whoever has committing_ set).
   StringMap<StreamState> streams_;
   StringMap<std::int64_t> types_;
+  StringMap<std::vector<std::uint32_t>> schemas_;  // (type, schema version) known to be in event_schemas
   std::optional<Head> head_;
   std::int64_t data_version_ = -1;
 

@@ -1,5 +1,5 @@
 // `check`: the store's integrity, positions, stream versions and order, recorded times, and every stored
-// event type against the program's registry.
+// event type against the program's registry (registered, not newer, no shape drift, every payload decodes).
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
@@ -42,8 +42,25 @@ struct CheckReport {
   }
 };
 
+// The JSON fields of a drift: the member descriptions and each kind of change as strings.
+void drift_fields(JsonObject& json, const SchemaDrift& d) {
+  std::vector<std::string> added, removed, renamed, retyped;
+  for (const SchemaMember& m : d.added) added.push_back(m.name + ":" + m.type);
+  for (const SchemaMember& m : d.removed) removed.push_back(m.name + ":" + m.type);
+  for (const auto& [from, to] : d.renamed) renamed.push_back(from.name + " -> " + to.name);
+  for (const auto& [from, to] : d.retyped) retyped.push_back(from.name + ": " + from.type + " -> " + to.type);
+  json.str("recorded_members", d.recorded_members)
+      .str("registered_members", d.registered_members)
+      .strings("added", added)
+      .strings("removed", removed)
+      .strings("renamed", renamed)
+      .strings("retyped", retyped)
+      .boolean("reordered", d.reordered);
+}
+
 void check(Context& ctx, const CheckArgs& args) {
-  auto store = ctx.open_store();
+  // Drift is reported below, per type, rather than refused or warned about at open.
+  auto store = ctx.open_store(false, SchemaCheck::off);
   auto c = open_sql(ctx.db, sqlite::Access::read);
   constexpr std::string_view action = "check";
   const EventRegistry& registry = *ctx.app.registry;
@@ -175,6 +192,14 @@ void check(Context& ctx, const CheckArgs& args) {
   }
   tx.rollback();
 
+  // 6. Shape drift: the registered type of a stored (type, version) is the one that first stored it.
+  std::map<std::pair<std::string, std::uint32_t>, SchemaDrift> drifts;
+  if (have_registry) {
+    const std::vector<RecordedSchema> recorded = must(store->recorded_schemas());
+    for (SchemaDrift& d : find_schema_drift(recorded, registry))
+      drifts.emplace(std::pair(d.type, d.schema_version), std::move(d));
+  }
+
   for (const auto& entry : types) {
     // Plain references, not structured bindings: the lambdas below capture them (clang 14 cannot).
     const std::string& name = entry.first.first;
@@ -199,6 +224,15 @@ void check(Context& ctx, const CheckArgs& args) {
                  events + ", schema version " + std::to_string(version) + " is newer than the registered " +
                      std::to_string(info->version) + " (" + info->cpp_type + ")",
                  fields("unsupported_schema_version"));
+    } else if (auto drift = drifts.find(entry.first); drift != drifts.end()) {
+      const SchemaDrift& d = drift->second;
+      report.add(label, false,
+                 events + ", shape drift: " + d.message() +
+                     (t.failed > 0 ? " (" + std::to_string(t.failed) + " do not decode)" : ""),
+                 [&](JsonObject& json) {
+                   fields("schema_drift")(json);
+                   drift_fields(json, d);
+                 });
     } else if (t.failed > 0) {
       report.add(label, false,
                  std::to_string(t.failed) + " of " + events + " do not decode as " + info->cpp_type + " (first: " +
@@ -231,7 +265,8 @@ void add_check_command(CLI::App& cli, Context& ctx) {
       "Checks: SQLite integrity; global positions gap-free; stream versions contiguous and in log order; recorded "
       "times in order; "
       "and, for every stored (event type, schema version): registered in this program, not newer than the "
-      "registered version, and every payload decodes. Run it from the application's own binary (the embedded "
+      "registered version, the same shape (members, their order and types) as the type that first stored it "
+      "(status schema_drift names the members added, removed, renamed or retyped), and every payload decodes. Run it from the application's own binary (the embedded "
       "form) before a deploy to catch a change that would break old events. The standalone evs binary has no "
       "registry and reports the types as not checked. Exit code 1 when anything fails.");
   sub->callback([&ctx, args] { check(ctx, *args); });

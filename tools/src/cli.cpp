@@ -10,7 +10,8 @@
 
 namespace evs::cli {
 
-std::unique_ptr<SqliteEventStore> Context::open_store(bool writable) const {
+std::unique_ptr<SqliteEventStore> Context::open_store(bool writable,
+                                                     std::optional<SchemaCheck> schema_check) const {
   if (db.empty()) throw CLI::RequiredError("--db");
   std::error_code ec;
   const auto status = std::filesystem::status(db, ec);
@@ -20,6 +21,11 @@ std::unique_ptr<SqliteEventStore> Context::open_store(bool writable) const {
   options.path = db;
   options.read_only = !writable;
   options.immutable = !writable && closed_database(db);
+  options.registry = app.registry;
+  options.schema_check = schema_check.value_or(writable ? SchemaCheck::refuse : SchemaCheck::warn);
+  options.schema_warning = [this](const std::string& report) {
+    err << app.name << ": warning: " << one_line(report) << std::endl;
+  };
   return std::make_unique<SqliteEventStore>(std::move(options));
 }
 
@@ -130,6 +136,7 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   add_store_commands(cli, ctx);
   add_projection_commands(cli, ctx);
   add_rebuild_commands(cli, ctx);
+  add_snapshot_commands(cli, ctx);
 
   // Subcommand help does not show the parent's options: say which global options apply.
   const std::string globals = "Global options (before or after the command): --db PATH" +

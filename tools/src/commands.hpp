@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -34,7 +35,12 @@ struct Context {
   // Opens the event store at --db for reading (or writing). A missing file, a foreign file or an
   // unreadable one is a Failure with a clear message. A read-only open of a closed store (see
   // closed_database) reads it as immutable, so inspecting it creates no file next to it and writes nothing.
-  std::unique_ptr<SqliteEventStore> open_store(bool writable = false) const;
+  // Shape drift (schema_drift.hpp) against the application's registry: `schema_check`, by default refuse
+  // for a writable open (a command that writes may decode and act on misread events) and warn for a
+  // read-only one (the warning goes to `err` as one line; inspecting a drifted store stays possible).
+  // rebuild and replay, which feed decoded events to projections, pass refuse.
+  std::unique_ptr<SqliteEventStore> open_store(bool writable = false,
+                                               std::optional<SchemaCheck> schema_check = std::nullopt) const;
   // The ProjectionEntry named `name`, or a Failure listing the known names.
   const ProjectionEntry& projection(const std::string& name) const;
 };
@@ -83,5 +89,6 @@ void add_check_command(CLI::App& cli, Context& ctx);        // check (called by 
 void add_import_command(CLI::App& cli, Context& ctx);       // import (called by add_store_commands)
 void add_projection_commands(CLI::App& cli, Context& ctx);  // projections, dead-letters
 void add_rebuild_commands(CLI::App& cli, Context& ctx);     // rebuild, replay
+void add_snapshot_commands(CLI::App& cli, Context& ctx);    // snapshots drop
 
 }  // namespace evs::cli

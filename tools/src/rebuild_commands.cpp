@@ -305,7 +305,7 @@ void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::stri
   const std::string live = entry.options.database.string();
   const std::string shadow = live + ".dryrun-" + name;
   remove_database_files(shadow);
-  auto store = ctx.open_store();
+  auto store = ctx.open_store(false, SchemaCheck::refuse);
   InterruptGuard guard;
   const bool live_exists = std::filesystem::exists(live);
 
@@ -386,7 +386,7 @@ void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scra
   const std::string live = entry.options.database.string();
   const std::string shadow = live + ".rebuild-" + name;
   if (from_scratch) remove_database_files(shadow);
-  auto store = ctx.open_store();
+  auto store = ctx.open_store(false, SchemaCheck::refuse);
   InterruptGuard guard;
 
   ProjectionOptions options = entry.options;
@@ -465,7 +465,7 @@ std::uint64_t resolve_until(EventStore& store, const std::string& until) {
 
 void replay(Context& ctx, const std::string& name, const std::string& until, std::string target) {
   const ProjectionEntry& entry = sql_projection(ctx, name, "replay");
-  auto store = ctx.open_store();
+  auto store = ctx.open_store(false, SchemaCheck::refuse);
   const std::uint64_t position = resolve_until(*store, until);
   const std::uint64_t head = store->last_position().value();
   if (position > head)

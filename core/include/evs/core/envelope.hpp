@@ -30,6 +30,11 @@ struct EventData {
   Uuid event_id = Uuid::generate();
   std::string type;               // the registered stable name, e.g. "shop.order_placed"
   std::uint32_t schema_version = 1;
+  // The schema fingerprint of the type that encoded the payload (make_event_data fills it). The store
+  // records it, with the type's member description, for the first event of each (type, schema_version),
+  // so that a later change of the type without a version bump is detected (see schema_drift.hpp).
+  // 0: unknown, nothing recorded.
+  std::uint64_t fingerprint = 0;
   Encoding encoding = Encoding::binary;
   std::string payload;            // encoded bytes
   EventMetadata metadata;

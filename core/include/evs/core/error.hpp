@@ -32,6 +32,7 @@ enum class errc : int {
   timed_out = 15,              // a wait ran out of time
   handler_failed = 16,         // a projection or process-manager handler threw
   rejected = 17,               // the domain refused the command (a business rule said no; see evs::reject)
+  schema_drift = 18,           // a registered event type differs from the one that first stored its version
 };
 
 }  // namespace evs

@@ -44,7 +44,7 @@ concept Event = requires(const T* p) {
 template <Event T>
 inline constexpr EventInfo event_info_v = evs_event_info(static_cast<const T*>(nullptr));
 
-// The EventData for appending a typed event: its registered name and schema version, the encoded payload,
+// The EventData for appending a typed event: its registered name, schema version and fingerprint, the encoded payload,
 // `metadata`, and `event_id` or, without one, a new id. Pass a deterministic id (e.g. command_event_id) to
 // make a retried append idempotent.
 template <Event T>
@@ -54,6 +54,7 @@ EventData make_event_data(const T& event, Encoding encoding = Encoding::binary, 
   if (event_id) d.event_id = *event_id;
   d.type = std::string(event_info_v<T>.name);
   d.schema_version = event_info_v<T>.version;
+  d.fingerprint = fingerprint_v<T>;
   d.encoding = encoding;
   encode_to(d.payload, event, encoding);
   d.metadata = std::move(metadata);
@@ -88,6 +89,7 @@ bool register_event() {
   info.name = std::string(event_info_v<T>.name);
   info.version = event_info_v<T>.version;
   info.fingerprint = fingerprint_v<T>;
+  info.members = schema_members<T>();
   info.cpp_type = boost::core::demangle(typeid(T).name());
   info.type = typeid(T);
   info.validate = &validate_payload<T>;

@@ -25,6 +25,9 @@ struct EventTypeInfo {
   Result<void> (*validate)(std::string_view payload, Encoding encoding) = nullptr;
   // Decodes a payload and re-encodes it as JSON.
   Result<std::string> (*to_json)(std::string_view payload, Encoding encoding) = nullptr;
+  // The readable member description, schema_members<T>() (see fingerprint.hpp): what a store records next
+  // to the fingerprint so that a shape drift can be named member by member.
+  std::string members;
 };
 
 class EventRegistry {

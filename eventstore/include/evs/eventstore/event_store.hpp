@@ -16,6 +16,7 @@
 #include "evs/core/error.hpp"
 #include "evs/core/event.hpp"
 #include "evs/core/expected_version.hpp"
+#include "evs/eventstore/schema_drift.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,8 @@ struct Snapshot {
   Encoding encoding = Encoding::binary;
   std::string payload;
   Timestamp recorded_at{};
+  // The aggregate's snapshot_version (bumped when its apply() logic changes); a mismatch means "ignore".
+  std::uint32_t snapshot_version = 1;
 };
 
 // How append_event stores its one event.
@@ -185,6 +188,13 @@ class EventStore {
   // The stream's latest snapshot, or nullopt. `max_version` ignores a snapshot newer than that version.
   [[nodiscard]] virtual Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                         std::uint64_t max_version = end_of_stream) = 0;
+
+  // ---- Shape drift (see schema_drift.hpp) ----
+
+  // What the store recorded per (type name, schema version): the fingerprint and member description of
+  // the type of the first event of that version appended with a fingerprint (EventData::fingerprint != 0;
+  // later appends never change a record). Ordered by type name, then version. Errors: io_error.
+  [[nodiscard]] virtual Result<std::vector<RecordedSchema>> recorded_schemas() = 0;
 };
 
 }  // namespace evs

@@ -30,6 +30,8 @@ class MemoryEventStore final : public EventStore {
   [[nodiscard]] Result<void> save_snapshot(const Snapshot& snapshot) override;
   [[nodiscard]] Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                 std::uint64_t max_version = end_of_stream) override;
+  // Described from EventRegistry::global(). A memory store starts empty, so it has no check at open.
+  [[nodiscard]] Result<std::vector<RecordedSchema>> recorded_schemas() override;
 
  private:
   [[nodiscard]] Result<AppendResult> append_locked(std::string_view stream_id, ExpectedVersion expected,

@@ -1,5 +1,11 @@
 // Repository<A>: loads aggregates (latest valid snapshot + the events after it) and saves their pending
 // events with the right expectation. Optional snapshot policy: one snapshot every N events.
+//
+// A snapshot is used only while it matches the code: the fingerprint of the state type (its layout) and
+// the aggregate's snapshot version (its apply() logic). Declare
+//   static constexpr std::uint32_t snapshot_version = 2;
+// in the aggregate when apply() changes so that a stored state would differ from a replay (default 1):
+// every older snapshot is then ignored and the aggregate is replayed from its events (and re-snapshotted).
 #pragma once
 
 #include "evs/core/aggregate.hpp"
@@ -14,9 +20,22 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace evs {
+
+// The aggregate's A::snapshot_version, or 1 when it declares none.
+template <class A>
+constexpr std::uint32_t snapshot_version_of() {
+  if constexpr (requires { A::snapshot_version; }) {
+    static_assert(std::is_convertible_v<decltype(A::snapshot_version), std::uint32_t>,
+                  "snapshot_version: declare it as static constexpr std::uint32_t");
+    return A::snapshot_version;
+  } else {
+    return 1;
+  }
+}
 
 struct RepositoryOptions {
   Encoding encoding = Encoding::binary;  // how new events and snapshots are encoded
@@ -105,6 +124,7 @@ class Repository {
     s.version = aggregate.persisted_version();
     s.state_type = boost::core::demangle(typeid(State).name());
     s.fingerprint = fingerprint_v<State>;
+    s.snapshot_version = snapshot_version_of<A>();
     s.encoding = options_.encoding;
     s.payload = encode(aggregate.state(), options_.encoding);
     return store_.save_snapshot(s);
@@ -145,15 +165,17 @@ class Repository {
     return aggregate;
   }
 
-  // The latest snapshot if it is trustworthy for this load: fingerprint matches the current State type, it
-  // decodes, and (for time travel) it does not include events after until_position. Otherwise nullopt, so
+  // The latest snapshot if it is trustworthy for this load: fingerprint matches the current State type, its
+  // snapshot version the aggregate's, it decodes, and (for time travel) it does not include events after until_position. Otherwise nullopt, so
   // the caller replays from the start; a bad snapshot is never an error.
   [[nodiscard]] Result<std::optional<std::pair<State, std::uint64_t>>> usable_snapshot(const std::string& stream,
                                                                           std::uint64_t until_position) {
     using Out = std::optional<std::pair<State, std::uint64_t>>;
     auto snap = store_.load_snapshot(stream);
     if (!snap) return snap.error();
-    if (!*snap || (*snap)->fingerprint != fingerprint_v<State> || (*snap)->version == 0) return Out{};
+    if (!*snap || (*snap)->fingerprint != fingerprint_v<State> ||
+        (*snap)->snapshot_version != snapshot_version_of<A>() || (*snap)->version == 0)
+      return Out{};
     if (until_position != std::numeric_limits<std::uint64_t>::max()) {
       ReadStreamOptions o;
       o.from_version = (*snap)->version;

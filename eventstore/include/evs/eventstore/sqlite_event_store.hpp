@@ -16,6 +16,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <memory>
 
 namespace evs {
@@ -50,6 +52,15 @@ struct SqliteOptions {
   // snapshot) with invalid_argument before anything is queued. 0: whatever SQLite's length limit allows
   // (about 1e9 bytes in the default build).
   std::size_t max_event_bytes = 0;
+  // Shape-drift check at open (see schema_drift.hpp), before anything is decoded: the types registered in
+  // `registry` are compared with the ones the store recorded per (type name, schema version). refuse: the
+  // constructor throws evs::Exception(schema_drift) naming each type, version and the members added,
+  // removed, renamed or retyped; warn: the same message goes to `schema_warning` (stderr when unset) and
+  // the store opens; off: no comparison. Read-only opens are checked too.
+  SchemaCheck schema_check = SchemaCheck::refuse;
+  std::function<void(const std::string&)> schema_warning;
+  // The registry the check compares with and appends take member descriptions from; null: the global one.
+  const EventRegistry* registry = nullptr;
 };
 
 class SqliteEventStore final : public EventStore {
@@ -82,6 +93,7 @@ class SqliteEventStore final : public EventStore {
   Result<void> save_snapshot(const Snapshot& snapshot) override;
   Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,
                                                 std::uint64_t max_version = end_of_stream) override;
+  Result<std::vector<RecordedSchema>> recorded_schemas() override;
 
   const SqliteOptions& options() const;
   // The schema version this build writes (see docs/event-format.md).
