@@ -84,7 +84,7 @@ class Ledger : public evs::Aggregate<Ledger, LedgerState, Credited, Debited> {
   void credit(std::int64_t cents) { raise(Credited{id(), cents, "USD"}); }
 
  private:
-  friend class evs::AggregateAccess;
+  friend evs::AggregateAccess;
   void apply(const Credited& e) {
     state_.credited += e.cents;
     state_.currencies.push_back(e.currency);
