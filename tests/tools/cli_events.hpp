@@ -3,6 +3,7 @@
 #pragma once
 
 #include <evs/core/event.hpp>
+#include <evs/core/upcast.hpp>
 
 #include <cstdint>
 #include <string>
@@ -24,5 +25,15 @@ struct ItemAdded {
 };
 BOOST_DESCRIBE_STRUCT(ItemAdded, (), (order_id, sku, qty))
 EVS_EVENT(ItemAdded, "clitest.item_added", 2)
+
+namespace v1 {
+// Version 1 had no quantity: one item each.
+struct ItemAdded {
+  std::string order_id;
+  std::string sku;
+};
+EVS_EVENT(ItemAdded, "clitest.item_added", 1, order_id, sku)
+EVS_UPCAST(ItemAdded, [](const ItemAdded& e) { return clitest::ItemAdded{e.order_id, e.sku, 1}; })
+}  // namespace v1
 
 }  // namespace clitest

@@ -171,6 +171,13 @@ void check(Context& ctx, const CheckArgs& args) {
       types[{text_column(*st, 0), static_cast<std::uint32_t>(st->column_int64(1))}].events =
           static_cast<std::uint64_t>(st->column_int64(2));
   }
+  // The upcasting chains (older versions -> current types) are complete.
+  bool chains_ok = true;
+  if (have_registry) {
+    auto chains = registry.validate();
+    chains_ok = chains.has_value();
+    report.add("upcasting chains", chains_ok, chains_ok ? "complete" : chains.error().message);
+  }
   if (have_registry) {
     auto st = must(c.cached(
         "SELECT e.position, t.name, e.schema_version, e.encoding, e.payload FROM events e "
@@ -179,10 +186,16 @@ void check(Context& ctx, const CheckArgs& args) {
     while (must(st->step(action))) {
       const std::string name(st->column_text(1));
       const auto version = static_cast<std::uint32_t>(st->column_int64(2));
-      const EventTypeInfo* info = registry.find(name);
-      if (info == nullptr || info->validate == nullptr || version > info->version) continue;  // reported below
+      const EventTypeInfo* info = registry.find(name, version);
+      if (info == nullptr || info->validate == nullptr) continue;  // reported below
       const auto encoding = static_cast<Encoding>(st->column_int64(3));
-      auto ok = info->validate(st->column_blob(4), encoding);
+      // An older version must decode as its own type and upcast (what every read path does with it).
+      Result<void> ok;
+      if (!chains_ok || registry.upcaster_of(info->type) == nullptr) {
+        ok = info->validate(st->column_blob(4), encoding);
+      } else if (auto up = registry.upcast(*info, st->column_blob(4), encoding); !up) {
+        ok = up.error();
+      }
       if (!ok) {
         TypeCheck& t = types[{name, version}];
         if (t.failed++ == 0)
@@ -216,13 +229,25 @@ void check(Context& ctx, const CheckArgs& args) {
       report.add(label, std::nullopt, events + " (no registry)", fields("not_checked"));
       continue;
     }
-    const EventTypeInfo* info = registry.find(name);
-    if (info == nullptr) {
+    const EventTypeInfo* latest = registry.find(name);
+    const EventTypeInfo* info = registry.find(name, version);
+    // "v1::OrderPlaced, upcast" for an older version: its events reach the code as current types.
+    const std::string as = info == nullptr ? std::string()
+                                           : info->cpp_type + (chains_ok && registry.upcaster_of(info->type) != nullptr
+                                                                   ? " and upcast"
+                                                                   : "");
+    if (latest == nullptr) {
       report.add(label, false, events + ", not registered in " + ctx.app.name, fields("not_registered"));
-    } else if (version > info->version) {
+    } else if (version > latest->version) {
       report.add(label, false,
                  events + ", schema version " + std::to_string(version) + " is newer than the registered " +
-                     std::to_string(info->version) + " (" + info->cpp_type + ")",
+                     std::to_string(latest->version) + " (" + latest->cpp_type + ")",
+                 fields("unsupported_schema_version"));
+    } else if (info == nullptr) {
+      report.add(label, false,
+                 events + ", schema version " + std::to_string(version) + " is not registered (the current is " +
+                     std::to_string(latest->version) + ", " + latest->cpp_type +
+                     "): register the old struct and its upcaster",
                  fields("unsupported_schema_version"));
     } else if (auto drift = drifts.find(entry.first); drift != drifts.end()) {
       const SchemaDrift& d = drift->second;
@@ -235,12 +260,11 @@ void check(Context& ctx, const CheckArgs& args) {
                  });
     } else if (t.failed > 0) {
       report.add(label, false,
-                 std::to_string(t.failed) + " of " + events + " do not decode as " + info->cpp_type + " (first: " +
+                 std::to_string(t.failed) + " of " + events + " do not decode as " + as + " (first: " +
                      t.first_failure + ")",
                  fields("corrupt_payload"));
     } else {
-      report.add(label, true, events + (t.events == 1 ? " decodes" : " decode") + " as " + info->cpp_type,
-                 fields("ok"));
+      report.add(label, true, events + (t.events == 1 ? " decodes" : " decode") + " as " + as, fields("ok"));
     }
   }
 
@@ -266,7 +290,7 @@ void add_check_command(CLI::App& cli, Context& ctx) {
       "times in order; "
       "and, for every stored (event type, schema version): registered in this program, not newer than the "
       "registered version, the same shape (members, their order and types) as the type that first stored it "
-      "(status schema_drift names the members added, removed, renamed or retyped), and every payload decodes. Run it from the application's own binary (the embedded "
+      "(status schema_drift names the members added, removed, renamed or retyped), and every payload decodes (an older version: decodes as its old type and upcasts; the upcasting chains are checked too). Run it from the application's own binary (the embedded "
       "form) before a deploy to catch a change that would break old events. The standalone evs binary has no "
       "registry and reports the types as not checked. Exit code 1 when anything fails.");
   sub->callback([&ctx, args] { check(ctx, *args); });

@@ -5,10 +5,12 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <any>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <typeindex>
 
 namespace evs::cli {
 namespace {
@@ -416,14 +418,16 @@ PayloadView view_payload(const RecordedEvent& e, const EventRegistry& registry) 
     v.problem = "unknown encoding " + std::to_string(static_cast<int>(e.encoding));
     return v;
   }
-  const EventTypeInfo* info = registry.find(e.type);
+  const EventTypeInfo* info = registry.find(e.type, e.schema_version);
   if (info == nullptr || info->to_json == nullptr) {
-    v.problem = registry.all().empty() ? "not decoded: no registry" : "type not registered";
-    return v;
-  }
-  if (e.schema_version > info->version) {
-    v.problem = "schema version " + std::to_string(e.schema_version) + " is newer than the registered " +
-                std::to_string(info->version);
+    const EventTypeInfo* latest = registry.find(e.type);
+    if (latest == nullptr)
+      v.problem = registry.all().empty() ? "not decoded: no registry" : "type not registered";
+    else if (e.schema_version > latest->version)
+      v.problem = "schema version " + std::to_string(e.schema_version) + " is newer than the registered " +
+                  std::to_string(latest->version);
+    else
+      v.problem = "schema version " + std::to_string(e.schema_version) + " is not registered";
     return v;
   }
   auto json = info->to_json(e.payload, e.encoding);
@@ -432,6 +436,28 @@ PayloadView view_payload(const RecordedEvent& e, const EventRegistry& registry) 
     return v;
   }
   v.json = std::move(*json);
+  return v;
+}
+
+UpcastView view_upcast(const RecordedEvent& e, const EventRegistry& registry) {
+  UpcastView v;
+  const EventTypeInfo* stored = registry.find(e.type, e.schema_version);
+  if (stored == nullptr || registry.upcaster_of(stored->type) == nullptr) return v;
+  v.applies = true;
+  auto values = registry.upcast(*stored, e.payload, e.encoding);
+  if (!values) {
+    v.problem = values.error().message;
+    return v;
+  }
+  for (const std::any& value : *values) {
+    const EventTypeInfo* info = registry.find(std::type_index(value.type()));
+    if (info == nullptr || info->any_to_json == nullptr) {
+      v.problem = "upcast to an unregistered type";
+      v.events.clear();
+      return v;
+    }
+    v.events.push_back({info->name, info->version, info->any_to_json(value)});
+  }
   return v;
 }
 
@@ -457,6 +483,15 @@ void print_event(std::ostream& out, const RecordedEvent& e, const EventRegistry&
     out << "  payload      " << *v.json << '\n';
   else
     out << "  payload      " << payload_hex_summary(e.payload) << " (" << v.problem << ")\n";
+  // An older version: what the application reads today, after upcasting.
+  const UpcastView u = view_upcast(e, registry);
+  if (!u.applies) return;
+  if (!u.problem.empty())
+    out << "  current      (not upcast: " << u.problem << ")\n";
+  else if (u.events.empty())
+    out << "  current      (none: the upcaster drops this event)\n";
+  for (const auto& c : u.events)
+    out << "  current      " << c.type << " (schema " << c.schema_version << ")  " << c.json << '\n';
 }
 
 std::string event_json(const RecordedEvent& e, const EventRegistry& registry, bool decode_binary) {
@@ -472,14 +507,31 @@ std::string event_json(const RecordedEvent& e, const EventRegistry& registry, bo
       .str_or_null("correlation_id", e.metadata.correlation_id)
       .str_or_null("causation_id", e.metadata.causation_id)
       .object("metadata", e.metadata.user);
-  if (e.encoding == Encoding::json && o.raw("payload", e.payload)) return o.text();
-  o.str("payload_base64", base64_encode(e.payload));
-  if (decode_binary) {
-    const PayloadView v = view_payload(e, registry);
-    if (v.json)
-      o.raw("payload", *v.json);
-    else
-      o.str("payload_problem", v.problem);
+  if (e.encoding != Encoding::json || !o.raw("payload", e.payload)) {
+    o.str("payload_base64", base64_encode(e.payload));
+    if (decode_binary) {
+      const PayloadView v = view_payload(e, registry);
+      if (v.json)
+        o.raw("payload", *v.json);
+      else
+        o.str("payload_problem", v.problem);
+    }
+  }
+  // An older version: "payload" stays the stored one (import reads it back); "current" is what the
+  // application reads today, after upcasting.
+  const UpcastView u = view_upcast(e, registry);
+  if (u.applies) {
+    if (!u.problem.empty()) {
+      o.str("current_problem", u.problem);
+    } else {
+      std::vector<JsonObject> current;
+      for (const auto& c : u.events) {
+        JsonObject& j = current.emplace_back();
+        j.str("type", c.type).num("schema_version", c.schema_version);
+        j.raw("payload", c.json);
+      }
+      o.objects("current", current);
+    }
   }
   return o.text();
 }

@@ -100,6 +100,19 @@ struct PayloadView {
 };
 PayloadView view_payload(const RecordedEvent& e, const EventRegistry& registry);
 
+// An event stored at an older (type, schema version) that the registry upcasts: what it reads as today.
+struct UpcastView {
+  struct Current {
+    std::string type;
+    std::uint32_t schema_version = 0;
+    std::string json;  // compact JSON of the current value
+  };
+  bool applies = false;         // the stored (type, version) has an upcaster
+  std::vector<Current> events;  // the current events, in order (several after a split, none if dropped)
+  std::string problem;          // why upcasting failed (corrupt payload, broken chain)
+};
+UpcastView view_upcast(const RecordedEvent& e, const EventRegistry& registry);
+
 // "<23 bytes: 0a6f72...>" (hex of the first 64 bytes).
 std::string payload_hex_summary(std::string_view payload);
 

@@ -10,7 +10,9 @@
 // neither stored nor fingerprinted, so it is a compile error naming the type (see checked_public_members).
 //
 // The name and version are stored with every event: never change them for a type that has been stored.
-// Registering two types under one name stops the program at start-up with a message naming both.
+// Registering two types under one (name, version) stops the program at start-up with a message naming both.
+// A name may have several versions: the older ones are frozen structs with an upcaster each (see
+// evs/core/upcast.hpp and docs/schema-evolution.md); the highest version is the one the code raises.
 #pragma once
 
 #include "evs/core/codec.hpp"
@@ -20,6 +22,7 @@
 #include <boost/core/demangle.hpp>
 #include <boost/describe/class.hpp>
 
+#include <any>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
@@ -84,7 +87,21 @@ template <class T>
 }
 
 template <class T>
-bool register_event() {
+[[nodiscard]] Result<std::any> decode_any(std::string_view payload, Encoding encoding) {
+  T value{};
+  // std::any converts from anything, the error included: say which alternative this is.
+  if (auto r = decode_into(payload, encoding, value); !r) return {boost::system::in_place_error, r.error()};
+  return {boost::system::in_place_value, std::move(value)};
+}
+
+template <class T>
+std::string any_to_json(const std::any& value) {
+  return encode(std::any_cast<const T&>(value), Encoding::json);
+}
+
+// The registry entry of T (EVS_EVENT adds it to the global registry; tests build their own registries).
+template <class T>
+EventTypeInfo event_type_info() {
   EventTypeInfo info;
   info.name = std::string(event_info_v<T>.name);
   info.version = event_info_v<T>.version;
@@ -94,8 +111,15 @@ bool register_event() {
   info.type = typeid(T);
   info.validate = &validate_payload<T>;
   info.to_json = &payload_to_json<T>;
+  info.decode = &decode_any<T>;
+  info.any_to_json = &any_to_json<T>;
+  return info;
+}
+
+template <class T>
+bool register_event() {
   try {
-    EventRegistry::global().add(std::move(info));
+    EventRegistry::global().add(event_type_info<T>());
   } catch (const Exception& e) {
     std::fprintf(stderr, "evs: fatal: %s\n", e.what());
     std::abort();

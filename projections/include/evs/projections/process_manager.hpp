@@ -199,9 +199,10 @@ class ProcessManager : public Projection {
   std::string_view name() const override { return Derived::name; }
   // An effect projection: checkpoints, retries, inbox deduplication and dead letters come from the engine.
   ProjectionKind kind() const override { return ProjectionKind::effect; }
-  // Events... plus evs.saga.deadline_reached (of every process manager; others' are skipped by category).
+  // Events... (and every old name upcast into them) plus evs.saga.deadline_reached (of every process
+  // manager; others' are skipped by category).
   std::vector<std::string> event_types() const override {
-    return {std::string(event_info_v<Events>.name)..., std::string(event_info_v<SagaDeadlineReached>.name)};
+    return stored_type_names<Events..., SagaDeadlineReached>();
   }
   // Reacts to one event: loads the instance, runs the handler, stores the recorded events, re-syncs the
   // deadline timers, issues the commands. Throws (so the engine retries) when storing fails for a reason

@@ -124,7 +124,8 @@ class TypedProjection : public Projection {
 
   std::string_view name() const override { return Derived::name; }
   ProjectionKind kind() const override { return Kind; }
-  std::vector<std::string> event_types() const override { return {std::string(event_info_v<Events>.name)...}; }
+  // Events' names and every old name that upcasts into one of them.
+  std::vector<std::string> event_types() const override { return stored_type_names<Events...>(); }
   void handle(const RecordedEvent& event, SqlSession* session) override {
     static const std::string owner = "projection " + std::string(Derived::name);  // built once, not per event
     auto r = dispatch_event<Events...>(event, owner, [&](const auto& e) {
