@@ -344,7 +344,10 @@ class ProcessManager : public Projection {
     Saga saga(
         instance.state(), [&instance](SagaEvent e) { instance.record(std::move(e)); },
         [this](Step step, Saga& s) {
-          if constexpr (detail::declares_compensate<Derived>) SagaAccess::compensate(derived(), step, s);
+          if constexpr (detail::declares_compensate<Derived>)
+            SagaAccess::compensate(derived(), step, s);
+          else
+            (void)this, (void)step, (void)s;  // no compensate hook: nothing to undo
         },
         router_, Derived::name, id, instance.stream_id(), cause.event_id, before, decode_data(instance.state().data));
     decide(saga);
