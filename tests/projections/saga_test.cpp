@@ -514,14 +514,24 @@ TEST_CASE("saga orchestration: an event whose correlation key is empty is parked
   CHECK(shop.services.received().empty());
 }
 
-TEST_CASE("saga orchestration: a command without a handler fails the reaction before anything is stored") {
+// A store, the services, an unattached saga and an engine that is not started: for tests that attach the
+// saga themselves (with their own handlers).
+struct UnattachedSaga {
   evs::test::TempDir dir;
-  auto store = open_store(dir / "events.db");
-  Services services(*store);
-  OrderFulfilment saga(*store, 10s);
-  evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  std::unique_ptr<evs::SqliteEventStore> store = open_store(dir / "events.db");
+  Services services{*store};
+  OrderFulfilment saga{*store, 10s};
+  evs::ProjectionEngine engine{*store};
+  evs::ProjectionOptions po = [this] {
+    evs::ProjectionOptions o;
+    o.database = dir / "projections.db";
+    return o;
+  }();
+};
+
+TEST_CASE("saga orchestration: a command without a handler fails the reaction before anything is stored") {
+  UnattachedSaga rig;
+  auto& [dir, store, services, saga, engine, po] = rig;
   po.retry.initial_backoff = 1ms;
   po.retry.max_attempts = 2;
   // Every handler but ChargePayment's, the command OrderPlaced sends.
@@ -542,13 +552,8 @@ TEST_CASE("saga orchestration: a command without a handler fails the reaction be
 }
 
 TEST_CASE("saga: two handlers for one command type are refused at attach") {
-  evs::test::TempDir dir;
-  auto store = open_store(dir / "events.db");
-  Services services(*store);
-  OrderFulfilment saga(*store, 10s);
-  evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  UnattachedSaga rig;
+  auto& [dir, store, services, saga, engine, po] = rig;
   auto twice = [](const ShipOrder&) {};
   CHECK_THROWS_WITH_AS(saga.attach(engine, po, twice, twice), doctest::Contains("two handlers for command ShipOrder"),
                        evs::Exception);
