@@ -1,0 +1,41 @@
+// The scenarios, one function each (bench/README.md describes them). Each runs its repetitions, evs and its
+// baseline interleaved, and prints its result line(s) through emit().
+#pragma once
+
+#include "data.hpp"
+#include "report.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace bench {
+
+// append.cpp
+void scenario_append_1(const Config& cfg, DataSets& data);
+void scenario_append_concurrent(const Config& cfg, DataSets& data);
+void scenario_append_batch(const Config& cfg, DataSets& data);
+
+// read.cpp
+void scenario_load_aggregate(const Config& cfg, DataSets& data);
+void scenario_read_all(const Config& cfg, DataSets& data);
+void scenario_catchup_memory(const Config& cfg, DataSets& data);
+
+// codec.cpp
+void scenario_codec_cereal(const Config& cfg, DataSets& data);
+
+// projections.cpp
+void scenario_rebuild_sql(const Config& cfg, DataSets& data);
+void scenario_live_latency(const Config& cfg, DataSets& data);
+void scenario_rebuild_memory(const Config& cfg, DataSets& data);
+// The measured side of rebuild_memory, run in a child process (--child-rebuild-memory evs|raw LOG READMODEL):
+// prints {"idle_kib","peak_kib","seconds","events"}.
+int child_rebuild_memory(const std::string& mode, const fs::path& log, const fs::path& rm);
+
+// multi_process.cpp
+void scenario_append_multi_process(const Config& cfg, DataSets& data);
+// One appending process of append_multi_process (--child-append-multi evs|raw FILE APPENDS START_NS).
+int child_append_multi(const std::string& mode, const fs::path& p, std::size_t appends, std::int64_t start_ns);
+
+}  // namespace bench
