@@ -6,8 +6,11 @@
 //   append_concurrent  64 appender threads, distinct streams, one event per append, FULL (group commit)
 //   append_batch       100 events per append, NORMAL; binary and JSON encodings (one line each)
 //   load_aggregate     load an aggregate from 10k events; with snapshots, a 1M-event stream vs a 1k-event one
+//   load_aggregate_upcast  load_aggregate's 10k-event load with half of the events stored as version 1 of
+//                      their type (upcast on read), against the same load of all-current events
 //   read_all           scan + decode the whole log (1M events); binary and JSON encodings (one line each)
 //   catchup_memory     an in-memory projection catches up over 1M events
+//   catchup_memory_upcast  the same catch-up with half of the events stored as version 1, against all current
 //   codec_cereal       encode + decode 1M events through the cereal archives vs the codec's own path
 //                      (binary and JSON; informational: why the codec keeps its direct path)
 //   rebuild_sql        a SQL read model (one upsert per event) rebuilt from 1M events, with checkpoints
@@ -25,7 +28,8 @@
 //
 // Output: one JSON object per line on stdout, nothing else (progress goes to stderr). Every line carries the
 // raw-SQLite baseline measured in the same run (hand-written SQLite C API code doing the same storage work:
-// the same schema and indexes, the same pragmas, prepared statements, sensible batching) and the ratio.
+// the same schema and indexes, the same pragmas, prepared statements, sensible batching) and the ratio; the
+// upcast scenarios' baseline is evs itself on all-current events.
 #include "data.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
@@ -52,6 +56,11 @@ struct Scenario {
 
 void needs_load(DataSets& d) { d.load_db(); }
 void needs_log(DataSets& d) { d.log(evs::Encoding::binary); }
+void needs_versioned_load(DataSets& d) { d.versioned_load_db(); }
+void needs_versioned_logs(DataSets& d) {
+  d.versioned_log(true);
+  d.versioned_log(false);
+}
 void needs_logs(DataSets& d) {
   d.log(evs::Encoding::binary);
   d.log(evs::Encoding::json);
@@ -62,8 +71,10 @@ constexpr Scenario scenarios[] = {
     {"append_concurrent", scenario_append_concurrent, nullptr},
     {"append_batch", scenario_append_batch, nullptr},
     {"load_aggregate", scenario_load_aggregate, needs_load},
+    {"load_aggregate_upcast", scenario_load_aggregate_upcast, needs_versioned_load},
     {"read_all", scenario_read_all, needs_logs},
     {"catchup_memory", scenario_catchup_memory, needs_log},
+    {"catchup_memory_upcast", scenario_catchup_memory_upcast, needs_versioned_logs},
     {"codec_cereal", scenario_codec_cereal, nullptr},
     {"rebuild_sql", scenario_rebuild_sql, needs_log},
     {"live_latency", scenario_live_latency, nullptr},

@@ -1,4 +1,5 @@
-// The read scenarios: load_aggregate, read_all, catchup_memory.
+// The read scenarios: load_aggregate, read_all, catchup_memory, and load_aggregate_upcast /
+// catchup_memory_upcast (the same with half of the events stored as an older version).
 #include "data.hpp"
 #include "domain.hpp"
 #include "raw.hpp"
@@ -234,16 +235,20 @@ void scenario_read_all(const Config& cfg, DataSets& data) {
 
 namespace {
 
-Sample evs_catchup(evs::SqliteEventStore& store, std::uint64_t head) {
-  bench::Balances view;
+// A View (a BalancesOf) catches up from position 1 to `head`; `total`, if given, receives the sum of its
+// balances.
+template <class View>
+Sample evs_catchup(evs::SqliteEventStore& store, std::uint64_t head, std::int64_t* total = nullptr) {
+  View view;
   evs::ProjectionEngine engine(store);
   engine.add(view);
   const auto t0 = SteadyClock::now();
   engine.start();
-  engine.wait_for(bench::Balances::name, head, std::chrono::minutes(10)).value();
+  engine.wait_for(View::name, head, std::chrono::minutes(10)).value();
   const double s = seconds_since(t0);
   engine.stop();
   if (view.balance.empty()) throw std::runtime_error("catchup_memory: nothing applied");
+  if (total) *total = view.total();
   return {head, s};
 }
 
@@ -282,13 +287,92 @@ void scenario_catchup_memory(const Config& cfg, DataSets& data) {
   raw_catchup(p);  // warm
   std::vector<Sample> evs_s, raw_s;
   for (int r = 0; r < cfg.reps; ++r) {
-    evs_s.push_back(evs_catchup(store, head));
+    evs_s.push_back(evs_catchup<bench::Balances>(store, head));
     raw_s.push_back(raw_catchup(p));
   }
   const Summary e = summarize(evs_s), b = summarize(raw_s);
   emit(cfg, "catchup_memory",
        Json().num("log_events", head).num("batch", 500).str("baseline", "raw scan + hand decode + apply"), e, b,
        false, e.rate / b.rate, ">= 1,500,000 events/s", e.rate >= 1.5e6);
+}
+
+// ---- load_aggregate_upcast, catchup_memory_upcast ----------------------------------------------------------
+
+namespace {
+
+// The events stored with schema version 1 in `p` (in stream `stream`, if given): what the upcast scenarios
+// report as the old events their evs side read.
+std::uint64_t count_version_1(const fs::path& p, const std::string& stream = {}) {
+  raw::Db db(p, true);
+  auto st = db.prepare(
+      "SELECT count(*) FROM events WHERE schema_version = 1 AND (?1 IS NULL OR stream = (SELECT id FROM streams "
+      "WHERE name = ?1))");
+  if (stream.empty()) st.bind_null(1);
+  else st.bind_text(1, stream);
+  st.step();
+  const auto n = std::uint64_t(st.i64(0));
+  st.reset();
+  return n;
+}
+
+// What the upcast scenarios emit: the side with old events against the all-current one, as a rate ratio, and
+// the extra time per old event.
+void emit_upcast(const Config& cfg, std::string_view scenario, Json params, const Summary& with_old,
+                 const Summary& current, std::uint64_t old_events) {
+  params.num("old_events", old_events)
+      .str("old_events_stored_as", "version 1 of the same name (the v1 struct), upcast to version 2 on read")
+      .str("baseline", "the same scenario on an all-current log of the same size, in the same run");
+  emit(cfg, scenario, params, with_old, current, false, with_old.rate / current.rate,
+       "informational (ratio: events/s with the old events / events/s all current; below 1 is the upcasting cost)",
+       std::nullopt,
+       Json().num("extra_ns_per_old_event", (with_old.seconds - current.seconds) / double(old_events) * 1e9));
+}
+
+}  // namespace
+
+void scenario_load_aggregate_upcast(const Config& cfg, DataSets& data) {
+  const fs::path p = data.versioned_load_db();
+  evs::SqliteEventStore store(store_options(p, evs::Durability::normal));
+  evs::Repository<versioned::Account> repo(store);
+  const std::size_t n = data.load_small();
+  const std::uint64_t old_events = count_version_1(p, versioned::Account::stream_id_for("half-v1"));
+  if (old_events != n / 2) throw std::runtime_error("load_aggregate_upcast: the stream has no half of old events");
+  const double min_seconds = cfg.quick ? 0.01 : 0.3;
+  // Both streams hold the same movements: the loads must agree.
+  const auto load = [&](const char* id) {
+    auto a = repo.load(id).value();
+    if (std::size_t(a.state().operations) != n) throw std::runtime_error("load_aggregate_upcast: wrong state");
+    return a.state().balance;
+  };
+  if (load("half-v1") != load("current")) throw std::runtime_error("load_aggregate_upcast: the balances differ");
+
+  std::vector<Sample> old_s, current_s;
+  for (int r = 0; r < cfg.reps; ++r) {
+    old_s.push_back({n, median_time([&] { load("half-v1"); }, min_seconds)});
+    current_s.push_back({n, median_time([&] { load("current"); }, min_seconds)});
+  }
+  emit_upcast(cfg, "load_aggregate_upcast", Json().num("stream_events", std::uint64_t(n)).boolean("snapshot", false),
+              summarize(old_s), summarize(current_s), old_events);
+}
+
+void scenario_catchup_memory_upcast(const Config& cfg, DataSets& data) {
+  const fs::path old_log = data.versioned_log(true), current_log = data.versioned_log(false);
+  evs::SqliteEventStore old_store(store_options(old_log, evs::Durability::normal));
+  evs::SqliteEventStore current_store(store_options(current_log, evs::Durability::normal));
+  const std::uint64_t head = old_store.last_position().value();
+  if (current_store.last_position().value() != head) throw std::runtime_error("catchup_memory_upcast: logs differ");
+  const std::uint64_t old_events = count_version_1(old_log);  // also warms the page cache
+  if (old_events != head / 2) throw std::runtime_error("catchup_memory_upcast: the log has no half of old events");
+  count_version_1(current_log);  // warm
+  std::vector<Sample> old_s, current_s;
+  for (int r = 0; r < cfg.reps; ++r) {
+    std::int64_t old_total = 0, current_total = 0;
+    old_s.push_back(evs_catchup<versioned::Balances>(old_store, head, &old_total));
+    current_s.push_back(evs_catchup<versioned::Balances>(current_store, head, &current_total));
+    if (old_total != current_total) throw std::runtime_error("catchup_memory_upcast: the views differ");
+  }
+  emit_upcast(cfg, "catchup_memory_upcast", Json().num("log_events", head).num("batch", 500), summarize(old_s),
+              summarize(current_s), old_events);
 }
 
 }  // namespace bench

@@ -21,6 +21,8 @@ void scenario_append_batch(const Config& cfg, DataSets& data);
 void scenario_load_aggregate(const Config& cfg, DataSets& data);
 void scenario_read_all(const Config& cfg, DataSets& data);
 void scenario_catchup_memory(const Config& cfg, DataSets& data);
+void scenario_load_aggregate_upcast(const Config& cfg, DataSets& data);
+void scenario_catchup_memory_upcast(const Config& cfg, DataSets& data);
 
 // codec.cpp
 void scenario_codec_cereal(const Config& cfg, DataSets& data);
