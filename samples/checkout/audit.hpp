@@ -4,6 +4,8 @@
 
 #include "app.hpp"
 
+#include <evs/core/dispatch.hpp>
+
 #include <sqlite3.h>
 
 #include <map>
@@ -18,8 +20,13 @@ struct LogFacts {
 
 template <class E>
 bool is(const evs::RecordedEvent& ev) { return ev.type == evs::event_info_v<E>.name; }
+// The event as today's code sees it: an older version is upcast.
 template <class E>
-E payload(const evs::RecordedEvent& ev) { return evs::decode<E>(ev.payload, ev.encoding).value(); }
+E payload(const evs::RecordedEvent& ev) {
+  E out{};
+  evs::dispatch_event<E>(ev, "audit", [&](const E& e) { out = e; }).value();
+  return out;
+}
 
 // One pass over the whole log, decoding the checkout's events.
 inline LogFacts facts_from_log(evs::EventStore& store) {

@@ -37,8 +37,10 @@ struct CancelOrder {
 };
 BOOST_DESCRIBE_STRUCT(CancelOrder, (), (order_id, reason))
 
+// The prices, in cents of catalog_currency.
 inline const std::map<std::string, std::int64_t> catalog{
     {"BOOK", 2500}, {"MUG", 1200}, {"POSTER", 900}, {"LAMP", 4500}};
+inline constexpr const char* catalog_currency = "USD";
 
 // The namespace of the idempotency keys derived from order ids.
 inline const evs::Uuid order_requests = *evs::Uuid::parse("5b0c7a1e-3f7d-4c52-9e0a-8d6f2b9c4e11");
@@ -60,7 +62,7 @@ class Commands {
     auto placed = evs::create(orders_, r.order_id,
                               {.metadata = {.correlation_id = r.order_id},
                                .idempotency_key = evs::Uuid::name_based(order_requests, r.order_id)},
-                              &Order::place, r, total, *charge);
+                              &Order::place, r, total, catalog_currency, *charge);
     if (!placed) return placed.error();
     return *charge;
   }

@@ -1,9 +1,12 @@
 // `checkout demo DB [--fresh] [--short]`: the story of one shop, step by step, ending with checks that
-// compare every read model and every fake with the log. Exits 1 if anything disagrees.
+// compare every read model and every fake with the log. Exits 1 if anything disagrees. Step 9 reads a copy of
+// data/checkout-v1.db, a store written before OrderPlaced had a currency.
 #include "app.hpp"
 #include "audit.hpp"
 #include "choreography.hpp"
 #include "demo.hpp"
+
+#include <boost/describe/enum_to_string.hpp>
 
 #include <cstdarg>
 #include <thread>
@@ -26,9 +29,9 @@ void step(int n, const char* title) { say("\n[%d] %s", n, title); }
 long long ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
-std::string money(std::int64_t cents) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "$%lld.%02lld", (long long)(cents / 100), (long long)(cents % 100));
+std::string money(std::int64_t cents, const std::string& currency) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%02lld %s", (long long)(cents / 100), (long long)(cents % 100), currency.c_str());
   return buf;
 }
 
@@ -228,7 +231,33 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   shopper.join();
   say("  the live engine kept running: %d orders were placed during the rebuild (tool exit code %d)", during.load(), rebuilt);
 
-  step(9, "Summary: the read models and the outside world, checked against the log");
+  step(9, "An old store: orders placed before OrderPlaced had a currency (version 1)");
+  const std::filesystem::path v1_db = db.parent_path() / (db.stem().string() + "-v1.db");
+  remove_files(v1_db);
+  std::filesystem::copy_file(CHECKOUT_V1_STORE, v1_db);  // a copy: the committed store is never written
+  std::int64_t v1_placed = 0, v1_in_usd = 0;
+  {
+    evs::SqliteEventStore old_store({.path = v1_db});
+    for (const auto& e : old_store.read_all(1, 1000).value().events)
+      v1_placed += e.type == evs::event_info_v<OrderPlaced>.name && e.schema_version == 1;
+    OrdersByCustomer old_orders;
+    evs::ProjectionEngine old_engine(old_store);
+    old_engine.add(old_orders, {.database = read_db_for(v1_db)});
+    old_engine.start();
+    settle(old_store, old_engine);
+    old_engine.stop();
+    evs::Repository<Order> repository(old_store);
+    for (const char* id : {"o-1", "o-2", "o-3", "o-4"}) {
+      const OrderState o = repository.load(id).value().state();
+      say("  %s: %s, %s (the repository replays the v1 event as v2)", id,
+          std::string(boost::describe::enum_to_string(o.status, "?")).c_str(), money(o.total_cents, o.currency).c_str());
+    }
+    v1_in_usd = ReadModelDb(read_db_for(v1_db)).integer("SELECT count(*) FROM orders WHERE currency = 'USD'");
+  }
+  say("  %s: %lld orders stored as checkout.order_placed v1; orders_by_customer lists %lld of them in USD",
+      v1_db.c_str(), (long long)v1_placed, (long long)v1_in_usd);
+
+  step(10, "Summary: the read models and the outside world, checked against the log");
   settle(shop.store, shop.engine);
   settle(shop.store, fraud_engine);
   const LogFacts log = facts_from_log(shop.store);
@@ -262,11 +291,13 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   check("warehouse pick lists (one per shipped order)", shop.warehouse.orders(), log.shipped);
   check("pick lists sent twice", shop.warehouse.picked_twice(), 0);
   check("fraud flags (orders of $200 or more)", read.integer("SELECT count(*) FROM fraud_flags"), log.big_orders);
+  check("old store: orders stored as checkout.order_placed v1", v1_placed, 4);
+  check("old store: of them, orders listed in USD (upcast v1 -> v2)", v1_in_usd, v1_placed);
   fraud_engine.stop();
   shop.engine.stop();
   say("\n%s in %.1f s: %lld orders, %s revenue, %lld shipped, %lld compensated.",
       failures ? "MISMATCHES FOUND" : "All checks passed", ms_since(started) / 1000.0, (long long)log.placed,
-      money(log.placed_cents - log.refunded_cents).c_str(), (long long)log.shipped, (long long)log.cancelled);
+      money(log.placed_cents - log.refunded_cents, catalog_currency).c_str(), (long long)log.shipped, (long long)log.cancelled);
   return failures || rebuilt != 0 ? 1 : 0;
 }
 

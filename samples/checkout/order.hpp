@@ -34,10 +34,11 @@ BOOST_DESCRIBE_ENUM(OrderStatus, none, placed, shipped, cancelled)
 struct OrderState {
   OrderStatus status = OrderStatus::none;
   std::int64_t total_cents = 0;
+  std::string currency;
   std::string charge_id;
   bool refunded = false;
 };
-BOOST_DESCRIBE_STRUCT(OrderState, (), (status, total_cents, charge_id, refunded))
+BOOST_DESCRIBE_STRUCT(OrderState, (), (status, total_cents, currency, charge_id, refunded))
 
 class Order : public evs::Aggregate<Order, OrderState, OrderPlaced, OrderShipped, PaymentRefunded, OrderCancelled> {
  public:
@@ -46,9 +47,10 @@ class Order : public evs::Aggregate<Order, OrderState, OrderPlaced, OrderShipped
 
   // Placed once: Commands::place_order runs this with evs::create, keyed by the order id, so a retried
   // request gets its first answer and nothing else can place an order that exists.
-  evs::Result<void> place(const OrderRequest& r, std::int64_t total_cents, std::string charge_id) {
+  evs::Result<void> place(const OrderRequest& r, std::int64_t total_cents, std::string currency, std::string charge_id) {
     if (auto ok = validate(r); !ok) return ok;
-    return emit(OrderPlaced{id(), r.customer, r.email, r.sku, r.quantity, total_cents, std::move(charge_id)});
+    return emit(OrderPlaced{id(), r.customer, r.email, r.sku, r.quantity, total_cents, std::move(currency),
+                            std::move(charge_id)});
   }
   evs::Result<void> ship() {
     if (state().status == OrderStatus::shipped) return {};
@@ -71,6 +73,7 @@ class Order : public evs::Aggregate<Order, OrderState, OrderPlaced, OrderShipped
   void apply(const OrderPlaced& e) {
     state_.status = OrderStatus::placed;
     state_.total_cents = e.total_cents;
+    state_.currency = e.currency;
     state_.charge_id = e.charge_id;
   }
   void apply(const OrderShipped&) { state_.status = OrderStatus::shipped; }

@@ -25,12 +25,12 @@ class OrdersByCustomer
   static constexpr std::string_view name = "orders_by_customer";
   void setup(evs::SqlSession& db) {
     db.exec("CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, "
-            "sku TEXT, quantity INTEGER, total_cents INTEGER, status TEXT NOT NULL)");
+            "sku TEXT, quantity INTEGER, total_cents INTEGER, currency TEXT, status TEXT NOT NULL)");
     db.exec("CREATE INDEX IF NOT EXISTS orders_by_customer_idx ON orders(customer)");
   }
   void handle(const OrderPlaced& e, evs::SqlSession& db) {
-    db.exec("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, 'placed')",
-            {e.order_id, e.customer, e.sku, std::int64_t{e.quantity}, e.total_cents});
+    db.exec("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'placed')",
+            {e.order_id, e.customer, e.sku, std::int64_t{e.quantity}, e.total_cents, e.currency});
   }
   void handle(const OrderShipped& e, evs::SqlSession& db) {
     db.exec("UPDATE orders SET status = 'shipped' WHERE order_id = ?1", {e.order_id});

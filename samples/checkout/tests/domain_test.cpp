@@ -13,19 +13,19 @@ namespace {
 OrderRequest request(std::string id, std::string sku = "BOOK", int quantity = 2) {
   return {std::move(id), "alice", "alice@example.com", std::move(sku), quantity, "4242-4242-4242-4242"};
 }
-const OrderPlaced placed{"o1", "alice", "alice@example.com", "BOOK", 2, 5000, "ch_1"};
+const OrderPlaced placed{"o1", "alice", "alice@example.com", "BOOK", 2, 5000, "USD", "ch_1"};
 }  // namespace
 
 TEST_CASE("an order is placed with what was asked for and charged (once: see the checkout tests)") {
-  AggregateScenario<Order>("o1").when([](Order& o) { return o.place(request("o1"), 5000, "ch_1"); }).then(placed);
+  AggregateScenario<Order>("o1").when([](Order& o) { return o.place(request("o1"), 5000, "USD", "ch_1"); }).then(placed);
 }
 
 TEST_CASE("an order needs a customer and a sensible quantity") {
   auto bad = request("o1", "BOOK", 0);
-  AggregateScenario<Order>("o1").when([&](Order& o) { return o.place(bad, 0, "ch_1"); }).then_error("quantity");
+  AggregateScenario<Order>("o1").when([&](Order& o) { return o.place(bad, 0, "USD", "ch_1"); }).then_error("quantity");
   bad = request("o1");
   bad.customer.clear();
-  AggregateScenario<Order>("o1").when([&](Order& o) { return o.place(bad, 0, "ch_1"); }).then_error("customer");
+  AggregateScenario<Order>("o1").when([&](Order& o) { return o.place(bad, 0, "USD", "ch_1"); }).then_error("customer");
 }
 
 TEST_CASE("a placed order ships once, and a cancelled order cannot ship") {
@@ -106,7 +106,9 @@ TEST_CASE("checkout: a retried request is charged once and placed once") {
   CHECK(store.stream_version("order-o1").value() == 1);
   const auto stored = store.read_stream("order-o1").value().at(0);
   CHECK(stored.metadata.correlation_id == "o1");
+  CHECK(stored.schema_version == 2);
   CHECK(evs::decode<OrderPlaced>(stored.payload, stored.encoding)->charge_id == *first);
+  CHECK(evs::decode<OrderPlaced>(stored.payload, stored.encoding)->currency == catalog_currency);
   CHECK(stored.event_id == evs::command_event_id(evs::Uuid::name_based(order_requests, "o1"), 0));
 }
 

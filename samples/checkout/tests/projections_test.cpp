@@ -17,7 +17,7 @@ using evs::testing::recorded;
 
 namespace {
 OrderPlaced placed(std::string id, std::string customer, std::int64_t cents, std::string email = "a@example.com") {
-  return {std::move(id), std::move(customer), std::move(email), "BOOK", 2, cents, "ch_1"};
+  return {std::move(id), std::move(customer), std::move(email), "BOOK", 2, cents, "USD", "ch_1"};
 }
 // An event recorded at `t` (RevenuePerDay counts by the day an event was recorded).
 template <class E>
@@ -31,13 +31,23 @@ TEST_CASE("orders by customer: a placed order is listed, then shipped or cancell
   ProjectionScenario<OrdersByCustomer>()
       .given(placed("o1", "alice", 5000), placed("o2", "bob", 2500), placed("o3", "alice", 900))
       .when(OrderShipped{"o1"})
-      .then_rows("SELECT order_id, customer, sku, quantity, total_cents, status FROM orders ORDER BY order_id",
-                 {{"o1", "alice", "BOOK", 2, 5000, "shipped"},
-                  {"o2", "bob", "BOOK", 2, 2500, "placed"},
-                  {"o3", "alice", "BOOK", 2, 900, "placed"}})
+      .then_rows("SELECT order_id, customer, sku, quantity, total_cents, currency, status FROM orders ORDER BY order_id",
+                 {{"o1", "alice", "BOOK", 2, 5000, "USD", "shipped"},
+                  {"o2", "bob", "BOOK", 2, 2500, "USD", "placed"},
+                  {"o3", "alice", "BOOK", 2, 900, "USD", "placed"}})
       .when(OrderCancelled{"o3", "out of stock"})
       .then_rows("SELECT order_id, status FROM orders WHERE customer = 'alice' ORDER BY order_id",
                  {{"o1", "shipped"}, {"o3", "cancelled"}});
+}
+
+TEST_CASE("orders by customer: the currency is the event's, and an order stored before currencies (v1) is in USD") {
+  auto in_euros = placed("o1", "alice", 5000);
+  in_euros.currency = "EUR";
+  ProjectionScenario<OrdersByCustomer>()
+      .given(in_euros)
+      .when(v1::OrderPlaced{"o0", "bob", "b@example.com", "MUG", 1, 1200, "ch_0"})
+      .then_rows("SELECT order_id, customer, sku, total_cents, currency, status FROM orders ORDER BY order_id",
+                 {{"o0", "bob", "MUG", 1200, "USD", "placed"}, {"o1", "alice", "BOOK", 5000, "EUR", "placed"}});
 }
 
 TEST_CASE("revenue per day: orders and refunds count on the UTC day they were recorded") {

@@ -14,7 +14,7 @@ using Scenario = evs::testing::SagaScenario<Fulfilment>;
 
 namespace {
 OrderPlaced placed(const std::string& id, int quantity = 1) {
-  return {id, "alice", "alice@example.com", "POSTER", quantity, 900 * quantity, "ch-" + id};
+  return {id, "alice", "alice@example.com", "POSTER", quantity, 900 * quantity, "USD", "ch-" + id};
 }
 }  // namespace
 
