@@ -1,8 +1,8 @@
 // JsonWriter / JsonReader on RapidJSON (the JSON library cereal uses), kept out of the public headers.
 #include "evs/core/codec.hpp"
+#include "evs/core/detail/json_parse.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -99,10 +99,7 @@ struct JsonReader::Impl {
 };
 
 JsonReader::JsonReader(std::string_view in) : impl_(std::make_unique<Impl>()) {
-  impl_->doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(in.data(), in.size());
-  if (impl_->doc.HasParseError())
-    throw DecodeError(std::string("invalid JSON at offset ") + std::to_string(impl_->doc.GetErrorOffset()) + ": " +
-                      rapidjson::GetParseError_En(impl_->doc.GetParseError()));
+  if (std::string error = detail::parse_json(in, impl_->doc); !error.empty()) throw DecodeError(std::move(error));
 }
 JsonReader::~JsonReader() = default;
 

@@ -1,5 +1,7 @@
 #include "format.hpp"
 
+#include "evs/core/detail/json_parse.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -17,12 +19,7 @@ namespace {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
-constexpr unsigned parse_flags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag;  // trailing non-whitespace is an error
-
-bool parse_json(std::string_view text, rapidjson::Document& doc) {
-  doc.Parse<parse_flags>(text.data(), text.size());
-  return !doc.HasParseError();
-}
+bool parse_json(std::string_view text, rapidjson::Document& doc) { return detail::parse_json(text, doc).empty(); }
 
 }  // namespace
 

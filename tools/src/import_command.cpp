@@ -4,6 +4,8 @@
 #include "format.hpp"
 #include "sql.hpp"
 
+#include "evs/core/detail/json_parse.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -44,8 +46,7 @@ std::string member_string(const rapidjson::Value& o, const char* key, bool requi
 
 ImportedEvent parse_line(std::string_view line, const std::string& where) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(line.data(), line.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw Failure(where + ": not a JSON object");
+  if (!evs::detail::parse_json(line, doc).empty() || !doc.IsObject()) throw Failure(where + ": not a JSON object");
   ImportedEvent ev;
   ev.stream = member_string(doc, "stream", true, where);
   if (ev.stream.empty()) throw Failure(where + ": \"stream\" is empty");
