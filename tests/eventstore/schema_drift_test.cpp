@@ -2,12 +2,15 @@
 // (refuse / warn / off) and the snapshot version of aggregates.
 #include "../support/backends.hpp"
 #include "../support/bank.hpp"
+#include "../support/store_layout.hpp"
 
 #include <evs/eventstore/repository.hpp>
 #include <evs/eventstore/schema_drift.hpp>
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -356,4 +359,58 @@ TEST_CASE_TEMPLATE("an aggregate's snapshot_version is stored with its snapshots
   CHECK(store->load_snapshot("acc-1").value()->snapshot_version == 2);
   CHECK(v2.load("1").value().state().balance == 300);
   CHECK(v1.load("1").value().state().balance == 150);
+}
+
+TEST_CASE("a store written before the schema records opens read-only as it is, and a writable open migrates it") {
+  test::TempDir dir;
+  const std::filesystem::path path = dir / "events.db";
+  {
+    SqliteEventStore store({path});
+    Repository<testdomain::Account> accounts(store, RepositoryOptions{.snapshot_every = 2});
+    testdomain::Account a("1");
+    a.deposit(100);
+    a.deposit(50);
+    REQUIRE(accounts.save(a));
+    REQUIRE(store.load_snapshot("acc-1").value());
+  }
+  test::downgrade_to_schema_v1(path);
+  const auto bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes();
+
+  for (const bool immutable : {true, false}) {
+    CAPTURE(immutable);
+    SqliteOptions o;
+    o.path = path;
+    o.read_only = true;
+    o.immutable = immutable;
+    o.schema_check = SchemaCheck::refuse;  // nothing recorded: nothing to refuse
+    SqliteEventStore store(o);
+    CHECK(store.read_stream("acc-1").value().size() == 2);
+    CHECK(store.read_all(1, 10).value().events.size() == 2);
+    CHECK(store.recorded_schemas().value().empty());
+    auto snapshot = store.load_snapshot("acc-1").value();
+    REQUIRE(snapshot);
+    CHECK(snapshot->snapshot_version == 1);  // the only one there was
+    auto loaded = Repository<testdomain::Account>(store).load("1");
+    REQUIRE(loaded);
+    CHECK(loaded->state().balance == 150);
+    CHECK(store.append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{1, ""}).error().is(errc::read_only));
+    if (immutable) {  // a plain read-only connection to a WAL file may leave an empty -wal and -shm behind
+      CHECK_FALSE(std::filesystem::exists(path.string() + "-wal"));
+      CHECK_FALSE(std::filesystem::exists(path.string() + "-shm"));
+    }
+  }
+  CHECK(bytes() == before);
+
+  // The first writable open migrates; the next typed append of each (type, version) records its shape.
+  SqliteEventStore store({path});
+  CHECK(store.recorded_schemas().value().empty());
+  REQUIRE(store.append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{1, ""}));
+  const auto recorded = store.recorded_schemas().value();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].type == "test.deposited");
+  CHECK(store.load_snapshot("acc-1").value()->snapshot_version == 1);
 }

@@ -38,7 +38,10 @@ struct SqliteOptions {
   // stopped or hung one keeps it this long), and SQLite's own lock (another program's transaction).
   std::chrono::milliseconds busy_timeout{5000};
   // Open without writing anything (no migrations; appends fail with read_only). A file that cannot be
-  // written is opened this way automatically if its schema is already current.
+  // written is opened this way automatically if its schema is already current. A store of an older schema
+  // version that this build reads as it is (version 1: before the schema records) opens read-only too,
+  // without migrating: it has no recorded schemas (nothing for schema_check to compare) and its snapshots
+  // have snapshot version 1.
   bool read_only = false;
   // With read_only: read the file through SQLite's immutable=1, so that opening and reading create no -wal or
   // -shm file and take no lock. Only for a file nothing writes while it is open (a closed store: no -wal
