@@ -296,10 +296,14 @@ struct SqliteEventStore::Impl {
   }
 
   sqlite::WriterLimits writer_limits() const {
-    return {options.max_group, options.max_group_bytes, options.max_event_bytes,
+    return {options.max_group,
+            options.max_group_bytes,
+            options.max_event_bytes,
             std::clamp(options.busy_timeout, std::chrono::milliseconds(0),
                        std::chrono::milliseconds(std::numeric_limits<int>::max())),
-            &registry()};
+            &registry(),
+            options.schema_check,
+            options.schema_warning};
   }
 
   // The writer's second connection, for background WAL checkpoints (see Writer::checkpoint_pages), or

@@ -60,6 +60,12 @@ struct SqliteOptions {
   // constructor throws evs::Exception(schema_drift) naming each type, version and the members added,
   // removed, renamed or retyped; warn: the same message goes to `schema_warning` (stderr when unset) and
   // the store opens; off: no comparison. Read-only opens are checked too.
+  // And at append, for what the open could not see (a type this registry does not know, a record another
+  // process made since): an event whose fingerprint differs from the one recorded for its (type name,
+  // schema version). refuse: the append fails with schema_drift naming the type, version and members, and
+  // stores nothing; warn: it is stored and the message goes to `schema_warning` once per store object and
+  // (type, version, fingerprint), after the commit, on the committing thread; off: it is stored silently.
+  // The record never changes, and it is written in the transaction of the events that make it.
   SchemaCheck schema_check = SchemaCheck::refuse;
   std::function<void(const std::string&)> schema_warning;
   // The registry the check compares with and appends take member descriptions from; null: the global one.
