@@ -7,11 +7,14 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace evs {
 
 struct MemoryEventStore::Impl {
+  MemoryOptions options;
   std::mutex mutex;
   std::vector<RecordedEvent> log;                                       // index = position - 1
   std::unordered_map<std::string, std::vector<std::size_t>> streams;    // stream -> log indexes
@@ -20,6 +23,7 @@ struct MemoryEventStore::Impl {
   std::map<std::pair<std::string, std::uint32_t>, RecordedSchema> schemas;  // (type, schema version) -> record
   detail::CommitListeners listeners;
   std::uint64_t changes = 0;  // change_token(): bumped by every append that stores events
+  std::set<std::tuple<std::string, std::uint32_t, std::uint64_t>> warned;  // drifts warned about
 
   // Listeners hear commits in position order: an append that stored positions [first, last] waits until
   // every earlier position was announced. Positions are handed out under `mutex`, so the wait always ends.
@@ -38,6 +42,37 @@ struct MemoryEventStore::Impl {
   std::uint64_t version_of(std::string_view stream) const {
     auto it = streams.find(std::string(stream));
     return it == streams.end() ? 0 : it->second.size();
+  }
+
+  // MemoryOptions::schema_check for the events of one append, before anything of it is stored: the
+  // refusal, or an empty Error (warnings for `warn` are added to `warnings`). An event is compared with the
+  // record of its (type, version), or else with the first event of that (type, version) in this append
+  // (the one that will be recorded).
+  Error check_schemas(std::string_view stream, std::span<const EventData> events,
+                      std::vector<std::string>& warnings) {
+    if (options.schema_check == SchemaCheck::off) return {};
+    std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> first_in_append;
+    for (const EventData& e : events) {
+      if (e.fingerprint == 0) continue;
+      const auto key = std::pair(e.type, e.schema_version);
+      RecordedSchema recorded;
+      if (auto it = schemas.find(key); it != schemas.end()) {
+        recorded = it->second;
+      } else if (auto first = first_in_append.find(key); first != first_in_append.end()) {
+        recorded = {e.type, e.schema_version, first->second,
+                    registered_members(EventRegistry::global(), e.type, e.schema_version, first->second), {}};
+      } else {
+        first_in_append.emplace(key, e.fingerprint);
+        continue;
+      }
+      if (recorded.fingerprint == e.fingerprint) continue;
+      const SchemaDrift drift = appended_schema_drift(recorded, e.fingerprint, EventRegistry::global());
+      if (options.schema_check == SchemaCheck::refuse)
+        return {errc::schema_drift, appended_schema_drift_report("the memory store", stream, drift, false)};
+      if (warned.emplace(e.type, e.schema_version, e.fingerprint).second)
+        warnings.push_back(appended_schema_drift_report("the memory store", stream, drift, true));
+    }
+    return {};
   }
 
   // The original result if `events` is an exact retry; an error if it overlaps only partly; nullopt if new.
@@ -67,24 +102,31 @@ struct MemoryEventStore::Impl {
   }
 };
 
-MemoryEventStore::MemoryEventStore() : impl_(std::make_unique<Impl>()) {}
+MemoryEventStore::MemoryEventStore() : MemoryEventStore(MemoryOptions{}) {}
+MemoryEventStore::MemoryEventStore(MemoryOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
 MemoryEventStore::~MemoryEventStore() = default;
 
 Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, ExpectedVersion expected,
                                               std::span<const EventData> events) {
-  auto result = append_locked(stream_id, expected, events);
+  std::vector<std::string> warnings;
+  auto result = append_locked(stream_id, expected, events, warnings);
+  for (const std::string& w : warnings) report_schema_warning(impl_->options.schema_warning, w);
   if (result && result->last_position != 0 && !result->idempotent_replay) impl_->notify_in_order(*result);
   return result;
 }
 
 Result<AppendResult> MemoryEventStore::append_locked(std::string_view stream_id, ExpectedVersion expected,
-                                                     std::span<const EventData> events) {
+                                                     std::span<const EventData> events,
+                                                     std::vector<std::string>& warnings) {
   if (Error e = detail::validate_append(stream_id, events); e.code) return e;
   std::lock_guard lock(impl_->mutex);
   if (auto replay = impl_->idempotent(stream_id, events)) return *replay;
   const std::uint64_t current = impl_->version_of(stream_id);
   if (!expected.accepts(current)) return detail::wrong_version(stream_id, current, expected);
   if (events.empty()) return AppendResult{current, 0, 0, false};
+  if (Error refused = impl_->check_schemas(stream_id, events, warnings); refused.code) return refused;
 
   auto& indexes = impl_->streams[std::string(stream_id)];
   Timestamp now = std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now());

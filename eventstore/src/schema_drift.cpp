@@ -90,9 +90,11 @@ std::string SchemaDrift::message() const {
   std::string m = "event type " + type + " version " + std::to_string(schema_version);
   if (!cpp_type.empty()) m += " (" + cpp_type + ")";
   m += " differs from the type that stored it";
-  if (recorded_members.empty()) {
+  if (recorded_members.empty() || registered_members.empty()) {
     return m + ": its fingerprint is " + hex(registered_fingerprint) + ", the store recorded " +
-           hex(recorded_fingerprint) + " without a member description; registered: " + registered_members;
+           hex(recorded_fingerprint) +
+           (recorded_members.empty() ? " without a member description" : " for " + recorded_members) +
+           (registered_members.empty() ? "" : "; registered: " + registered_members);
   }
   std::vector<std::string> changes;
   for (const SchemaMember& a : added) changes.push_back("added " + text(a));
@@ -140,6 +142,38 @@ std::vector<SchemaDrift> find_schema_drift(std::span<const RecordedSchema> recor
   return out;
 }
 
+SchemaDrift appended_schema_drift(const RecordedSchema& recorded, std::uint64_t fingerprint,
+                                  const EventRegistry& registry) {
+  SchemaDrift d;
+  d.type = recorded.type;
+  d.schema_version = recorded.schema_version;
+  d.recorded_fingerprint = recorded.fingerprint;
+  d.registered_fingerprint = fingerprint;
+  d.recorded_members = recorded.members;
+  for (const EventRegistry* r : {&registry, static_cast<const EventRegistry*>(&EventRegistry::global())}) {
+    const EventTypeInfo* info = r->find(recorded.type, recorded.schema_version);
+    if (info == nullptr || info->fingerprint != fingerprint) continue;
+    d.cpp_type = info->cpp_type;
+    d.registered_members = info->members;
+    break;
+  }
+  if (!d.recorded_members.empty() && !d.registered_members.empty())
+    diff_schema_members(d.recorded_members, d.registered_members, d);
+  return d;
+}
+
+std::string appended_schema_drift_report(std::string_view store, std::string_view stream, const SchemaDrift& drift,
+                                         bool stored) {
+  return "append to stream " + std::string(stream) + " in " + std::string(store) + ": " +
+         (stored ? "stored anyway (schema check warn), but its event type was changed without a schema version "
+                   "bump; "
+                 : "refused, nothing of this append was stored: its event type was changed without a schema "
+                   "version bump; ") +
+         drift.message() +
+         ". Restore the stored shape, or register the new shape as the next schema version with an upcaster "
+         "from this one (see docs/schema-evolution.md).";
+}
+
 std::string schema_drift_report(std::string_view store, std::span<const SchemaDrift> drift) {
   std::string m = "open " + std::string(store) + ": " + std::to_string(drift.size()) +
                   (drift.size() == 1 ? " event type was" : " event types were") +
@@ -157,10 +191,14 @@ void apply_schema_check(SchemaCheck check, std::string_view store, std::span<con
   if (drift.empty()) return;
   const std::string report = schema_drift_report(store, drift);
   if (check == SchemaCheck::refuse) throw Exception(errc::schema_drift, report);
+  report_schema_warning(warning, report);
+}
+
+void report_schema_warning(const std::function<void(const std::string&)>& warning, const std::string& message) {
   if (warning)
-    warning(report);
+    warning(message);
   else
-    std::fprintf(stderr, "evs: warning: %s\n", report.c_str());
+    std::fprintf(stderr, "evs: warning: %s\n", message.c_str());
 }
 
 }  // namespace evs

@@ -231,6 +231,9 @@ struct SqliteEventStore::Impl {
   SqliteOptions options;
   std::string path;
   std::string read_only_reason;  // why the store is read-only; empty when writable
+  // The file's schema version at open: current_schema_version, unless a read-only open found an older one
+  // that it reads as it is (see sqlite::oldest_readable_schema_version).
+  int opened_schema_version = sqlite::current_schema_version;
   // Destroyed after the readers (declaration order): the writer drains its queue, and its connection,
   // closing last, checkpoints the WAL into the main file and removes the -wal and -shm files.
   detail::CommitListeners listeners;  // outlives the writer, which notifies it
@@ -293,10 +296,14 @@ struct SqliteEventStore::Impl {
   }
 
   sqlite::WriterLimits writer_limits() const {
-    return {options.max_group, options.max_group_bytes, options.max_event_bytes,
+    return {options.max_group,
+            options.max_group_bytes,
+            options.max_event_bytes,
             std::clamp(options.busy_timeout, std::chrono::milliseconds(0),
                        std::chrono::milliseconds(std::numeric_limits<int>::max())),
-            &registry()};
+            &registry(),
+            options.schema_check,
+            options.schema_warning};
   }
 
   // The writer's second connection, for background WAL checkpoints (see Writer::checkpoint_pages), or
@@ -323,8 +330,19 @@ struct SqliteEventStore::Impl {
     apply_schema_check(options.schema_check, path, *recorded, registry(), options.schema_warning);
   }
 
-  static std::vector<RecordedSchema> recorded_schemas(Reader& r) {
+  // Whether the file, as `c` reads it, has what schema version schema_records_since added (event_schemas,
+  // snapshots.snapshot_version). Only a store opened read-only at an older version lacks it, until a writer
+  // (of another process) migrates it.
+  bool has_schema_records(Connection& c) const {
+    if (opened_schema_version >= sqlite::schema_records_since) return true;
+    return query_u64(c, "PRAGMA user_version", "read the schema of") >=
+           static_cast<std::uint64_t>(sqlite::schema_records_since);
+  }
+
+  // Nothing recorded when the store predates the records.
+  std::vector<RecordedSchema> recorded_schemas(Reader& r) const {
     constexpr std::string_view action = "read the event schemas of";
+    if (!has_schema_records(r.connection)) return {};
     auto statement = must(r.connection.cached(
         "SELECT type, schema_version, fingerprint, members, recorded_at FROM event_schemas "
         "ORDER BY type, schema_version",
@@ -342,7 +360,8 @@ struct SqliteEventStore::Impl {
     return out;
   }
 
-  // For a read-only store: the schema must be current already (nothing may be written). Throws otherwise.
+  // For a read-only store: the schema must be current already (nothing may be written), or old enough for
+  // this build to read as it is (sqlite::oldest_readable_schema_version). Throws otherwise.
   void check_read_only_schema(const std::optional<Error>& write_failure) {
     const auto inspect = [&]() -> Result<int> {
       auto lease = readers.acquire();
@@ -357,7 +376,10 @@ struct SqliteEventStore::Impl {
       version = inspect();
     }
     if (!version) throw Exception(version.error());
-    if (*version == sqlite::current_schema_version) return;
+    if (*version >= sqlite::oldest_readable_schema_version && *version <= sqlite::current_schema_version) {
+      opened_schema_version = *version;
+      return;
+    }
     const std::string needs = *version == 0 ? "the store is not created yet"
                                             : "the store has schema version " + std::to_string(*version) +
                                                   " and needs migrating to " +
@@ -573,10 +595,13 @@ struct SqliteEventStore::Impl {
   std::optional<Snapshot> load_snapshot(Reader& r, std::string_view stream_id, std::uint64_t max_version) {
     Connection& c = r.connection;
     constexpr std::string_view action = "load a snapshot from";
-    auto statement =
-        must(c.cached("SELECT version, state_type, fingerprint, encoding, payload, recorded_at, "
-                      "snapshot_version FROM snapshots WHERE stream = ?1",
-                      action));
+    // Before schema_records_since, every snapshot has snapshot version 1.
+    auto statement = must(c.cached(has_schema_records(c)
+                                       ? "SELECT version, state_type, fingerprint, encoding, payload, recorded_at, "
+                                         "snapshot_version FROM snapshots WHERE stream = ?1"
+                                       : "SELECT version, state_type, fingerprint, encoding, payload, recorded_at, "
+                                         "1 FROM snapshots WHERE stream = ?1",
+                                   action));
     statement->bind_text(1, stream_id);
     if (!must(statement->step(action))) return std::nullopt;
     Snapshot s;
@@ -724,7 +749,7 @@ Result<std::optional<Snapshot>> SqliteEventStore::load_snapshot(std::string_view
 }
 
 Result<std::vector<RecordedSchema>> SqliteEventStore::recorded_schemas() {
-  return impl_->read("read the event schemas of", false, [](Reader& r) { return Impl::recorded_schemas(r); });
+  return impl_->read("read the event schemas of", false, [&](Reader& r) { return impl_->recorded_schemas(r); });
 }
 
 const SqliteOptions& SqliteEventStore::options() const { return impl_->options; }

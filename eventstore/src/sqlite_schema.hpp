@@ -11,6 +11,13 @@ namespace evs::sqlite {
 // The schema version this build creates and migrates to.
 inline constexpr int current_schema_version = 2;
 
+// The oldest schema version a read-only open reads as it is (no migration: nothing may be written). What
+// later versions added reads as empty or default there: version 2's event_schemas (no recorded schemas)
+// and snapshots.snapshot_version (1).
+inline constexpr int oldest_readable_schema_version = 1;
+// The first schema version with the table event_schemas and the column snapshots.snapshot_version.
+inline constexpr int schema_records_since = 2;
+
 // Reads the file's schema version without writing anything: 0 for an empty database (nothing created yet),
 // otherwise 1..current_schema_version.
 // Errors: not_an_evs_database (a SQLite file with tables but no evs_meta format marker, a file that is not

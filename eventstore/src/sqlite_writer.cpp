@@ -4,6 +4,7 @@
 #include <bit>
 #include <future>
 #include <map>
+#include <utility>
 
 #include "append_checks.hpp"
 #include "evs/core/codec.hpp"
@@ -74,8 +75,12 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
                detail::CommitListeners& listeners)
     : connection_(std::move(connection)),
       copier_(std::move(copier)),
-      limits_{std::max<std::size_t>(limits.max_group, 1), limits.max_group_bytes, limits.max_event_bytes,
-              limits.turn_timeout, limits.registry != nullptr ? limits.registry : &EventRegistry::global()},
+      limits_([&] {
+        WriterLimits l = limits;
+        l.max_group = std::max<std::size_t>(l.max_group, 1);
+        if (l.registry == nullptr) l.registry = &EventRegistry::global();
+        return l;
+      }()),
       max_event_bytes_([&] {
         const auto sqlite_limit =
             static_cast<std::size_t>(sqlite3_limit(connection_.handle(), SQLITE_LIMIT_LENGTH, -1));
@@ -307,6 +312,7 @@ void Writer::commit(std::optional<WriteJob> first) {
     listeners_.notify(notified_position_);
   }
   for (WriteJob& job : group) complete(job);
+  deliver_schema_warnings();
 }
 
 bool Writer::write_group(std::vector<WriteJob>& group, bool isolate) {
@@ -430,6 +436,10 @@ AppendResult Writer::insert(const AppendJob& job, StreamState stream) {
   const std::uint64_t first_position = head.position + 1;
   const std::uint64_t new_version = stream.version + job.events.size();
 
+  // Schemas first: an event type the check refuses fails the append before anything of it is written.
+  for (const PendingEvent& e : job.events)
+    if (e.fingerprint != 0) record_schema(e, job.stream_id, recorded_at);
+
   if (stream.id == 0) {
     auto statement = must(connection_.cached(
         "INSERT INTO streams (name, category, version, updated_at) VALUES (?1, ?2, ?3, ?4)", action));
@@ -451,7 +461,6 @@ AppendResult Writer::insert(const AppendJob& job, StreamState stream) {
   for (std::size_t i = 0; i < job.events.size(); ++i) {
     const PendingEvent& e = job.events[i];
     const std::int64_t type = type_id(e.type);
-    if (e.fingerprint != 0) record_schema(e, recorded_at);
     auto statement =
         must(connection_.cached("INSERT INTO events (position, stream, version, event_id, type, "
                                 "schema_version, encoding, recorded_at, "
@@ -527,23 +536,61 @@ std::int64_t Writer::type_id(const std::string& name) {
   return id;
 }
 
-void Writer::record_schema(const PendingEvent& e, std::int64_t recorded_at) {
-  auto known = schemas_.find(e.type);
-  if (known != schemas_.end() && std::find(known->second.begin(), known->second.end(), e.schema_version) !=
-                                     known->second.end())
-    return;
+void Writer::record_schema(const PendingEvent& e, const std::string& stream, std::int64_t recorded_at) {
+  auto& known = schemas_[e.type];
+  auto it = std::find_if(known.begin(), known.end(), [&](const auto& v) { return v.first == e.schema_version; });
+  if (it == known.end()) {
+    constexpr std::string_view action = "append to";
+    auto statement = must(connection_.cached(
+        "INSERT OR IGNORE INTO event_schemas (type, schema_version, fingerprint, members, recorded_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+        action));
+    statement->bind_text(1, e.type);
+    statement->bind(2, static_cast<std::int64_t>(e.schema_version));
+    statement->bind(3, std::bit_cast<std::int64_t>(e.fingerprint));
+    statement->bind_text(4, registered_members(*limits_.registry, e.type, e.schema_version, e.fingerprint));
+    statement->bind(5, recorded_at);
+    must(statement->run(action));
+    const std::uint64_t fingerprint = sqlite3_changes(connection_.handle()) == 1
+                                          ? e.fingerprint
+                                          : recorded_schema(e.type, e.schema_version).fingerprint;
+    it = known.insert(known.end(), {e.schema_version, fingerprint});
+  }
+  if (it->second == e.fingerprint || limits_.schema_check == SchemaCheck::off) return;
+  const SchemaDrift drift =
+      appended_schema_drift(recorded_schema(e.type, e.schema_version), e.fingerprint, *limits_.registry);
+  if (limits_.schema_check == SchemaCheck::refuse)
+    throw StorageFailure{
+        {errc::schema_drift, appended_schema_drift_report(connection_.path(), stream, drift, false)}};
+  if (warned_.emplace(e.type, e.schema_version, e.fingerprint).second)
+    schema_warnings_.push_back(appended_schema_drift_report(connection_.path(), stream, drift, true));
+}
+
+RecordedSchema Writer::recorded_schema(const std::string& type, std::uint32_t version) {
   constexpr std::string_view action = "append to";
   auto statement = must(connection_.cached(
-      "INSERT OR IGNORE INTO event_schemas (type, schema_version, fingerprint, members, recorded_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5)",
+      "SELECT fingerprint, members, recorded_at FROM event_schemas WHERE type = ?1 AND schema_version = ?2",
       action));
-  statement->bind_text(1, e.type);
-  statement->bind(2, static_cast<std::int64_t>(e.schema_version));
-  statement->bind(3, std::bit_cast<std::int64_t>(e.fingerprint));
-  statement->bind_text(4, registered_members(*limits_.registry, e.type, e.schema_version, e.fingerprint));
-  statement->bind(5, recorded_at);
-  must(statement->run(action));
-  schemas_[e.type].push_back(e.schema_version);
+  statement->bind_text(1, type);
+  statement->bind(2, static_cast<std::int64_t>(version));
+  RecordedSchema r;
+  r.type = type;
+  r.schema_version = version;
+  if (must(statement->step(action))) {
+    r.fingerprint = std::bit_cast<std::uint64_t>(statement->column_int64(0));
+    r.members = std::string(statement->column_text(1));
+    r.recorded_at = from_us(statement->column_int64(2));
+  }
+  return r;
+}
+
+void Writer::deliver_schema_warnings() {
+  for (const std::string& message : std::exchange(schema_warnings_, {})) {
+    try {
+      report_schema_warning(limits_.schema_warning, message);
+    } catch (...) {  // like an append callback's: it must not take the writer down
+    }
+  }
 }
 
 Writer::Head Writer::load_head() {

@@ -22,14 +22,17 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
 #include "commit_listeners.hpp"
 #include "evs/eventstore/event_store.hpp"
+#include "evs/eventstore/schema_drift.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_write_turn.hpp"
 
@@ -77,6 +80,12 @@ struct WriterLimits {
   std::chrono::milliseconds turn_timeout{5000};
   // Where the member descriptions recorded in event_schemas come from (never null).
   const EventRegistry* registry = nullptr;
+  // An appended event whose fingerprint differs from the one recorded for its (type, version): refuse
+  // fails its append with schema_drift; warn stores it and passes the message to schema_warning (see
+  // report_schema_warning) once per writer and (type, version, fingerprint), after the commit, on the
+  // committing thread; off stores it silently. The record itself never changes.
+  SchemaCheck schema_check = SchemaCheck::refuse;
+  std::function<void(const std::string&)> schema_warning;
 };
 
 class Writer {
@@ -150,8 +159,12 @@ class Writer {
   void remember_stream(const std::string& name, StreamState state);
   std::string stream_name(std::int64_t id);
   std::int64_t type_id(const std::string& name);
-  // Records the event's (type, schema version) in event_schemas unless it is there already.
-  void record_schema(const PendingEvent& e, std::int64_t recorded_at);
+  // Records the event's (type, schema version) in event_schemas unless it is there already, and compares
+  // the event's fingerprint with the recorded one (WriterLimits::schema_check): throws StorageFailure
+  // (schema_drift) to refuse, or queues a warning. In the append's transaction, before its events.
+  void record_schema(const PendingEvent& e, const std::string& stream, std::int64_t recorded_at);
+  RecordedSchema recorded_schema(const std::string& type, std::uint32_t version);
+  void deliver_schema_warnings();
   Head load_head();
   void check_data_version();
   void invalidate_caches();
@@ -167,7 +180,10 @@ class Writer {
   // Committer state (whoever has committing_ set).
   StringMap<StreamState> streams_;
   StringMap<std::int64_t> types_;
-  StringMap<std::vector<std::uint32_t>> schemas_;  // (type, schema version) known to be in event_schemas
+  // (type, schema version) known to be in event_schemas, with the recorded fingerprint.
+  StringMap<std::vector<std::pair<std::uint32_t, std::uint64_t>>> schemas_;
+  std::set<std::tuple<std::string, std::uint32_t, std::uint64_t>> warned_;  // drifts warned about
+  std::vector<std::string> schema_warnings_;  // to deliver after the commit
   std::optional<Head> head_;
   std::int64_t data_version_ = -1;
 

@@ -11,6 +11,8 @@
 // io thread they run on (they are short).
 #include "evs/projections/engine.hpp"
 
+#include "evs/core/registry.hpp"
+
 #include "runner.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -129,6 +131,7 @@ void ProjectionEngine::add(Projection& projection, ProjectionOptions options) {
 }
 
 void ProjectionEngine::start() {
+  detail::require_valid_upcasting_chains();
   std::lock_guard lock(impl_->lifecycle);
   if (impl_->running) return;
   // Fresh runners: a runner let go of at an earlier stop may still wait in the caller's io_context.

@@ -2,12 +2,15 @@
 // (refuse / warn / off) and the snapshot version of aggregates.
 #include "../support/backends.hpp"
 #include "../support/bank.hpp"
+#include "../support/store_layout.hpp"
 
 #include <evs/eventstore/repository.hpp>
 #include <evs/eventstore/schema_drift.hpp>
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -211,11 +214,6 @@ TEST_CASE_TEMPLATE("a store records the fingerprint and members of the first wri
   REQUIRE(store->append_event("acc-2", ExpectedVersion::any(), testdomain::Withdrawn{1}));
   // Raw events without a fingerprint record nothing.
   REQUIRE(store->append("acc-3", ExpectedVersion::any(), std::vector{testdomain::of_type("test.raw")}));
-  // A later writer with another fingerprint for a recorded (type, version) changes nothing.
-  EventData other = testdomain::deposit(7);
-  other.fingerprint = 42;
-  REQUIRE(store->append("acc-1", ExpectedVersion::any(), std::vector{other}));
-
   const auto recorded = store->recorded_schemas().value();
   REQUIRE(recorded.size() == 2);
   CHECK(recorded[0].type == "test.deposited");
@@ -356,4 +354,178 @@ TEST_CASE_TEMPLATE("an aggregate's snapshot_version is stored with its snapshots
   CHECK(store->load_snapshot("acc-1").value()->snapshot_version == 2);
   CHECK(v2.load("1").value().state().balance == 300);
   CHECK(v1.load("1").value().state().balance == 150);
+}
+
+TEST_CASE("a store written before the schema records opens read-only as it is, and a writable open migrates it") {
+  test::TempDir dir;
+  const std::filesystem::path path = dir / "events.db";
+  {
+    SqliteEventStore store({path});
+    Repository<testdomain::Account> accounts(store, RepositoryOptions{.snapshot_every = 2});
+    testdomain::Account a("1");
+    a.deposit(100);
+    a.deposit(50);
+    REQUIRE(accounts.save(a));
+    REQUIRE(store.load_snapshot("acc-1").value());
+  }
+  test::downgrade_to_schema_v1(path);
+  const auto bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes();
+
+  for (const bool immutable : {true, false}) {
+    CAPTURE(immutable);
+    SqliteOptions o;
+    o.path = path;
+    o.read_only = true;
+    o.immutable = immutable;
+    o.schema_check = SchemaCheck::refuse;  // nothing recorded: nothing to refuse
+    SqliteEventStore store(o);
+    CHECK(store.read_stream("acc-1").value().size() == 2);
+    CHECK(store.read_all(1, 10).value().events.size() == 2);
+    CHECK(store.recorded_schemas().value().empty());
+    auto snapshot = store.load_snapshot("acc-1").value();
+    REQUIRE(snapshot);
+    CHECK(snapshot->snapshot_version == 1);  // the only one there was
+    auto loaded = Repository<testdomain::Account>(store).load("1");
+    REQUIRE(loaded);
+    CHECK(loaded->state().balance == 150);
+    CHECK(store.append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{1, ""}).error().is(errc::read_only));
+    if (immutable) {  // a plain read-only connection to a WAL file may leave an empty -wal and -shm behind
+      CHECK_FALSE(std::filesystem::exists(path.string() + "-wal"));
+      CHECK_FALSE(std::filesystem::exists(path.string() + "-shm"));
+    }
+  }
+  CHECK(bytes() == before);
+
+  // The first writable open migrates; the next typed append of each (type, version) records its shape.
+  SqliteEventStore store({path});
+  CHECK(store.recorded_schemas().value().empty());
+  REQUIRE(store.append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{1, ""}));
+  const auto recorded = store.recorded_schemas().value();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].type == "test.deposited");
+  CHECK(store.load_snapshot("acc-1").value()->snapshot_version == 1);
+}
+
+TEST_CASE_TEMPLATE("an append whose fingerprint differs from the recorded one is refused and stores nothing", B,
+                   EVS_ALL_BACKENDS) {
+  B backend;
+  auto store = backend.open();  // default schema check: refuse
+  REQUIRE(store->append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{5, "a"}));
+  EventData drifted = testdomain::deposit(7);
+  drifted.fingerprint = 42;  // a type this program does not register: only the fingerprints can differ
+
+  auto refused = store->append("acc-1", ExpectedVersion::any(), std::vector{drifted});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().is(errc::schema_drift));
+  const std::string& m = refused.error().message;
+  CAPTURE(m);
+  CHECK(m.find("append to stream acc-1") != std::string::npos);
+  CHECK(m.find("nothing of this append was stored") != std::string::npos);
+  CHECK(m.find("event type test.deposited version 1") != std::string::npos);
+  CHECK(m.find("the store recorded") != std::string::npos);
+  CHECK(m.find("for cents:int64,memo:string") != std::string::npos);
+  CHECK(store->stream_version("acc-1").value() == 1);
+
+  // The whole append goes, with the record of a type it would have been the first of.
+  auto batch = store->append("acc-9", ExpectedVersion::any(),
+                             std::vector{make_event_data(testdomain::Withdrawn{1}), drifted});
+  REQUIRE_FALSE(batch);
+  CHECK(batch.error().is(errc::schema_drift));
+  CHECK(store->stream_version("acc-9").value() == 0);
+  CHECK(store->last_position().value() == 1);
+  const auto recorded = store->recorded_schemas().value();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].fingerprint == fingerprint_v<testdomain::Deposited>);
+
+  // Two shapes of one (type, version) within one append: the first would be recorded, the second differs.
+  EventData first = make_event_data(testdomain::Withdrawn{2});
+  EventData second = first;
+  second.event_id = Uuid::generate();
+  second.fingerprint = 43;
+  CHECK(store->append("acc-9", ExpectedVersion::any(), std::vector{first, second}).error().is(errc::schema_drift));
+  CHECK(store->recorded_schemas().value().size() == 1);
+  // Raw events (no fingerprint) are not compared.
+  CHECK(store->append("acc-1", ExpectedVersion::any(), std::vector{testdomain::deposit(8)}));
+}
+
+TEST_CASE("a memory store warns about a drifted append and stores it, or stores it silently, as configured") {
+  EventData drifted = testdomain::deposit(7);
+  drifted.fingerprint = 42;
+  for (const SchemaCheck check : {SchemaCheck::warn, SchemaCheck::off}) {
+    std::vector<std::string> warnings;
+    MemoryEventStore store(MemoryOptions{check, [&](const std::string& w) { warnings.push_back(w); }});
+    REQUIRE(store.append_event("acc-1", ExpectedVersion::any(), testdomain::Deposited{5, "a"}));
+    REQUIRE(store.append("acc-1", ExpectedVersion::any(), std::vector{drifted}));
+    drifted.event_id = Uuid::generate();
+    REQUIRE(store.append("acc-1", ExpectedVersion::any(), std::vector{drifted}));
+    CHECK(store.stream_version("acc-1").value() == 3);
+    CHECK(store.recorded_schemas().value().at(0).fingerprint == fingerprint_v<testdomain::Deposited>);
+    if (check == SchemaCheck::warn) {
+      REQUIRE(warnings.size() == 1);  // once per (type, version, fingerprint)
+      CHECK(warnings[0].find("stored anyway") != std::string::npos);
+      CHECK(warnings[0].find("event type test.deposited version 1") != std::string::npos);
+    } else {
+      CHECK(warnings.empty());
+    }
+  }
+}
+
+TEST_CASE("an append that drifts from a record another writer made after this store opened: refuse, warn, off") {
+  // Two stores on one file (as two processes): each registers another shape of drift.order_placed v1, and
+  // both open before anything is recorded, so the open-time check cannot see it.
+  test::TempDir dir;
+  const std::filesystem::path path = dir / "events.db";
+  EventRegistry stored_registry, added_registry;
+  stored_registry.add(info_of<Stored>());
+  added_registry.add(info_of<Added>());
+  SqliteOptions first_options;
+  first_options.path = path;
+  first_options.registry = &stored_registry;
+  SqliteEventStore first(first_options);
+
+  std::vector<std::string> warnings;
+  SqliteOptions second_options;
+  second_options.path = path;
+  second_options.registry = &added_registry;
+  second_options.schema_warning = [&](const std::string& w) { warnings.push_back(w); };
+  SUBCASE("refuse") { second_options.schema_check = SchemaCheck::refuse; }
+  SUBCASE("warn") { second_options.schema_check = SchemaCheck::warn; }
+  SUBCASE("off") { second_options.schema_check = SchemaCheck::off; }
+  SqliteEventStore second(second_options);
+
+  REQUIRE(first.append("order-1", ExpectedVersion::any(), std::vector{event_of(Stored{"o-1", 1250, "n"})}));
+  auto r = second.append("order-2", ExpectedVersion::any(), std::vector{event_of(Added{"o-2", 990, "", "EUR"})});
+  if (second_options.schema_check == SchemaCheck::refuse) {
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::schema_drift));
+    const std::string& m = r.error().message;
+    CAPTURE(m);
+    CHECK(m.find("append to stream order-2 in " + path.string()) != std::string::npos);
+    CHECK(m.find("event type drift.order_placed version 1 (drifttest::Order)") != std::string::npos);
+    CHECK(m.find("added currency:string") != std::string::npos);
+    CHECK(m.find("Stored: order_id:string,total_cents:int64,note:string") != std::string::npos);
+    CHECK(second.stream_version("order-2").value() == 0);
+    CHECK(second.last_position().value() == 1);
+    CHECK(warnings.empty());
+  } else {
+    REQUIRE(r);
+    REQUIRE(second.append("order-2", ExpectedVersion::any(), std::vector{event_of(Added{"o-2", 1, "", "EUR"})}));
+    CHECK(second.last_position().value() == 3);
+    if (second_options.schema_check == SchemaCheck::warn) {
+      REQUIRE(warnings.size() == 1);  // once per store, (type, version) and fingerprint
+      CHECK(warnings[0].find("append to stream order-2") != std::string::npos);
+      CHECK(warnings[0].find("stored anyway") != std::string::npos);
+      CHECK(warnings[0].find("added currency:string") != std::string::npos);
+    } else {
+      CHECK(warnings.empty());
+    }
+  }
+  // The record stays the first writer's.
+  const auto recorded = second.recorded_schemas().value();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].fingerprint == fingerprint_v<Stored>);
 }

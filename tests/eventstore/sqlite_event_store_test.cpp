@@ -378,6 +378,49 @@ TEST_CASE("an append that fails inside a commit group fails alone, the others co
   CHECK(again->first_position == 7);
 }
 
+TEST_CASE("a schema record commits with its events: an append undone in its group leaves no record behind") {
+  test::TempDir dir;
+  const auto path = dir / "events.db";
+  SqliteEventStore store(options_for(path));
+  exec(path,
+       "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = CAST('poison' AS BLOB) "
+       "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END");
+  EventData poison = deposit(2);
+  poison.payload = "poison";
+  EventData drifted = make_event_data(testdomain::Withdrawn{3});
+  drifted.fingerprint = 42;
+
+  Outcomes outcomes(3);
+  {
+    HeldWriter held(store);  // raw: records nothing
+    store.append_async("x", ExpectedVersion::any(), std::vector{make_event_data(testdomain::Withdrawn{1})}, outcomes.next());
+    // The first typed test.deposited: its record is written, then its append is undone.
+    store.append_async("y", ExpectedVersion::any(), std::vector{make_event_data(testdomain::Deposited{1, ""}), poison},
+                       outcomes.next());
+    // Differs from the record made earlier in this very transaction: refused.
+    store.append_async("z", ExpectedVersion::any(), std::vector{drifted}, outcomes.next());
+  }
+  REQUIRE(outcomes.futures[0].get());
+  auto undone = outcomes.futures[1].get();
+  REQUIRE_FALSE(undone);
+  CHECK(undone.error().message.find("poisoned event") != std::string::npos);
+  auto refused = outcomes.futures[2].get();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().is(errc::schema_drift));
+
+  auto recorded = store.recorded_schemas().value();
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].type == "test.withdrawn");
+  CHECK(recorded[0].fingerprint == fingerprint_v<testdomain::Withdrawn>);
+  CHECK(store.last_position().value() == 2);
+
+  // The writer's memory of what is recorded went with the rollback: the next deposit records its type.
+  REQUIRE(store.append("y", ExpectedVersion::any(), std::vector{make_event_data(testdomain::Deposited{4, ""})}));
+  recorded = store.recorded_schemas().value();
+  REQUIRE(recorded.size() == 2);
+  CHECK(recorded[0].type == "test.deposited");
+}
+
 TEST_CASE("commit groups are capped by bytes as well as by count") {
   test::TempDir dir;
   auto o = options_for(dir / "events.db");

@@ -2,6 +2,8 @@
 // as they found it, and create no -wal or -shm file next to it.
 #include "cli_support.hpp"
 
+#include "../support/store_layout.hpp"
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -63,6 +65,43 @@ TEST_CASE("read-only commands leave a closed store unchanged and create no file 
     CHECK_FALSE(has_side_files(copy));
     CHECK(file_bytes(copy) == original);
   }
+}
+
+TEST_CASE("read-only commands read a store written before the schema records without changing it") {
+  Fixture f;
+  add_projection_rows(f.db, event_id_hex(f.db));
+  evs::test::downgrade_to_schema_v1(f.db);
+  REQUIRE_FALSE(has_side_files(f.db));
+  const std::string original = file_bytes(f.db);
+  // The standalone binary and an application with its registry (which compares recorded schemas at open).
+  for (const std::string& binary : {evs_bin, shop_bin}) {
+    for (const auto& command : read_only_commands) {
+      std::string text = binary + " ";
+      for (const auto& word : command) text += word + " ";
+      CAPTURE(text);
+      auto r = run(binary, f.with_db(command));
+      CAPTURE(r.err);
+      CHECK(r.code == 0);
+      CHECK_FALSE(has_side_files(f.db));
+      CHECK(file_bytes(f.db) == original);
+    }
+  }
+  auto read = run(shop_bin, f.with_db({"read", "order-1"}));
+  CHECK(contains(read.out, "clitest.item_added"));
+  CHECK(read.err.empty());
+  // check passes and says why there is no shape-drift check.
+  auto check = run(shop_bin, f.with_db({"check"}));
+  CHECK(check.code == 0);
+  CHECK(contains(check.out, "schema records"));
+  CHECK(contains(check.out, "not checked: the store has no schema records yet (its schema version 1 predates them)"));
+  auto json = run(shop_bin, f.with_db({"check", "--json"}));
+  bool found = false;
+  for (const auto& d : parse_json_lines(json.out))
+    if (std::string(d["check"].GetString()) == "schema records") {
+      found = true;
+      CHECK(d["ok"].IsNull());
+    }
+  CHECK(found);
 }
 
 TEST_CASE("read-only commands leave a corrupt file unchanged and create no file next to it") {

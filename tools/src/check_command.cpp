@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
+#include "sqlite_schema.hpp"
 
 #include <functional>
 #include <map>
@@ -84,6 +85,10 @@ void check(Context& ctx, const CheckArgs& args) {
     must(st->step(action));
     return st->column_int64(0);
   };
+
+  // A store written before the schema records existed (and not opened writable since) has none to compare.
+  const auto store_schema = scalar("PRAGMA user_version");
+  const bool has_schema_records = store_schema >= sqlite::schema_records_since;
 
   // 2. Global positions: 1..N without gaps.
   {
@@ -207,7 +212,12 @@ void check(Context& ctx, const CheckArgs& args) {
 
   // 6. Shape drift: the registered type of a stored (type, version) is the one that first stored it.
   std::map<std::pair<std::string, std::uint32_t>, SchemaDrift> drifts;
-  if (have_registry) {
+  if (!has_schema_records)
+    report.add("schema records", std::nullopt,
+               "the store has no schema records yet (its schema version " + std::to_string(store_schema) +
+                   " predates them), so shape drift is not checked; a writable open adds them, and each event "
+                   "type's next typed append records its shape");
+  if (have_registry && has_schema_records) {
     const std::vector<RecordedSchema> recorded = must(store->recorded_schemas());
     for (SchemaDrift& d : find_schema_drift(recorded, registry))
       drifts.emplace(std::pair(d.type, d.schema_version), std::move(d));

@@ -3,14 +3,28 @@
 #pragma once
 
 #include "evs/eventstore/event_store.hpp"
+#include "evs/eventstore/schema_drift.hpp"
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace evs {
+
+struct MemoryOptions {
+  // An appended event whose fingerprint differs from the one recorded for its (type, version), as
+  // SqliteOptions::schema_check does at append: refuse fails the append with schema_drift (nothing is
+  // stored); warn stores it and passes the message to schema_warning (stderr when unset), once per store
+  // and (type, version, fingerprint); off stores it silently. The record never changes.
+  SchemaCheck schema_check = SchemaCheck::refuse;
+  std::function<void(const std::string&)> schema_warning;
+};
 
 class MemoryEventStore final : public EventStore {
  public:
   MemoryEventStore();
+  explicit MemoryEventStore(MemoryOptions options);
   ~MemoryEventStore() override;
 
   [[nodiscard]] Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
@@ -34,8 +48,10 @@ class MemoryEventStore final : public EventStore {
   [[nodiscard]] Result<std::vector<RecordedSchema>> recorded_schemas() override;
 
  private:
+  // `warnings`: schema-check warnings to report once the lock is released.
   [[nodiscard]] Result<AppendResult> append_locked(std::string_view stream_id, ExpectedVersion expected,
-                                     std::span<const EventData> events);
+                                                   std::span<const EventData> events,
+                                                   std::vector<std::string>& warnings);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -11,6 +11,7 @@
 #include "evs/core/aggregate.hpp"
 #include "evs/core/codec.hpp"
 #include "evs/core/event.hpp"
+#include "evs/core/registry.hpp"
 #include "evs/eventstore/event_store.hpp"
 
 #include <boost/core/demangle.hpp>
@@ -48,7 +49,10 @@ class Repository {
  public:
   using State = typename A::state_type;
 
+  // Checks the upcasting chains of the global registry first (once per process): a broken chain stops the
+  // program here, at start-up, with every broken link named (see EventRegistry::validate).
   explicit Repository(EventStore& store, RepositoryOptions options = {}) : store_(store), options_(options) {
+    detail::require_valid_upcasting_chains();
     options_.page_size = std::max<std::size_t>(options_.page_size, 1);
   }
 

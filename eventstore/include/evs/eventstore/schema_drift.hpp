@@ -22,10 +22,13 @@
 
 namespace evs {
 
-// What a store does at open when a registered type differs from the recorded one.
+// What a store does when a type differs from the recorded one of its (name, version): at open, a registered
+// type; at append, the type of an appended event (with a fingerprint).
 enum class SchemaCheck : std::uint8_t {
-  refuse,  // the open fails: evs::Exception(errc::schema_drift) with a message naming every difference
-  warn,    // the open succeeds; the message goes to the warning callback (stderr by default)
+  refuse,  // the open fails: evs::Exception(errc::schema_drift) with a message naming every difference; an
+           // append fails with errc::schema_drift and the same naming, and stores nothing
+  warn,    // the open succeeds, the append is stored; the message goes to the warning callback (stderr by
+           // default), once per store object and (type, version, fingerprint) for appends
   off,     // nothing is compared
 };
 
@@ -88,6 +91,20 @@ std::vector<SchemaDrift> find_schema_drift(std::span<const RecordedSchema> recor
 
 // The message of a store open that found `drift` (every drift's message, then what to do about it).
 std::string schema_drift_report(std::string_view store, std::span<const SchemaDrift> drift);
+
+// The drift of an appended event of (recorded.type, recorded.schema_version) whose `fingerprint` differs from
+// the recorded one. Its members and C++ type come from the type registered in `registry` (or else in the
+// global registry) with that fingerprint; unknown, they are empty and only the fingerprints are compared.
+SchemaDrift appended_schema_drift(const RecordedSchema& recorded, std::uint64_t fingerprint,
+                                  const EventRegistry& registry);
+
+// The message of an append to `stream` in `store` that met `drift`: refused (nothing stored) or, with
+// `stored`, stored anyway (SchemaCheck::warn).
+std::string appended_schema_drift_report(std::string_view store, std::string_view stream, const SchemaDrift& drift,
+                                         bool stored);
+
+// Passes a schema-check warning to `warning`, or prints it on stderr ("evs: warning: ...") when it is empty.
+void report_schema_warning(const std::function<void(const std::string&)>& warning, const std::string& message);
 
 // Applies `check` to what a store recorded: off does nothing; otherwise a drift either throws
 // evs::Exception(errc::schema_drift) with schema_drift_report (refuse) or passes the report to `warning`,

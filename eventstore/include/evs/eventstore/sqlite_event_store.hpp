@@ -38,7 +38,10 @@ struct SqliteOptions {
   // stopped or hung one keeps it this long), and SQLite's own lock (another program's transaction).
   std::chrono::milliseconds busy_timeout{5000};
   // Open without writing anything (no migrations; appends fail with read_only). A file that cannot be
-  // written is opened this way automatically if its schema is already current.
+  // written is opened this way automatically if its schema is already current. A store of an older schema
+  // version that this build reads as it is (version 1: before the schema records) opens read-only too,
+  // without migrating: it has no recorded schemas (nothing for schema_check to compare) and its snapshots
+  // have snapshot version 1.
   bool read_only = false;
   // With read_only: read the file through SQLite's immutable=1, so that opening and reading create no -wal or
   // -shm file and take no lock. Only for a file nothing writes while it is open (a closed store: no -wal
@@ -57,6 +60,12 @@ struct SqliteOptions {
   // constructor throws evs::Exception(schema_drift) naming each type, version and the members added,
   // removed, renamed or retyped; warn: the same message goes to `schema_warning` (stderr when unset) and
   // the store opens; off: no comparison. Read-only opens are checked too.
+  // And at append, for what the open could not see (a type this registry does not know, a record another
+  // process made since): an event whose fingerprint differs from the one recorded for its (type name,
+  // schema version). refuse: the append fails with schema_drift naming the type, version and members, and
+  // stores nothing; warn: it is stored and the message goes to `schema_warning` once per store object and
+  // (type, version, fingerprint), after the commit, on the committing thread; off: it is stored silently.
+  // The record never changes, and it is written in the transaction of the events that make it.
   SchemaCheck schema_check = SchemaCheck::refuse;
   std::function<void(const std::string&)> schema_warning;
   // The registry the check compares with and appends take member descriptions from; null: the global one.

@@ -81,7 +81,9 @@ class ProjectionEngine {
   void add(Projection& projection, ProjectionOptions options = {});
 
   // Opens the projections' databases, runs SQL setup, loads checkpoints, and starts every projection.
-  // Throws evs::Exception when a database cannot be opened or set up.
+  // Throws evs::Exception when a database cannot be opened or set up. First checks the upcasting chains of
+  // the global registry (once per process): a broken chain stops the program here, before any projection
+  // reads an event, with every broken link named (see EventRegistry::validate).
   void start();
 
   // Graceful stop: each projection finishes the batch in hand, stores its checkpoint and stops. Waiters
