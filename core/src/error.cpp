@@ -30,6 +30,7 @@ class Category final : public std::error_category {
       case errc::handler_failed: return "handler failed";
       case errc::rejected: return "rejected";
       case errc::schema_drift: return "event schema drift";
+      case errc::unavailable: return "database server unavailable";
     }
     return "unknown evs error " + std::to_string(c);
   }

@@ -33,6 +33,7 @@ enum class errc : int {
   handler_failed = 16,         // a projection or process-manager handler threw
   rejected = 17,               // the domain refused the command (a business rule said no; see evs::reject)
   schema_drift = 18,           // a registered event type differs from the one that first stored its version
+  unavailable = 19,            // the database server cannot be reached or closed the connection; retry later
 };
 
 }  // namespace evs
