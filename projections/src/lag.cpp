@@ -13,7 +13,9 @@ Result<ProjectionLag> projection_lag(EventStore& store, std::uint64_t position, 
   auto next_handled = store.read_all(position + 1, 1, handled);
   if (!next_handled) return next_handled.error();
   if (next_handled->events.empty()) return lag;
-  lag.lag_events = lag.head - position;
+  auto behind = store.count_events(position, lag.head);
+  if (!behind) return behind.error();
+  lag.lag_events = *behind;
   auto next = store.read_all(position + 1, 1);
   if (!next) return next.error();
   const Timestamp oldest =

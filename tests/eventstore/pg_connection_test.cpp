@@ -7,6 +7,7 @@
 // reported as skipped, never as passed; with EVS_REQUIRE_PG=1 (CI) they fail instead. The restart test
 // starts a private cluster with dev-pg.sh (EVS_PG_CTL, or the script in the source tree), so restarting it
 // never disturbs tests that share EVS_PG_URL.
+#include "../support/pg_server.hpp"
 #include "../support/result_printing.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -27,6 +28,7 @@
 
 using namespace evs;
 using namespace evs::pg;
+using evs::test::PrivateCluster;
 
 namespace {
 
@@ -66,53 +68,6 @@ std::int64_t count(PgConnection& c, const std::string& table) {
   return r->int64(0, 0);
 }
 
-// Runs a shell command and returns its standard output; a failing command fails the test.
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 512> buffer{};
-  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), p) != nullptr) out += buffer.data();
-  const int status = pclose(p);
-  REQUIRE_MESSAGE(status == 0, command << " failed");
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
-std::string shell_quoted(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// A cluster of its own, started with dev-pg.sh and stopped (and removed) at the end of the scope.
-class PrivateCluster {
- public:
-  PrivateCluster() {
-    const char* script = env("EVS_PG_CTL");
-    script_ = script != nullptr ? script : EVS_DEV_PG_SCRIPT;
-    // The server may run as another user (postgres, under root): the directory must be traversable by it.
-    ::chmod(dir_.path().c_str(), 0755);
-    cluster_ = (dir_ / "c").string();
-    url_ = run(shell_quoted(script_) + " start " + shell_quoted(cluster_));
-    started_ = true;
-  }
-  ~PrivateCluster() {
-    if (started_) std::system((shell_quoted(script_) + " stop " + shell_quoted(cluster_) + " >/dev/null").c_str());
-  }
-  PrivateCluster(const PrivateCluster&) = delete;
-  PrivateCluster& operator=(const PrivateCluster&) = delete;
-
-  const std::string& url() const { return url_; }
-  void restart_immediate() { run(shell_quoted(script_) + " restart-immediate " + shell_quoted(cluster_)); }
-
- private:
-  test::TempDir dir_;
-  std::string script_;
-  std::string cluster_;
-  std::string url_;
-  bool started_ = false;
-};
 
 }  // namespace
 

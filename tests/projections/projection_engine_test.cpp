@@ -27,6 +27,7 @@ using namespace std::chrono_literals;
 using evs::test::LogEvent;
 using evs::test::RawDb;
 using evs::test::Recorder;
+using evs::test::check_exactly_once_in_order;
 using evs::test::eventually;
 
 std::unique_ptr<evs::SqliteEventStore> open_sqlite(const std::filesystem::path& path) {
@@ -61,21 +62,6 @@ class Writers {
   std::atomic<int> failures_{0};
 };
 
-// Every handled event of the log exactly once, in global order, and so in per-stream order.
-void check_exactly_once_in_order(const std::vector<evs::test::Seen>& seen, const std::vector<LogEvent>& log) {
-  const auto got = evs::test::positions_of(seen);
-  const auto expected = evs::test::handled_positions(log);
-  CHECK_MESSAGE(got.size() == expected.size(), got.size() << " events applied, " << expected.size() << " in the log");
-  std::set<std::uint64_t> unique(got.begin(), got.end());
-  CHECK_MESSAGE(unique.size() == got.size(), (got.size() - unique.size()) << " events applied more than once");
-  CHECK_MESSAGE(std::is_sorted(got.begin(), got.end()), "events were applied out of global order");
-  CHECK_MESSAGE(got == expected, "the applied positions differ from the log's handled positions");
-  std::map<std::string, std::vector<std::uint64_t>> versions, expected_versions;
-  for (const auto& s : seen) versions[s.stream].push_back(s.version);
-  for (const auto& e : log)
-    if (e.handled) expected_versions[e.stream].push_back(e.version);
-  CHECK(versions == expected_versions);
-}
 
 }  // namespace
 

@@ -400,6 +400,22 @@ inline std::vector<std::uint64_t> positions_of(const std::vector<Seen>& seen) {
   return out;
 }
 
+// Every handled event of the log exactly once, in global order, and so in per-stream order.
+inline void check_exactly_once_in_order(const std::vector<Seen>& seen, const std::vector<LogEvent>& log) {
+  const auto got = positions_of(seen);
+  const auto expected = handled_positions(log);
+  CHECK_MESSAGE(got.size() == expected.size(), got.size() << " events applied, " << expected.size() << " in the log");
+  std::set<std::uint64_t> unique(got.begin(), got.end());
+  CHECK_MESSAGE(unique.size() == got.size(), (got.size() - unique.size()) << " events applied more than once");
+  CHECK_MESSAGE(std::is_sorted(got.begin(), got.end()), "events were applied out of global order");
+  CHECK_MESSAGE(got == expected, "the applied positions differ from the log's handled positions");
+  std::map<std::string, std::vector<std::uint64_t>> versions, expected_versions;
+  for (const auto& s : seen) versions[s.stream].push_back(s.version);
+  for (const auto& e : log)
+    if (e.handled) expected_versions[e.stream].push_back(e.version);
+  CHECK(versions == expected_versions);
+}
+
 // Polls `done` every few milliseconds until it returns true or `timeout` passes. Returns done().
 template <class F>
 bool eventually(F&& done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

@@ -4,6 +4,8 @@
 // server fails the test instead.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include <libpq-fe.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
@@ -71,6 +74,60 @@ class PgSchema {
  private:
   std::string url_;
   std::string name_;
+};
+
+// "s" quoted for sh.
+inline std::string shell_quoted(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs a shell command and returns its standard output without trailing newlines; a failing command fails
+// the test.
+inline std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, p) != nullptr) out += buffer;
+  const int status = pclose(p);
+  REQUIRE_MESSAGE(status == 0, command << " failed");
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// A cluster of its own, started with dev-pg.sh (EVS_PG_CTL, or the script in the source tree) and stopped
+// (and removed) at the end of the scope: for tests that restart or stop the server, so they never disturb
+// tests sharing EVS_PG_URL. Needs a PostgreSQL installation (skipped like the others without EVS_PG_URL).
+class PrivateCluster {
+ public:
+  PrivateCluster() {
+    (void)pg_url();  // skip or fail like every PostgreSQL test when none is configured
+    const char* script = std::getenv("EVS_PG_CTL");
+    script_ = script != nullptr && *script != '\0' ? script : EVS_DEV_PG_SCRIPT;
+    // The server may run as another user (postgres, under root): the directory must be traversable by it.
+    ::chmod(dir_.path().c_str(), 0755);
+    cluster_ = (dir_ / "c").string();
+    url_ = run_command(shell_quoted(script_) + " start " + shell_quoted(cluster_));
+    started_ = true;
+  }
+  ~PrivateCluster() {
+    if (started_) std::system((shell_quoted(script_) + " stop " + shell_quoted(cluster_) + " >/dev/null").c_str());
+  }
+  PrivateCluster(const PrivateCluster&) = delete;
+  PrivateCluster& operator=(const PrivateCluster&) = delete;
+
+  const std::string& url() const { return url_; }
+  // pg_ctl stop -m immediate (a crash: no shutdown checkpoint), then start again.
+  void restart_immediate() { run_command(shell_quoted(script_) + " restart-immediate " + shell_quoted(cluster_)); }
+
+ private:
+  TempDir dir_;
+  std::string script_;
+  std::string cluster_;
+  std::string url_;
+  bool started_ = false;
 };
 
 }  // namespace evs::test

@@ -307,6 +307,19 @@ Result<std::uint64_t> PgEventStore::position_at(Timestamp t) {
   });
 }
 
+Result<std::uint64_t> PgEventStore::count_events(std::uint64_t after, std::uint64_t through) {
+  if (through <= after) return 0;
+  return impl_->read<std::uint64_t>("count the events of", [&](PgConnection& c) -> Result<std::uint64_t> {
+    PgParams p;
+    p.int64(to_db(after)).int64(to_db(through));
+    auto r = c.prepared("SELECT count(*) FROM (SELECT 1 FROM events WHERE position > $1 AND position <= $2"
+                        " LIMIT 10000000) x",
+                        p, "count the events of");
+    if (!r) return r.error();
+    return static_cast<std::uint64_t>(r->int64(0, 0));
+  });
+}
+
 std::uint64_t PgEventStore::add_commit_listener(CommitListener listener) {
   return impl_->shared.listeners.add(std::move(listener));
 }

@@ -162,6 +162,12 @@ class EventStore {
   // The global position of the last stored event; 0 if the store is empty.
   [[nodiscard]] virtual Result<std::uint64_t> last_position() = 0;
 
+  // The number of events with after < position <= through (what lag_events counts). The default is
+  // `through - after`, exact for backends with gap-free positions; backends with gaps count.
+  [[nodiscard]] virtual Result<std::uint64_t> count_events(std::uint64_t after, std::uint64_t through) {
+    return through > after ? through - after : 0;
+  }
+
   // The last global position recorded at or before `t`; 0 if none.
   [[nodiscard]] virtual Result<std::uint64_t> position_at(Timestamp t) = 0;
 

@@ -97,6 +97,8 @@ class PgEventStore final : public EventStore {
   Result<std::uint64_t> stream_version(std::string_view stream_id) override;
   Result<std::uint64_t> last_position() override;
   Result<std::uint64_t> position_at(Timestamp t) override;
+  // Counts rows (positions have gaps); stops counting at 10 million.
+  Result<std::uint64_t> count_events(std::uint64_t after, std::uint64_t through) override;
   std::uint64_t add_commit_listener(CommitListener listener) override;
   void remove_commit_listener(std::uint64_t id) override;
   Result<std::uint64_t> change_token() override;

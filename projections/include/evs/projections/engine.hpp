@@ -47,7 +47,7 @@ struct ProjectionHealth {
   ProjectionState state = ProjectionState::starting;
   std::uint64_t position = 0;        // every event at or before it has been processed
   std::uint64_t head = 0;            // the store's last position when last observed
-  std::uint64_t lag_events = 0;      // head - position
+  std::uint64_t lag_events = 0;      // events between position and head (EventStore::count_events)
   double lag_seconds = 0;            // age of the oldest unprocessed event (0 when caught up)
   double events_per_second = 0;      // recent processing rate
   std::uint64_t processed = 0;       // events handled since start

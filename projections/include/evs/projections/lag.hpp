@@ -10,7 +10,7 @@ namespace evs {
 
 struct ProjectionLag {
   std::uint64_t head = 0;        // the store's last position (at least `position`)
-  std::uint64_t lag_events = 0;  // head - position when an event after `position` passes the filter; else 0
+  std::uint64_t lag_events = 0;  // events after `position` up to head when one of them passes the filter; else 0
   double lag_seconds = 0;        // with lag_events > 0: the age of the event right after `position`; else 0
 };
 
