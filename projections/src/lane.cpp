@@ -14,7 +14,7 @@ std::optional<std::string> Lane::attempt(const RecordedEvent& e, bool guarded) {
   guarded = guarded && kind() == ProjectionKind::sql;
   if (guarded) db->savepoint();
   try {
-    projection.handle(e, session ? &*session : nullptr);
+    projection.handle(e, session);
   } catch (...) {
     if (guarded) db->rollback_to_savepoint();
     return exception_text(std::current_exception());

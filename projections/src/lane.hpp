@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -25,8 +26,8 @@ struct Lane {
   const std::string name;
   const ProjectionOptions& options;
   const std::size_t index;
-  std::optional<ProjectionDb> db;       // sql and effect; memory when options.database is set
-  std::optional<SqlSession> session;    // sql
+  std::unique_ptr<ProjectionDb> db;     // sql and effect; memory when options.database is set
+  SqlSession* session = nullptr;        // sql: db's session
   std::uint64_t checkpoint = 0;         // everything at or before it is processed (committed)
   std::uint64_t parked_in_memory = 0;   // memory projections without a database
   std::chrono::steady_clock::time_point next_inbox_prune{};  // effect: when the inbox is next pruned
@@ -36,7 +37,7 @@ struct Lane {
 
   ProjectionKind kind() const { return projection.kind(); }
   // True when the lane stores its checkpoint (SQL and effect projections).
-  bool stores_checkpoint() const { return db.has_value() && kind() != ProjectionKind::memory; }
+  bool stores_checkpoint() const { return db != nullptr && kind() != ProjectionKind::memory; }
 
   // Handles one event; returns the error text on failure. `guarded` (SQL): the handler runs inside a
   // savepoint, so a failure undoes its writes alone; unguarded, a failure leaves them in the open

@@ -1,5 +1,10 @@
 #include "projection_store.hpp"
 
+#include "evs/eventstore/open_store.hpp"
+#ifdef EVS_HAS_POSTGRESQL
+#include "pg_projection_db.hpp"
+#endif
+
 namespace evs::detail {
 namespace {
 
@@ -50,36 +55,37 @@ void must(Result<void>&& r) {
 
 }  // namespace
 
-ProjectionDb ProjectionDb::open(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout) {
-  ProjectionDb db(must(sqlite::Connection::open(path, sqlite::Access::write, busy_timeout)));
-  must(db.connection_.exec("PRAGMA journal_mode = WAL", "open the projection database"));
-  must(db.connection_.exec("PRAGMA synchronous = NORMAL", "open the projection database"));
-  must(db.connection_.exec(schema, "create the projection tables in"));
+std::unique_ptr<SqliteProjectionDb> SqliteProjectionDb::open(const std::filesystem::path& path,
+                                                             std::chrono::milliseconds busy_timeout) {
+  auto db = std::make_unique<SqliteProjectionDb>(must(sqlite::Connection::open(path, sqlite::Access::write, busy_timeout)));
+  must(db->connection_.exec("PRAGMA journal_mode = WAL", "open the projection database"));
+  must(db->connection_.exec("PRAGMA synchronous = NORMAL", "open the projection database"));
+  must(db->connection_.exec(schema, "create the projection tables in"));
   return db;
 }
 
-void ProjectionDb::run(std::string_view sql) { must(must(connection_.cached(sql, action))->run(action)); }
+void SqliteProjectionDb::run(std::string_view sql) { must(must(connection_.cached(sql, action))->run(action)); }
 
-void ProjectionDb::begin() {
+void SqliteProjectionDb::begin() {
   transaction_.emplace(must(sqlite::Transaction::begin(connection_, sqlite::Transaction::Mode::immediate, action)));
 }
-void ProjectionDb::commit() {
+void SqliteProjectionDb::commit() {
   auto t = std::move(*transaction_);
   transaction_.reset();
   must(t.commit(action));
 }
-void ProjectionDb::rollback() noexcept { transaction_.reset(); }
+void SqliteProjectionDb::rollback() noexcept { transaction_.reset(); }
 
-void ProjectionDb::check_transaction() {
+void SqliteProjectionDb::check_transaction() {
   if (transaction_ && sqlite3_get_autocommit(connection_.handle()) != 0)
     throw Exception(errc::io_error, "update projection state in " + connection_.path() +
                                         ": SQLite rolled back the batch's transaction (a handler statement "
                                         "such as INSERT OR ROLLBACK, or a storage error)");
 }
 
-void ProjectionDb::savepoint() { run("SAVEPOINT evs_event"); }
-void ProjectionDb::release() { run("RELEASE evs_event"); }
-void ProjectionDb::rollback_to_savepoint() noexcept {
+void SqliteProjectionDb::savepoint() { run("SAVEPOINT evs_event"); }
+void SqliteProjectionDb::release() { run("RELEASE evs_event"); }
+void SqliteProjectionDb::rollback_to_savepoint() noexcept {
   try {
     run("ROLLBACK TO evs_event");
     run("RELEASE evs_event");
@@ -87,7 +93,7 @@ void ProjectionDb::rollback_to_savepoint() noexcept {
   }
 }
 
-std::optional<StoredCheckpoint> ProjectionDb::load_checkpoint(const std::string& projection, std::size_t partition) {
+std::optional<StoredCheckpoint> SqliteProjectionDb::load_checkpoint(const std::string& projection, std::size_t partition) {
   auto st = must(connection_.cached(
       "SELECT position, partitions FROM evs_checkpoints WHERE projection = ?1 AND partition = ?2", action));
   st->bind_text(1, projection);
@@ -96,14 +102,14 @@ std::optional<StoredCheckpoint> ProjectionDb::load_checkpoint(const std::string&
   return StoredCheckpoint{static_cast<std::uint64_t>(st->column_int64(0)), static_cast<std::size_t>(st->column_int64(1))};
 }
 
-std::optional<std::size_t> ProjectionDb::stored_partitions(const std::string& projection) {
+std::optional<std::size_t> SqliteProjectionDb::stored_partitions(const std::string& projection) {
   auto st = must(connection_.cached("SELECT max(partitions) FROM evs_checkpoints WHERE projection = ?1", action));
   st->bind_text(1, projection);
   if (!must(st->step(action)) || st->column_is_null(0)) return std::nullopt;
   return static_cast<std::size_t>(st->column_int64(0));
 }
 
-void ProjectionDb::save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+void SqliteProjectionDb::save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
                                    std::uint64_t position) {
   check_transaction();  // never let a checkpoint commit on its own, apart from the changes it covers
   auto st = must(connection_.cached(
@@ -119,7 +125,7 @@ void ProjectionDb::save_checkpoint(const std::string& projection, std::size_t pa
   must(st->run(action));
 }
 
-void ProjectionDb::park(const std::string& projection, const RecordedEvent& e, const std::string& error,
+void SqliteProjectionDb::park(const std::string& projection, const RecordedEvent& e, const std::string& error,
                         int attempts) {
   auto st = must(connection_.cached(
       "INSERT INTO evs_dead_letters (projection, position, event_id, stream, type, error, attempts, parked_at) "
@@ -138,7 +144,7 @@ void ProjectionDb::park(const std::string& projection, const RecordedEvent& e, c
   must(st->run(action));
 }
 
-std::uint64_t ProjectionDb::dead_letter_count(const std::string& projection) {
+std::uint64_t SqliteProjectionDb::dead_letter_count(const std::string& projection) {
   auto st = must(connection_.cached(
       "SELECT count(*) FROM evs_dead_letters WHERE projection = ?1 AND status = 'parked'", action));
   st->bind_text(1, projection);
@@ -146,7 +152,7 @@ std::uint64_t ProjectionDb::dead_letter_count(const std::string& projection) {
   return static_cast<std::uint64_t>(st->column_int64(0));
 }
 
-std::vector<std::pair<std::int64_t, std::uint64_t>> ProjectionDb::retry_requests(const std::string& projection) {
+std::vector<std::pair<std::int64_t, std::uint64_t>> SqliteProjectionDb::retry_requests(const std::string& projection) {
   auto st = must(connection_.cached(
       "SELECT id, position FROM evs_dead_letters WHERE projection = ?1 AND status = 'retry' ORDER BY position "
       "LIMIT 100",
@@ -157,7 +163,7 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> ProjectionDb::retry_requests
   return out;
 }
 
-void ProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string>& error) {
+void SqliteProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string>& error) {
   auto st = must(connection_.cached(
       "UPDATE evs_dead_letters SET status = CASE WHEN ?2 IS NULL THEN 'retried' ELSE 'parked' END, "
       "error = coalesce(?2, error), attempts = attempts + 1, parked_at = ?3 WHERE id = ?1 AND status = 'retry'",
@@ -169,14 +175,14 @@ void ProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string
   must(st->run(action));
 }
 
-bool ProjectionDb::inbox_contains(const std::string& projection, const Uuid& event_id) {
+bool SqliteProjectionDb::inbox_contains(const std::string& projection, const Uuid& event_id) {
   auto st = must(connection_.cached("SELECT 1 FROM evs_inbox WHERE projection = ?1 AND event_id = ?2", action));
   st->bind_text(1, projection);
   st->bind_blob(2, event_id.bytes_view());
   return must(st->step(action));
 }
 
-void ProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id) {
+void SqliteProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id) {
   auto st = must(connection_.cached(
       "INSERT OR IGNORE INTO evs_inbox (projection, event_id, processed_at) VALUES (?1, ?2, ?3)", action));
   st->bind_text(1, projection);
@@ -185,7 +191,7 @@ void ProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id
   must(st->run(action));
 }
 
-std::size_t ProjectionDb::prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) {
+std::size_t SqliteProjectionDb::prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) {
   begin();
   auto st = must(connection_.cached(
       "DELETE FROM evs_inbox WHERE projection = ?1 AND event_id IN (SELECT i.event_id FROM evs_inbox i "
@@ -199,6 +205,21 @@ std::size_t ProjectionDb::prune_inbox(const std::string& projection, std::int64_
   const auto deleted = static_cast<std::size_t>(sqlite3_changes(connection_.handle()));
   commit();
   return deleted;
+}
+
+std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& location,
+                                                 std::chrono::milliseconds busy_timeout) {
+  auto parsed = parse_store_location(location.string());
+  if (parsed && parsed->backend == StoreBackend::postgresql) {
+#ifdef EVS_HAS_POSTGRESQL
+    return PgProjectionDb::open(parsed->target, parsed->schema);
+#else
+    throw Exception(errc::invalid_argument, "the projection database " + location.string() +
+                                                " is on PostgreSQL, but this evs was built without it "
+                                                "(configure with EVS_POSTGRESQL=ON)");
+#endif
+  }
+  return SqliteProjectionDb::open(location, busy_timeout);
 }
 
 }  // namespace evs::detail

@@ -1,6 +1,7 @@
-// The projections' bookkeeping in one SQLite file: checkpoints, dead letters and the side-effect inbox.
-// The tables live next to a SQL projection's read model, so the read model's changes and its checkpoint
-// commit in one transaction. On-disk format (see docs/projections.md):
+// The projections' bookkeeping in one database (a SQLite file or a PostgreSQL schema): checkpoints, dead
+// letters and the side-effect inbox. The tables live next to a SQL projection's read model, so the read
+// model's changes and its checkpoint commit in one transaction. Format (see docs/projections.md; the
+// PostgreSQL tables have the same columns, with bigint, text, bytea and an identity id):
 //
 //   evs_checkpoints  (projection TEXT, partition INTEGER, partitions INTEGER, position INTEGER,
 //                     updated_at INTEGER microseconds)                     PRIMARY KEY (projection, partition)
@@ -12,12 +13,14 @@
 #pragma once
 
 #include "sqlite_connection.hpp"
+#include "sqlite_sql_session.hpp"
 
 #include "evs/core/envelope.hpp"
 #include "evs/core/error.hpp"
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,52 +33,91 @@ struct StoredCheckpoint {
   std::size_t partitions = 1;
 };
 
-// One connection to a projection database. Used by one thread at a time. Every method throws
-// evs::Exception on a storage failure (the engine catches it and retries the batch later).
+// One connection to a projection database: a SQLite file (SqliteProjectionDb) or a PostgreSQL schema
+// (PgProjectionDb, same tables). Used by one thread at a time. Every method throws evs::Exception on a
+// storage failure (the engine catches it and retries the batch later).
 class ProjectionDb {
  public:
-  // Opens (creating if needed) `path` in WAL mode with synchronous=NORMAL and creates the tables.
-  static ProjectionDb open(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout);
+  virtual ~ProjectionDb() = default;
 
-  sqlite::Connection& connection() { return connection_; }
+  // The read model's session on this connection (SQL projections write through it).
+  virtual SqlSession& session() = 0;
 
-  void begin();     // BEGIN IMMEDIATE
-  void commit();
-  void rollback() noexcept;
-  bool in_transaction() const { return transaction_.has_value(); }
-  // Throws evs::Exception(io_error) when a transaction is open here but SQLite has already ended it (a
-  // statement that rolled back the whole transaction, an I/O error, a full disk): writes made after that
+  virtual void begin() = 0;  // SQLite: BEGIN IMMEDIATE
+  virtual void commit() = 0;
+  virtual void rollback() noexcept = 0;
+  virtual bool in_transaction() const = 0;
+  // Throws evs::Exception(io_error) when a transaction is open here but the database has already ended it
+  // (a statement that rolled back the whole transaction, an I/O error, a full disk): writes made after that
   // would each commit on their own.
-  void check_transaction();
+  virtual void check_transaction() = 0;
 
   // Per-event savepoint inside the open transaction (a failed handler's writes are undone alone).
-  void savepoint();
-  void release();
-  void rollback_to_savepoint() noexcept;
+  virtual void savepoint() = 0;
+  virtual void release() = 0;
+  virtual void rollback_to_savepoint() noexcept = 0;
 
-  std::optional<StoredCheckpoint> load_checkpoint(const std::string& projection, std::size_t partition);
+  virtual std::optional<StoredCheckpoint> load_checkpoint(const std::string& projection, std::size_t partition) = 0;
   // Every partition count ever stored for the projection (to detect a changed partition count).
-  std::optional<std::size_t> stored_partitions(const std::string& projection);
-  void save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
-                       std::uint64_t position);
-  void park(const std::string& projection, const RecordedEvent& event, const std::string& error, int attempts);
-  std::uint64_t dead_letter_count(const std::string& projection);
+  virtual std::optional<std::size_t> stored_partitions(const std::string& projection) = 0;
+  virtual void save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+                               std::uint64_t position) = 0;
+  virtual void park(const std::string& projection, const RecordedEvent& event, const std::string& error,
+                    int attempts) = 0;
+  virtual std::uint64_t dead_letter_count(const std::string& projection) = 0;
   // Dead letters an operator asked to retry (status 'retry'), oldest first: (id, position).
-  std::vector<std::pair<std::int64_t, std::uint64_t>> retry_requests(const std::string& projection);
+  virtual std::vector<std::pair<std::int64_t, std::uint64_t>> retry_requests(const std::string& projection) = 0;
   // After a re-delivery: 'retried' on success; back to 'parked' with one more attempt and the new error.
   // Only a row still in 'retry' changes (an operator may have skipped it meanwhile).
-  void settle_retry(std::int64_t id, const std::optional<std::string>& error);
-  bool inbox_contains(const std::string& projection, const Uuid& event_id);
-  void inbox_add(const std::string& projection, const Uuid& event_id);
+  virtual void settle_retry(std::int64_t id, const std::optional<std::string>& error) = 0;
+  virtual bool inbox_contains(const std::string& projection, const Uuid& event_id) = 0;
+  virtual void inbox_add(const std::string& projection, const Uuid& event_id) = 0;
   // Deletes, in its own transaction, up to `limit` inbox rows of `projection` processed before
   // `before_us` (microseconds since the epoch) whose event has no dead-letter row. Returns how many.
   // Call with no transaction open.
-  std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit);
+  virtual std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) = 0;
+};
+
+// Opens the projection database at `location` (ProjectionOptions::database): a postgresql:// URL (with
+// evs_schema=...) opens a PgProjectionDb, anything else the SQLite file at that path (created if needed, WAL,
+// synchronous=NORMAL). Creates the tables if missing.
+std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& location,
+                                                 std::chrono::milliseconds busy_timeout);
+
+// The SQLite implementation.
+class SqliteProjectionDb final : public ProjectionDb {
+ public:
+  static std::unique_ptr<SqliteProjectionDb> open(const std::filesystem::path& path,
+                                                  std::chrono::milliseconds busy_timeout);
+
+  SqlSession& session() override { return session_; }
+  void begin() override;
+  void commit() override;
+  void rollback() noexcept override;
+  bool in_transaction() const override { return transaction_.has_value(); }
+  void check_transaction() override;
+  void savepoint() override;
+  void release() override;
+  void rollback_to_savepoint() noexcept override;
+  std::optional<StoredCheckpoint> load_checkpoint(const std::string& projection, std::size_t partition) override;
+  std::optional<std::size_t> stored_partitions(const std::string& projection) override;
+  void save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+                       std::uint64_t position) override;
+  void park(const std::string& projection, const RecordedEvent& event, const std::string& error,
+            int attempts) override;
+  std::uint64_t dead_letter_count(const std::string& projection) override;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> retry_requests(const std::string& projection) override;
+  void settle_retry(std::int64_t id, const std::optional<std::string>& error) override;
+  bool inbox_contains(const std::string& projection, const Uuid& event_id) override;
+  void inbox_add(const std::string& projection, const Uuid& event_id) override;
+  std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) override;
+
+  explicit SqliteProjectionDb(sqlite::Connection c) : connection_(std::move(c)), session_(connection_) {}
 
  private:
-  explicit ProjectionDb(sqlite::Connection c) : connection_(std::move(c)) {}
   void run(std::string_view sql);
   sqlite::Connection connection_;
+  SqliteSqlSession session_;
   std::optional<sqlite::Transaction> transaction_;
 };
 

@@ -75,8 +75,8 @@ void Runner::open(std::uint64_t memory_resume) {
   for (std::size_t i = 0; i < options.partitions; ++i) {
     auto lane = std::make_unique<Lane>(projection, options, i, io);
     if (projection.kind() == ProjectionKind::memory) lane->checkpoint = memory_resume;  // its state is still there
-    if (!options.database.empty()) lane->db.emplace(ProjectionDb::open(options.database, busy));
-    if (projection.kind() == ProjectionKind::sql) lane->session.emplace(lane->db->connection());
+    if (!options.database.empty()) lane->db = open_projection_db(options.database, busy);
+    if (projection.kind() == ProjectionKind::sql) lane->session = &lane->db->session();
     lanes.push_back(std::move(lane));
   }
   Lane& first = *lanes.front();

@@ -1,6 +1,7 @@
 #include "evs/projections/sql_database.hpp"
 
 #include "sqlite_connection.hpp"
+#include "sqlite_sql_session.hpp"
 
 #include <chrono>
 #include <optional>
@@ -9,7 +10,7 @@ namespace evs {
 
 struct SqlDatabase::Impl {
   sqlite::Connection connection;
-  std::optional<SqlSession> session;  // refers to `connection`: constructed after it, destroyed before it
+  std::optional<detail::SqliteSqlSession> session;  // refers to `connection`: constructed after it, destroyed before it
 };
 
 SqlDatabase::SqlDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

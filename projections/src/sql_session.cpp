@@ -1,17 +1,7 @@
-#include "evs/projections/sql_session.hpp"
-
-#include "sqlite_connection.hpp"
+#include "sqlite_sql_session.hpp"
 
 namespace evs {
-
-struct SqlSession::Impl {
-  sqlite::Connection& connection;
-  std::int64_t changes = 0;
-};
-
-SqlSession::SqlSession(sqlite::Connection& connection) : impl_(std::make_unique<Impl>(Impl{connection})) {}
-SqlSession::~SqlSession() = default;
-
+namespace detail {
 namespace {
 
 constexpr std::string_view action = "write the read model in";
@@ -70,14 +60,14 @@ void each_row(sqlite::Connection& c, std::string_view sql, std::initializer_list
 
 }  // namespace
 
-void SqlSession::exec(std::string_view sql, std::initializer_list<SqlValue> params) {
-  each_row(impl_->connection, sql, params, [](sqlite3_stmt*) { return true; });
-  impl_->changes = sqlite3_changes64(impl_->connection.handle());
+void SqliteSqlSession::exec(std::string_view sql, std::initializer_list<SqlValue> params) {
+  each_row(connection_, sql, params, [](sqlite3_stmt*) { return true; });
+  changes_ = sqlite3_changes64(connection_.handle());
 }
 
-std::vector<SqlRow> SqlSession::query(std::string_view sql, std::initializer_list<SqlValue> params) {
+std::vector<SqlRow> SqliteSqlSession::query(std::string_view sql, std::initializer_list<SqlValue> params) {
   std::vector<SqlRow> rows;
-  each_row(impl_->connection, sql, params, [&](sqlite3_stmt* st) {
+  each_row(connection_, sql, params, [&](sqlite3_stmt* st) {
     SqlRow row;
     const int n = sqlite3_column_count(st);
     row.reserve(static_cast<std::size_t>(n));
@@ -88,16 +78,16 @@ std::vector<SqlRow> SqlSession::query(std::string_view sql, std::initializer_lis
   return rows;
 }
 
-std::optional<SqlValue> SqlSession::scalar(std::string_view sql, std::initializer_list<SqlValue> params) {
+std::optional<SqlValue> SqliteSqlSession::scalar(std::string_view sql, std::initializer_list<SqlValue> params) {
   std::optional<SqlValue> out;
-  each_row(impl_->connection, sql, params, [&](sqlite3_stmt* st) {
+  each_row(connection_, sql, params, [&](sqlite3_stmt* st) {
     out = column(st, 0);
     return false;
   });
   return out;
 }
 
-std::int64_t SqlSession::changes() const { return impl_->changes; }
+}  // namespace detail
 
 std::int64_t sql_int(const SqlValue& v) {
   if (auto* i = std::get_if<std::int64_t>(&v)) return *i;

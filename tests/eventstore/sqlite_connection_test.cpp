@@ -4,7 +4,7 @@
 #include "../support/result_printing.hpp"
 #include "../support/temp_dir.hpp"
 
-#include <evs/projections/sql_session.hpp>
+#include <evs/projections/sql_database.hpp>
 
 #include "sqlite_connection.hpp"
 
@@ -79,16 +79,16 @@ TEST_CASE("SQL with a second statement is refused with invalid_argument before a
 }
 
 TEST_CASE("SqlSession::exec refuses several statements instead of silently running only the first") {
-  test::TempDir dir;
-  Connection c = open_table(dir);
-  SqlSession session(c);
+  SqlDatabase db = SqlDatabase::in_memory();
+  SqlSession& session = db.session();
+  session.exec("CREATE TABLE t (v INTEGER)");
   try {
     session.exec("INSERT INTO t VALUES (?1); DELETE FROM t", {std::int64_t{1}});
     FAIL("exec ran SQL holding two statements");
   } catch (const Exception& e) {
     CHECK(e.error().is(errc::invalid_argument));
   }
-  CHECK(rows(c) == 0);
+  CHECK(sql_int(*session.scalar("SELECT count(*) FROM t")) == 0);
   session.exec("INSERT INTO t VALUES (?1)", {std::int64_t{1}});
   CHECK(session.changes() == 1);
   CHECK(session.query("SELECT v FROM t; ").size() == 1);

@@ -1,27 +1,41 @@
 // Child process for the projection tests.
 //
 //   projection_child project STORE READMODEL PARTITIONS
-//     Runs the ShopStats SQL projection over the SQLite store STORE into READMODEL until it has caught up
+//     Runs the ShopStats SQL projection over the store STORE into READMODEL until it has caught up
 //     with the store's last position, prints "caught-up <position>", stops the engine and exits 0. The
 //     parent SIGKILLs it at random moments.
 //   projection_child append STORE STREAM
 //     Appends one OrderPlaced to STREAM and prints "<position>".
+// STORE and READMODEL are SQLite paths or postgresql:// URLs (evs::open_store locations).
 #include "shop_read_model.hpp"
 
+#include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
+
+#include <memory>
 #include <evs/projections/engine.hpp>
 
 #include <cstdio>
 #include <string>
 
+namespace {
+
+std::unique_ptr<evs::EventStore> open(const std::string& location) {
+  if (evs::parse_store_location(location).value().backend != evs::StoreBackend::sqlite) return evs::open_store(location);
+  evs::SqliteOptions o;
+  o.path = location;
+  o.durability = evs::Durability::normal;
+  return std::make_unique<evs::SqliteEventStore>(o);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
     if (mode == "project" && argc == 5) {
-      evs::SqliteOptions o;
-      o.path = argv[2];
-      o.durability = evs::Durability::normal;
-      evs::SqliteEventStore store(o);
+      const auto opened = open(argv[2]);
+      evs::EventStore& store = *opened;
       shop::ShopStats stats;
       evs::ProjectionEngine engine(store);
       evs::ProjectionOptions po;
@@ -42,10 +56,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (mode == "append" && argc == 4) {
-      evs::SqliteOptions o;
-      o.path = argv[2];
-      o.durability = evs::Durability::normal;
-      evs::SqliteEventStore store(o);
+      const auto opened = open(argv[2]);
+      evs::EventStore& store = *opened;
       const evs::EventData e = shop::make(shop::OrderPlaced{argv[3], "cross-process", 4242});
       auto r = store.append(argv[3], evs::ExpectedVersion::any(), {&e, 1});
       if (!r) {

@@ -5,7 +5,11 @@
 #include "../support/child_process.hpp"
 #include "../support/temp_dir.hpp"
 
+#include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
+#ifdef EVS_TEST_POSTGRESQL
+#include "../support/pg_server.hpp"
+#endif
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
@@ -20,6 +24,13 @@
 namespace {
 
 using namespace std::chrono_literals;
+
+// How many events of `log` lie after `position`.
+std::uint64_t events_after(const std::vector<evs::test::LogEvent>& log, std::uint64_t position) {
+  const auto it = std::upper_bound(log.begin(), log.end(), position,
+                                   [](std::uint64_t p, const evs::test::LogEvent& e) { return p < e.position; });
+  return static_cast<std::uint64_t>(log.end() - it);
+}
 using evs::test::check_read_model;
 using evs::test::LogEvent;
 
@@ -52,14 +63,27 @@ void kill_and_reap(pid_t pid) {
 // must equal a clean replay of the log up to the stored checkpoint(s). Before each later round the parent
 // appends `more` events, so every restart has work to do, and it aims the random kill moment at the child's
 // expected run time (estimated from the previous rounds), so most kills land mid-run.
-void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std::size_t more) {
-  evs::test::TempDir dir;
-  const std::string store_path = (dir / "events.db").string();
-  const std::string model_path = (dir / "read-model.db").string();
-  evs::SqliteOptions o;
-  o.path = store_path;
-  o.durability = evs::Durability::normal;
-  evs::SqliteEventStore store(o);
+// Where the store and the read model live, and how the test reads the read model back.
+struct KillRoundsSetup {
+  std::string store;
+  std::string model;
+  std::function<evs::test::ReadModelCheck(const std::vector<LogEvent>&)> check;
+};
+
+void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std::size_t more,
+                     const KillRoundsSetup& where) {
+  const std::string& store_path = where.store;
+  const std::string& model_path = where.model;
+  std::unique_ptr<evs::EventStore> opened;
+  if (evs::parse_store_location(store_path).value().backend == evs::StoreBackend::sqlite) {
+    evs::SqliteOptions o;
+    o.path = store_path;
+    o.durability = evs::Durability::normal;
+    opened = std::make_unique<evs::SqliteEventStore>(o);
+  } else {
+    opened = evs::open_store(store_path);
+  }
+  evs::EventStore& store = *opened;
   shop::Generator gen(12345 + static_cast<unsigned>(partitions), 300, 40);
   evs::test::fill(store, gen, events);
   std::vector<LogEvent> log = evs::test::load_log(store);
@@ -75,12 +99,12 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
       evs::test::fill(store, gen, more);
       log = evs::test::load_log(store);
     }
-    const double expected_ms = 30 + static_cast<double>(log.size() - previous) / events_per_ms;  // 30: start-up
+    const double expected_ms = 30 + static_cast<double>(events_after(log, previous)) / events_per_ms;  // 30: start-up
     const int max_delay = std::clamp(static_cast<int>(expected_ms * 0.9), 40, 1500);
     const auto delay = std::chrono::milliseconds(20 + rng() % static_cast<unsigned>(max_delay - 19));
     CAPTURE(round);
     CAPTURE(delay.count());
-    const std::uint64_t remaining = log.size() - previous;
+    const std::uint64_t remaining = events_after(log, previous);
     const auto t0 = std::chrono::steady_clock::now();
     ChildProcess child = spawn({"project", store_path, model_path, parts});
     int status = 0;
@@ -96,13 +120,14 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
       ++killed_mid_run;
     }
     close(child.out);
-    const auto check = check_read_model(model_path, log);
+    const auto check = where.check(log);
     MESSAGE("partitions " << partitions << " round " << round << ": " << std::string(killed ? "killed" : "finished before")
                           << " " << delay.count() << " ms, checkpoint " << check.min_checkpoint << ".."
                           << check.max_checkpoint << " of " << log.size() << ", " << check.processed_rows << " rows");
     CHECK_MESSAGE(check.max_checkpoint >= previous, "the checkpoint went backwards");
     if (killed && check.max_checkpoint > previous)
-      events_per_ms = std::max(1.0, static_cast<double>(check.max_checkpoint - previous) / static_cast<double>(delay.count()));
+      events_per_ms = std::max(1.0, static_cast<double>(events_after(log, previous) - events_after(log, check.max_checkpoint)) /
+                                        static_cast<double>(delay.count()));
     previous = check.max_checkpoint;
   }
 
@@ -113,23 +138,62 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
   const std::string out = read_all_output(child.out);
   REQUIRE_MESSAGE(exited, "projection_child did not catch up within 90 s");
   REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "projection_child failed: status " << status);
-  CHECK(out == "caught-up " + std::to_string(log.size()) + "\n");
-  const auto check = check_read_model(model_path, log);
-  CHECK(check.min_checkpoint == log.size());
+  CHECK(out == "caught-up " + std::to_string(log.back().position) + "\n");
+  const auto check = where.check(log);
+  CHECK(check.min_checkpoint == log.back().position);
   CHECK(check.processed_rows == evs::test::handled_positions(log).size());
   MESSAGE("partitions " << partitions << ": " << killed_mid_run << " of " << kills << " runs were killed mid-run");
   CHECK(killed_mid_run > 0);
 }
 
+// Both files in a fresh temporary directory.
+struct SqliteSetup {
+  evs::test::TempDir dir;
+  KillRoundsSetup where{(dir / "events.db").string(), (dir / "read-model.db").string(),
+                        [this](const std::vector<LogEvent>& log) { return check_read_model(where.model, log); }};
+};
+
 }  // namespace
 
 TEST_CASE("a SQL projection SIGKILLed at random moments keeps its read model equal to a replay up to its checkpoint") {
-  run_kill_rounds(1, 100000, 5, 20000);
+  SqliteSetup s;
+  run_kill_rounds(1, 100000, 5, 20000, s.where);
 }
 
 TEST_CASE("a partitioned SQL projection SIGKILLed at random moments keeps every stream equal to a replay up to its partition's checkpoint") {
-  run_kill_rounds(4, 30000, 3, 10000);
+  SqliteSetup s;
+  run_kill_rounds(4, 30000, 3, 10000, s.where);
 }
+
+#ifdef EVS_TEST_POSTGRESQL
+namespace {
+
+// The store and the read model (with the checkpoints) in two schemas of the test server.
+struct PgSetup {
+  evs::test::PgSchema store_schema, model_schema;
+  static std::string location(const evs::test::PgSchema& s) {
+    return s.url() + (s.url().find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + s.name();
+  }
+  KillRoundsSetup where{location(store_schema), location(model_schema), [this](const std::vector<LogEvent>& log) {
+                          evs::test::PgRawDb db(model_schema.url(), model_schema.name());
+                          return evs::test::check_read_model_in(db, log);
+                        }};
+};
+
+}  // namespace
+
+TEST_CASE("a SQL projection on PostgreSQL SIGKILLed at random moments keeps its read model equal to a replay up to "
+          "its checkpoint") {
+  PgSetup s;
+  run_kill_rounds(1, 30000, 4, 8000, s.where);
+}
+
+TEST_CASE("a partitioned SQL projection on PostgreSQL SIGKILLed at random moments keeps every stream equal to a "
+          "replay up to its partition's checkpoint") {
+  PgSetup s;
+  run_kill_rounds(4, 20000, 3, 6000, s.where);
+}
+#endif
 
 TEST_CASE("a projection sees an event appended by another process") {
   evs::test::TempDir dir;

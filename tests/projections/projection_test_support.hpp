@@ -13,6 +13,9 @@
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#ifdef EVS_TEST_POSTGRESQL
+#include <libpq-fe.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -90,6 +93,61 @@ class RawDb {
  private:
   sqlite3* db_ = nullptr;
 };
+
+#ifdef EVS_TEST_POSTGRESQL
+// The same for a read model in a PostgreSQL schema: a plain libpq connection, values in text form, booleans
+// as 0/1, and SQL written with ?N parameters as for RawDb.
+class PgRawDb {
+ public:
+  PgRawDb(const std::string& url, const std::string& schema) : schema_(schema) {
+    db_ = PQconnectdb(url.c_str());
+    if (PQstatus(db_) != CONNECTION_OK) throw std::runtime_error(std::string("cannot connect: ") + PQerrorMessage(db_));
+    PQsetNoticeProcessor(db_, [](void*, const char*) {}, nullptr);
+    query("SELECT set_config('search_path', ?1, false)", {"\"" + schema + "\""});
+  }
+  ~PgRawDb() { PQfinish(db_); }
+  PgRawDb(const PgRawDb&) = delete;
+  PgRawDb& operator=(const PgRawDb&) = delete;
+
+  Table query(const std::string& sql, std::initializer_list<std::string> params = {}) {
+    std::string text;
+    for (std::size_t i = 0; i < sql.size(); ++i) text += sql[i] == '?' ? '$' : sql[i];
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p.c_str());
+    PGresult* r = PQexecParams(db_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+      const std::string err = PQerrorMessage(db_);
+      PQclear(r);
+      throw std::runtime_error("query failed: " + err + " in " + sql);
+    }
+    Table rows;
+    for (int row = 0; row < PQntuples(r); ++row) {
+      Row out;
+      for (int c = 0; c < PQnfields(r); ++c) {
+        if (PQgetisnull(r, row, c)) out.emplace_back("NULL");
+        else if (PQftype(r, c) == 16) out.emplace_back(PQgetvalue(r, row, c)[0] == 't' ? "1" : "0");
+        else out.emplace_back(PQgetvalue(r, row, c), static_cast<std::size_t>(PQgetlength(r, row, c)));
+      }
+      rows.push_back(std::move(out));
+    }
+    PQclear(r);
+    return rows;
+  }
+  std::int64_t scalar(const std::string& sql, std::initializer_list<std::string> params = {}) {
+    auto rows = query(sql, params);
+    if (rows.empty() || rows[0].empty()) throw std::runtime_error("no row from " + sql);
+    return std::stoll(rows[0][0]);
+  }
+  bool has_table(const std::string& name) {
+    return scalar("SELECT count(*) FROM pg_tables WHERE schemaname = ?1 AND tablename = ?2", {schema_, name}) > 0;
+  }
+
+ private:
+  PGconn* db_ = nullptr;
+  std::string schema_;
+};
+#endif
 
 // Appends everything `gen` produces until `events` events were appended, using append_async so the SQLite
 // writer groups them into few transactions. Returns the last position.
@@ -176,7 +234,8 @@ inline std::vector<LogEvent> load_log(EventStore& store) {
 }
 
 // The checkpoint rows of one projection: (partition, partitions, position). Empty if none stored yet.
-inline Table checkpoints(RawDb& db, const std::string& projection) {
+template <class Db>
+inline Table checkpoints(Db& db, const std::string& projection) {
   if (!db.has_table("evs_checkpoints")) return {};
   return db.query(
       "SELECT \"partition\", partitions, position FROM evs_checkpoints WHERE projection = ?1 ORDER BY \"partition\"",
@@ -190,7 +249,9 @@ inline Table expected_stream_stats(const std::vector<LogEvent>& log, const std::
   };
   std::map<std::string, S> stats;
   for (std::uint64_t p : applied) {
-    const LogEvent& e = log.at(p - 1);
+    const LogEvent& e = *std::lower_bound(log.begin(), log.end(), p,
+                                          [](const LogEvent& l, std::uint64_t position) { return l.position < position; });
+    REQUIRE(e.position == p);
     auto [it, fresh] = stats.try_emplace(e.stream);
     S& s = it->second;
     if (fresh) {
@@ -245,9 +306,9 @@ struct ReadModelCheck {
 //    with several partition checkpoints: each stream's processed events are exactly its handled events up
 //    to one of the checkpoints (the stream's partition's);
 //  - stream_stats equals the replay of exactly those events.
-inline ReadModelCheck check_read_model(const std::filesystem::path& path, const std::vector<LogEvent>& log,
-                                       const std::string& projection = "shop_stats") {
-  RawDb db(path);
+template <class Db>
+inline ReadModelCheck check_read_model_in(Db& db, const std::vector<LogEvent>& log,
+                                          const std::string& projection = "shop_stats") {
   ReadModelCheck result;
   const Table cps = checkpoints(db, projection);
   std::set<std::uint64_t> cp_values;
@@ -266,7 +327,7 @@ inline ReadModelCheck check_read_model(const std::filesystem::path& path, const 
   };
 
   Table processed = db.has_table("processed")
-                        ? db.query("SELECT position, stream, version, type FROM processed ORDER BY rowid")
+                        ? db.query("SELECT position, stream, version, type FROM processed ORDER BY seq")
                         : Table{};
   result.processed_rows = processed.size();
   std::set<std::uint64_t> seen;
@@ -324,12 +385,19 @@ inline ReadModelCheck check_read_model(const std::filesystem::path& path, const 
   }
 
   std::vector<std::uint64_t> applied(seen.begin(), seen.end());
-  const Table stats = db.has_table("stream_stats")
-                          ? db.query("SELECT stream, events, sum_cents, items, cancelled, last_version, chain, "
-                                     "order_violations FROM stream_stats ORDER BY stream")
-                          : Table{};
+  Table stats = db.has_table("stream_stats")
+                    ? db.query("SELECT stream, events, sum_cents, items, cancelled, last_version, chain, "
+                               "order_violations FROM stream_stats")
+                    : Table{};
+  std::sort(stats.begin(), stats.end());  // by stream, bytewise (collations differ between databases)
   check_tables_equal(stats, expected_stream_stats(log, applied), "stream_stats");
   return result;
+}
+
+inline ReadModelCheck check_read_model(const std::filesystem::path& path, const std::vector<LogEvent>& log,
+                                       const std::string& projection = "shop_stats") {
+  RawDb db(path);
+  return check_read_model_in(db, log, projection);
 }
 
 // A compile-time string, so one recorder template gives projections with different names.

@@ -158,7 +158,8 @@ Result<void> PgConnection::exec(std::string_view sql, std::string_view action) {
   return {};
 }
 
-Result<PgResult> PgConnection::query(std::string_view sql, const PgParams& params, std::string_view action) {
+Result<PgResult> PgConnection::query(std::string_view sql, const PgParams& params, std::string_view action,
+                                     ResultFormat format) {
   if (broken()) return broken_error(action);
   if (params.oversized() != 0)
     return Error{errc::invalid_argument, std::string(action) + " " + state_->target + ": parameter $" +
@@ -166,13 +167,14 @@ Result<PgResult> PgConnection::query(std::string_view sql, const PgParams& param
                                              " is larger than PostgreSQL's 1 GB field limit; nothing was sent"};
   const std::string text(sql);
   return check(PQexecParams(state_->conn, text.c_str(), params.size(), params.types(), params.values(),
-                            params.lengths(), params.formats(), 1),
+                            params.lengths(), params.formats(), static_cast<int>(format)),
                action);
 }
 
-Result<PgResult> PgConnection::prepared(std::string_view sql, const PgParams& params, std::string_view action) {
+Result<PgResult> PgConnection::prepared(std::string_view sql, const PgParams& params, std::string_view action,
+                                        ResultFormat format) {
   if (broken()) return broken_error(action);
-  if (params.oversized() != 0) return query(sql, params, action);  // the same refusal, nothing prepared
+  if (params.oversized() != 0) return query(sql, params, action, format);  // the same refusal, nothing prepared
 
   const Oid* types = params.types();
   const std::size_t n = static_cast<std::size_t>(params.size());
@@ -194,7 +196,7 @@ Result<PgResult> PgConnection::prepared(std::string_view sql, const PgParams& pa
     statement = &it->second.back();
   }
   return check(PQexecPrepared(state_->conn, statement->name.c_str(), params.size(), params.values(),
-                              params.lengths(), params.formats(), 1),
+                              params.lengths(), params.formats(), static_cast<int>(format)),
                action);
 }
 

@@ -53,6 +53,9 @@ struct PgConnectOptions {
 // `name` as a quoted SQL identifier ("my schema" -> "\"my schema\""), safe to splice into SQL text.
 std::string quote_identifier(std::string_view name);
 
+// How a statement's rows come back: binary (PgResult's typed accessors) or PostgreSQL's text form.
+enum class ResultFormat : int { text = 0, binary = 1 };
+
 class PgConnection {
  public:
   // Connects to `conninfo` (a postgresql:// URI or "key=value ..." string). A malformed string gives
@@ -74,13 +77,15 @@ class PgConnection {
   Result<void> exec(std::string_view sql, std::string_view action);
 
   // Runs one statement with $1.. parameters (PQexecParams, unnamed: parsed and planned on every call).
-  // Results are in binary format (PgResult). Use for SQL whose text varies; prefer prepared() otherwise.
-  Result<PgResult> query(std::string_view sql, const PgParams& params, std::string_view action);
+  // Results are in binary format (PgResult) unless `format` asks for text. Use for SQL whose text varies; prefer prepared() otherwise.
+  Result<PgResult> query(std::string_view sql, const PgParams& params, std::string_view action,
+                         ResultFormat format = ResultFormat::binary);
 
   // As query(), through a named prepared statement ("evs_<n>") cached by SQL text and parameter types:
   // prepared on first use, then executed by name. The cache is emptied by reconnect() (a new session has no
   // prepared statements). `sql` must hold one statement.
-  Result<PgResult> prepared(std::string_view sql, const PgParams& params, std::string_view action);
+  Result<PgResult> prepared(std::string_view sql, const PgParams& params, std::string_view action,
+                            ResultFormat format = ResultFormat::binary);
 
   // Whether the connection is known to be lost (a call found it so, or PQstatus says so). A broken
   // connection answers every call with unavailable until reconnect().

@@ -1,6 +1,12 @@
-// SqlSession: what a SQL read model's handlers write through. It wraps one SQLite connection inside the
-// transaction the projection engine opened for the current batch, so the handler's changes and the
-// projection's checkpoint commit together (exactly-once effect on the read model).
+// SqlSession: what a SQL read model's handlers write through. It runs inside the transaction the projection
+// engine opened for the current batch on the projection's database (SQLite or PostgreSQL), so the handler's
+// changes and the projection's checkpoint commit together (exactly-once effect on the read model).
+//
+// Parameters are written ?1, ?2, ... (or ?) on both databases; on PostgreSQL evs rewrites them to $1, $2, ...
+// outside quoted text before sending. Handlers that keep to SQL both databases accept (CREATE TABLE IF NOT
+// EXISTS, INSERT ... ON CONFLICT ... DO UPDATE, UPDATE, DELETE, SELECT with standard functions; types
+// bigint/integer, double precision/real, text, and bytea/BLOB spelled per dialect() where they differ) run
+// unchanged on either; see docs/projections.md.
 #pragma once
 
 #include "evs/core/error.hpp"
@@ -15,9 +21,6 @@
 #include <vector>
 
 namespace evs {
-namespace sqlite {
-class Connection;
-}
 
 // A SQL value: NULL, integer, real, text or blob.
 struct SqlBlob {
@@ -27,32 +30,36 @@ struct SqlBlob {
 using SqlValue = std::variant<std::nullptr_t, std::int64_t, double, std::string, SqlBlob>;
 using SqlRow = std::vector<SqlValue>;
 
+enum class SqlDialect : std::uint8_t { sqlite, postgresql };
+
 class SqlSession {
  public:
+  virtual ~SqlSession() = default;
+
   // Runs one statement with positional parameters (?1, ?2, ... or ?). Prepared statements are cached by
   // their SQL text, so passing the same literal SQL is cheap. `sql` must be exactly one statement: SQL
   // with a second statement after the first (`CREATE ...; CREATE ...`) is refused with invalid_argument
   // before anything runs; call exec once per statement. Throws evs::Exception (io_error, disk_full,
-  // database_locked, invalid_argument for bad SQL, more than one statement, the wrong number of
-  // parameters, or a value over SQLite's length limit) — inside a projection handler that counts as a
-  // failed event and goes through the projection's retry policy. query and scalar take one statement too.
-  void exec(std::string_view sql, std::initializer_list<SqlValue> params = {});
-  // Runs a query and returns all rows.
-  std::vector<SqlRow> query(std::string_view sql, std::initializer_list<SqlValue> params = {});
+  // database_locked, unavailable, invalid_argument for bad SQL, more than one statement, the wrong number
+  // of parameters, or a value over the database's length limit) — inside a projection handler that counts
+  // as a failed event and goes through the projection's retry policy. query and scalar take one statement
+  // too.
+  virtual void exec(std::string_view sql, std::initializer_list<SqlValue> params = {}) = 0;
+  // Runs a query and returns all rows. Integers (and booleans, as 0/1) come back as int64, floating-point
+  // numbers as double, binary data as SqlBlob, everything else (text, and on PostgreSQL numeric, dates,
+  // uuids, ... in PostgreSQL's text form) as text.
+  virtual std::vector<SqlRow> query(std::string_view sql, std::initializer_list<SqlValue> params = {}) = 0;
   // The first column of the first row, or nullopt when there is no row.
-  std::optional<SqlValue> scalar(std::string_view sql, std::initializer_list<SqlValue> params = {});
+  virtual std::optional<SqlValue> scalar(std::string_view sql, std::initializer_list<SqlValue> params = {}) = 0;
   // Rows changed by the last exec.
-  std::int64_t changes() const;
+  virtual std::int64_t changes() const = 0;
+  // The database the session writes to, for the rare statement that must be spelled per database.
+  virtual SqlDialect dialect() const = 0;
 
-  // For the engine: wraps an open connection (used by one thread at a time).
-  explicit SqlSession(sqlite::Connection& connection);
-  ~SqlSession();
+ protected:
+  SqlSession() = default;
   SqlSession(const SqlSession&) = delete;
   SqlSession& operator=(const SqlSession&) = delete;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
 };
 
 // Helpers to read SqlValues: throws evs::Exception(invalid_argument) on a type mismatch.

@@ -1,0 +1,233 @@
+#include "pg_projection_db.hpp"
+
+#include "pg/pg_schema.hpp"
+
+#include <chrono>
+
+namespace evs::detail {
+namespace {
+
+constexpr std::string_view action = "update projection state in";
+
+constexpr std::string_view tables = R"sql(
+CREATE TABLE IF NOT EXISTS evs_checkpoints (
+  projection text NOT NULL,
+  partition  integer NOT NULL,
+  partitions integer NOT NULL,
+  position   bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (projection, partition)
+);
+CREATE TABLE IF NOT EXISTS evs_dead_letters (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  projection text NOT NULL,
+  position   bigint NOT NULL,
+  event_id   bytea NOT NULL,
+  stream     text NOT NULL,
+  type       text NOT NULL,
+  error      text NOT NULL,
+  attempts   integer NOT NULL,
+  parked_at  bigint NOT NULL,
+  status     text NOT NULL DEFAULT 'parked',
+  UNIQUE (projection, event_id)
+);
+CREATE TABLE IF NOT EXISTS evs_inbox (
+  projection   text NOT NULL,
+  event_id     bytea NOT NULL,
+  processed_at bigint NOT NULL,
+  PRIMARY KEY (projection, event_id)
+);
+)sql";
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+template <class T>
+T must(Result<T>&& r) {
+  if (!r) throw Exception(r.error());
+  return std::move(*r);
+}
+void must(Result<void>&& r) {
+  if (!r) throw Exception(r.error());
+}
+
+}  // namespace
+
+std::unique_ptr<PgProjectionDb> PgProjectionDb::open(const std::string& url, const std::string& schema) {
+  pg::PgConnectOptions options;
+  options.search_path = schema;
+  options.application_name = "evs projections";
+  auto db = std::make_unique<PgProjectionDb>(must(pg::PgConnection::connect(url, options)));
+  pg::PgConnection& c = db->connection_;
+  const std::string open = "open the projection database";
+  must(c.exec("BEGIN", open));
+  pg::PgParams key;
+  key.int64(pg::advisory_key(schema, "\x01projections"));
+  must(c.query("SELECT pg_advisory_xact_lock($1)", key, open));  // concurrent openers create the tables once
+  must(c.exec("CREATE SCHEMA IF NOT EXISTS " + pg::quote_identifier(schema), open));
+  must(c.exec(tables, open));
+  must(c.exec("COMMIT", open));
+  return db;
+}
+
+pg::PgConnection& PgProjectionDb::connection() {
+  if (connection_.broken()) {
+    if (in_transaction_)
+      throw Exception(errc::unavailable, "update projection state in " + connection_.target() +
+                                             ": the connection was lost during the batch; it is retried");
+    must(connection_.reconnect(action));
+  }
+  return connection_;
+}
+
+pg::PgResult PgProjectionDb::run(std::string_view sql, const pg::PgParams& params) {
+  return must(connection().prepared(sql, params, action));
+}
+
+void PgProjectionDb::begin() {
+  must(connection().exec("BEGIN", action));
+  in_transaction_ = true;
+}
+
+void PgProjectionDb::commit() {
+  in_transaction_ = false;
+  auto r = connection_.query("COMMIT", {}, action);
+  if (!r) throw Exception(r.error());
+  // A COMMIT of a transaction the server had aborted answers ROLLBACK.
+  if (r->command_tag() == "ROLLBACK")
+    throw Exception(errc::io_error, "update projection state in " + connection_.target() +
+                                        ": PostgreSQL rolled the batch back (a statement in it had failed)");
+}
+
+void PgProjectionDb::rollback() noexcept {
+  if (!in_transaction_) return;
+  in_transaction_ = false;
+  if (!connection_.broken()) (void)connection_.exec("ROLLBACK", action);
+}
+
+void PgProjectionDb::check_transaction() {
+  if (!in_transaction_) return;
+  const PGTransactionStatusType status = PQtransactionStatus(connection_.handle());
+  if (status == PQTRANS_INERROR)
+    throw Exception(errc::io_error, "update projection state in " + connection_.target() +
+                                        ": a statement failed and PostgreSQL aborted the batch's transaction");
+  if (status != PQTRANS_INTRANS && status != PQTRANS_ACTIVE)
+    throw Exception(errc::io_error, "update projection state in " + connection_.target() +
+                                        ": the batch's transaction was ended by a handler (COMMIT or ROLLBACK) "
+                                        "or with the connection; handlers must leave it open");
+}
+
+void PgProjectionDb::savepoint() { must(connection().exec("SAVEPOINT evs_event", action)); }
+void PgProjectionDb::release() { must(connection().exec("RELEASE SAVEPOINT evs_event", action)); }
+void PgProjectionDb::rollback_to_savepoint() noexcept {
+  if (connection_.broken()) return;
+  (void)connection_.exec("ROLLBACK TO SAVEPOINT evs_event", action);
+  (void)connection_.exec("RELEASE SAVEPOINT evs_event", action);
+}
+
+std::optional<StoredCheckpoint> PgProjectionDb::load_checkpoint(const std::string& projection,
+                                                                std::size_t partition) {
+  pg::PgParams p;
+  p.text(projection).int64(static_cast<std::int64_t>(partition));
+  auto r = run("SELECT position, partitions FROM evs_checkpoints WHERE projection = $1 AND partition = $2", p);
+  if (r.rows() == 0) return std::nullopt;
+  return StoredCheckpoint{static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::size_t>(r.int64(0, 1))};
+}
+
+std::optional<std::size_t> PgProjectionDb::stored_partitions(const std::string& projection) {
+  pg::PgParams p;
+  p.text(projection);
+  auto r = run("SELECT max(partitions) FROM evs_checkpoints WHERE projection = $1", p);
+  if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
+  return static_cast<std::size_t>(r.int64(0, 0));
+}
+
+void PgProjectionDb::save_checkpoint(const std::string& projection, std::size_t partition, std::size_t partitions,
+                                     std::uint64_t position) {
+  check_transaction();  // never let a checkpoint commit on its own, apart from the changes it covers
+  pg::PgParams p;
+  p.text(projection)
+      .int64(static_cast<std::int64_t>(partition))
+      .int64(static_cast<std::int64_t>(partitions))
+      .int64(static_cast<std::int64_t>(position))
+      .int64(now_us());
+  run("INSERT INTO evs_checkpoints (projection, partition, partitions, position, updated_at)"
+      " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, partition) DO UPDATE SET"
+      " partitions = excluded.partitions, position = excluded.position, updated_at = excluded.updated_at",
+      p);
+}
+
+void PgProjectionDb::park(const std::string& projection, const RecordedEvent& e, const std::string& error,
+                          int attempts) {
+  pg::PgParams p;
+  p.text(projection)
+      .int64(static_cast<std::int64_t>(e.position))
+      .bytes(e.event_id.bytes_view())
+      .text(e.stream_id)
+      .text(e.type)
+      .text(error)
+      .int64(attempts)
+      .int64(now_us());
+  run("INSERT INTO evs_dead_letters (projection, position, event_id, stream, type, error, attempts, parked_at)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (projection, event_id) DO UPDATE SET"
+      " error = excluded.error, attempts = evs_dead_letters.attempts + excluded.attempts,"
+      " parked_at = excluded.parked_at, status = 'parked'",
+      p);
+}
+
+std::uint64_t PgProjectionDb::dead_letter_count(const std::string& projection) {
+  pg::PgParams p;
+  p.text(projection);
+  auto r = run("SELECT count(*) FROM evs_dead_letters WHERE projection = $1 AND status = 'parked'", p);
+  return static_cast<std::uint64_t>(r.int64(0, 0));
+}
+
+std::vector<std::pair<std::int64_t, std::uint64_t>> PgProjectionDb::retry_requests(const std::string& projection) {
+  pg::PgParams p;
+  p.text(projection);
+  auto r = run("SELECT id, position FROM evs_dead_letters WHERE projection = $1 AND status = 'retry'"
+               " ORDER BY position LIMIT 100",
+               p);
+  std::vector<std::pair<std::int64_t, std::uint64_t>> out;
+  for (int row = 0; row < r.rows(); ++row) out.emplace_back(r.int64(row, 0), static_cast<std::uint64_t>(r.int64(row, 1)));
+  return out;
+}
+
+void PgProjectionDb::settle_retry(std::int64_t id, const std::optional<std::string>& error) {
+  pg::PgParams p;
+  p.int64(id);
+  if (error) p.text(*error);
+  else p.null(pg::text_oid);
+  p.int64(now_us());
+  run("UPDATE evs_dead_letters SET status = CASE WHEN $2::text IS NULL THEN 'retried' ELSE 'parked' END,"
+      " error = coalesce($2::text, error), attempts = attempts + 1, parked_at = $3 WHERE id = $1 AND status = 'retry'",
+      p);
+}
+
+bool PgProjectionDb::inbox_contains(const std::string& projection, const Uuid& event_id) {
+  pg::PgParams p;
+  p.text(projection).bytes(event_id.bytes_view());
+  return run("SELECT 1 FROM evs_inbox WHERE projection = $1 AND event_id = $2", p).rows() != 0;
+}
+
+void PgProjectionDb::inbox_add(const std::string& projection, const Uuid& event_id) {
+  pg::PgParams p;
+  p.text(projection).bytes(event_id.bytes_view()).int64(now_us());
+  run("INSERT INTO evs_inbox (projection, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", p);
+}
+
+std::size_t PgProjectionDb::prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) {
+  begin();
+  pg::PgParams p;
+  p.text(projection).int64(before_us).int64(static_cast<std::int64_t>(limit));
+  auto r = run("DELETE FROM evs_inbox WHERE projection = $1 AND event_id IN (SELECT i.event_id FROM evs_inbox i"
+               " WHERE i.projection = $1 AND i.processed_at < $2 AND NOT EXISTS (SELECT 1 FROM evs_dead_letters d"
+               " WHERE d.projection = $1 AND d.event_id = i.event_id) LIMIT $3)",
+               p);
+  const auto deleted = static_cast<std::size_t>(r.affected_rows());
+  commit();
+  return deleted;
+}
+
+}  // namespace evs::detail
