@@ -1,0 +1,177 @@
+// What is particular to the PostgreSQL store (the shared contract runs in event_store_contract_test.cpp):
+// the readers' fence (a transaction that commits late is never skipped, and whoever holds the fence is
+// named), store locations, what opening refuses, and the tx offset that keeps positions ascending after a
+// restore.
+#include "../support/pg_server.hpp"
+#include "../support/result_printing.hpp"
+#include "../support/test_events.hpp"
+
+#include <evs/eventstore/open_store.hpp>
+#include <evs/eventstore/pg_event_store.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+using namespace evs;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A plain libpq session, as another program would hold one.
+class Session {
+ public:
+  Session(const std::string& url, const std::string& schema) : c_(PQconnectdb(url.c_str())) {
+    REQUIRE(PQstatus(c_) == CONNECTION_OK);
+    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+    exec("SET search_path TO \"" + schema + "\"");
+  }
+  ~Session() { PQfinish(c_); }
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    std::string value = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    const std::string error = ok ? "" : PQerrorMessage(c_);
+    PQclear(r);
+    REQUIRE_MESSAGE(ok, sql << ": " << error);
+    return value;
+  }
+  int pid() const { return PQbackendPID(c_); }
+
+ private:
+  PGconn* c_;
+};
+
+PgOptions options_for(const test::PgSchema& schema) {
+  PgOptions o;
+  o.url = schema.url();
+  o.schema = schema.name();
+  return o;
+}
+
+std::vector<std::uint64_t> positions(EventStore& store) {
+  std::vector<std::uint64_t> out;
+  for (const auto& e : store.read_all(1, 1000).value().events) out.push_back(e.position);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pg store: a transaction that commits late is read in its place, never skipped, and holds the readers "
+          "back until it ends") {
+  test::PgSchema schema;
+  PgEventStore store(options_for(schema));
+  REQUIRE(store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)}));
+  const std::uint64_t first = store.last_position().value();
+
+  // Another writer takes its transaction id now and commits last: its event sorts before the ones
+  // appended meanwhile. (It writes evs's rows by hand, as a stalled evs writer would have.)
+  Session late(schema.url(), schema.name());
+  late.exec("BEGIN");
+  late.exec("INSERT INTO event_types (name) VALUES ('test.late') ON CONFLICT DO NOTHING");
+  const std::string late_position = late.exec(
+      "SELECT (pg_current_xact_id()::text::bigint + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset'))"
+      " * 1048576");
+
+  auto later = store.append("b-1", ExpectedVersion::any(), std::vector{testdomain::deposit(2), testdomain::deposit(3)});
+  REQUIRE(later);
+  CHECK(later->first_position > std::stoull(late_position));
+  // Acknowledged, and read_stream sees it, but the log readers stop at the open transaction.
+  CHECK(store.read_stream("b-1").value().size() == 2);
+  CHECK(store.last_position().value() == first);
+  CHECK(positions(store) == std::vector<std::uint64_t>{first});
+  const auto holders = store.fence_holders(0ms).value();
+  const bool named = std::any_of(holders.begin(), holders.end(), [&](const PgFenceHolder& h) {
+    return h.pid == late.pid() && h.state == "idle in transaction";
+  });
+  CHECK_MESSAGE(named, "fence_holders does not name the open transaction");
+
+  late.exec("INSERT INTO streams (name, category, version, updated_at) VALUES ('late-1', 'late', 1, 0)");
+  late.exec("INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at,"
+            " correlation_id, causation_id, metadata, payload) SELECT " + late_position +
+            ", (SELECT id FROM streams WHERE name = 'late-1'), 1, gen_random_uuid(),"
+            " (SELECT id FROM event_types WHERE name = 'test.late'), 1, 0, 0, '', '', NULL, ''::bytea");
+  late.exec("COMMIT");
+
+  const auto all = store.read_all(1, 1000).value().events;
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].position == first);
+  CHECK(all[1].stream_id == "late-1");  // in its place: before the events appended while it was open
+  CHECK(all[2].position == later->first_position);
+  CHECK(all[3].position == later->last_position);
+  CHECK(store.last_position().value() == later->last_position);
+}
+
+TEST_CASE("pg store: opening refuses a schema that holds something else, and a read-only open creates nothing") {
+  test::PgSchema schema;
+  {
+    Session s(schema.url(), "public");
+    s.exec("CREATE SCHEMA \"" + schema.name() + "\"");
+  }
+  PgOptions o = options_for(schema);
+  o.read_only = true;
+  try {
+    PgEventStore store(o);
+    FAIL("a read-only open of an empty schema succeeded");
+  } catch (const Exception& e) {
+    CHECK(e.error().is(errc::read_only));
+  }
+  {
+    Session s(schema.url(), schema.name());
+    s.exec("CREATE TABLE orders (id bigint)");
+  }
+  try {
+    PgEventStore store(options_for(schema));
+    FAIL("a schema holding other tables was taken for an event store");
+  } catch (const Exception& e) {
+    CHECK(e.error().is(errc::not_an_evs_database));
+    CHECK(e.error().message.find(schema.name()) != std::string::npos);
+  }
+}
+
+TEST_CASE("pg store: after a restore that reset transaction ids, new events still sort after the stored ones") {
+  test::PgSchema schema;
+  std::uint64_t stored = 0;
+  {
+    PgEventStore store(options_for(schema));
+    REQUIRE(store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)}));
+    stored = store.last_position().value();
+  }
+  // What a dump restored into a younger cluster looks like: a stored position far ahead of the ids.
+  const std::uint64_t ahead = stored + (std::uint64_t{5000000} << 20);
+  {
+    Session s(schema.url(), schema.name());
+    s.exec("UPDATE events SET position = " + std::to_string(ahead));
+  }
+  PgEventStore store(options_for(schema));
+  auto r = store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(2)});
+  REQUIRE(r);
+  CHECK(r->first_position > ahead);
+  CHECK(positions(store) == std::vector<std::uint64_t>{ahead, r->first_position});
+}
+
+TEST_CASE("store locations name the backend: postgresql URLs with evs_schema, sqlite: and plain paths") {
+  auto pg = parse_store_location("postgresql://db.example/shop?sslmode=require&evs_schema=orders&connect_timeout=5");
+  REQUIRE(pg);
+  CHECK(pg->backend == StoreBackend::postgresql);
+  CHECK(pg->schema == "orders");
+  CHECK(pg->target == "postgresql://db.example/shop?sslmode=require&connect_timeout=5");
+  auto plain = parse_store_location("postgres://u@h/db");
+  REQUIRE(plain);
+  CHECK(plain->schema == "public");
+  CHECK(plain->target == "postgres://u@h/db");
+  auto kv = parse_store_location("host=/run/pg dbname=shop evs_schema=s1");
+  REQUIRE(kv);
+  CHECK(kv->backend == StoreBackend::postgresql);
+  CHECK(kv->target == "host=/run/pg dbname=shop");
+  CHECK(kv->schema == "s1");
+  auto file = parse_store_location("sqlite:/var/lib/app/events.db");
+  REQUIRE(file);
+  CHECK(file->backend == StoreBackend::sqlite);
+  CHECK(file->target == "/var/lib/app/events.db");
+  CHECK(parse_store_location("events.db")->target == "events.db");
+  CHECK(parse_store_location("").error().is(errc::invalid_argument));
+  CHECK(parse_store_location("sqlite:").error().is(errc::invalid_argument));
+  CHECK(parse_store_location("postgresql://h/db?evs_schema=").error().is(errc::invalid_argument));
+}
