@@ -20,6 +20,10 @@ class CommitListeners {
     std::lock_guard lock(mutex_);
     listeners_.erase(id);
   }
+  bool empty() {
+    std::lock_guard lock(mutex_);
+    return listeners_.empty();
+  }
   // Calls every listener; an exception from one is dropped so it cannot harm the committer.
   void notify(std::uint64_t last_position) {
     std::lock_guard lock(mutex_);

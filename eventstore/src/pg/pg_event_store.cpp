@@ -236,13 +236,16 @@ Result<void> PgEventStore::read_all_into(ReadAllBatch& batch, std::uint64_t from
                                          const ReadAllFilter& filter) {
   // One statement, so the fence, the head and the rows come from one snapshot: nothing at or below the head
   // can commit later, and nothing above it is returned.
+  // The batch is picked from events alone, in position order through the primary key, and only its rows
+  // are joined for their names: a join before the LIMIT lets the planner sort the whole rest of the log.
   std::string sql = "WITH h AS MATERIALIZED (SELECT coalesce(max(position), 0) AS head FROM events WHERE position < " +
                     std::string(fence_sql) +
-                    ") SELECT h.head, x.* FROM h LEFT JOIN LATERAL (SELECT " EVS_PG_EVENT_COLUMNS
-                    " FROM events e" EVS_PG_EVENT_JOINS " WHERE e.position >= $1 AND e.position <= h.head";
-  if (!filter.event_types.empty()) sql += " AND t.name = ANY($3::text[])";
-  if (!filter.categories.empty()) sql += " AND s.category = ANY($4::text[])";
-  sql += " ORDER BY e.position LIMIT $2) x ON true";
+                    "), x AS MATERIALIZED (SELECT e.* FROM events e, h WHERE e.position >= $1 AND e.position <= h.head";
+  if (!filter.event_types.empty()) sql += " AND e.type IN (SELECT id FROM event_types WHERE name = ANY($3::text[]))";
+  if (!filter.categories.empty())
+    sql += " AND e.stream IN (SELECT id FROM streams WHERE category = ANY($4::text[]))";
+  sql += " ORDER BY e.position LIMIT $2) SELECT h.head, " EVS_PG_EVENT_COLUMNS
+         " FROM h LEFT JOIN (x e" EVS_PG_EVENT_JOINS ") ON true ORDER BY e.position";
   PgArray types = text_array(filter.event_types), categories = text_array(filter.categories);
   return impl_->read<void>("read all events from", [&](PgConnection& c) -> Result<void> {
     std::vector<RecordedEvent>& out = batch.events;

@@ -83,7 +83,11 @@ void PgFollower::run() {
     }
 
     std::chrono::milliseconds wait = shared_.options.poll_interval;
-    if (auto head = read_head(*c); head) {
+    if (shared_.listeners.empty()) {
+      // Nobody to call: a wake-up only bumps the change token, without asking the server for the head (with
+      // many processes, each commit's notification would otherwise cost one query in every one of them).
+      // `announced` stays: a listener added later hears the first head beyond it, covering what it missed.
+    } else if (auto head = read_head(*c); head) {
       if (!announced) {
         announced = head->readable;
       } else if (head->readable > *announced) {
@@ -112,7 +116,12 @@ void PgFollower::run() {
           (void)c->exec("SELECT 1", "follow");  // marks the connection broken; reconnect on the next turn
           continue;
         }
-        while (PGnotify* n = PQnotifies(c->handle())) PQfreemem(n);
+        bool notified = false;
+        while (PGnotify* n = PQnotifies(c->handle())) {
+          PQfreemem(n);
+          notified = true;
+        }
+        if (notified) ++shared_.changes;
       }
     }
   }

@@ -7,6 +7,8 @@
 // trusted: it only means "look". While committed events wait above the fence (an older transaction is
 // still open), it polls fast (1 ms, doubling) until the fence passes them. After a lost connection it
 // reconnects with backoff, LISTENs again and looks at once, since notifications sent meanwhile are lost.
+// Without listeners it reads nothing: a notification or a commit of this process only bumps the change
+// token.
 #pragma once
 
 #include <atomic>
