@@ -7,9 +7,13 @@
 //   async     one thread keeping up to eight append_async calls in flight on shared streams
 //   expected  two threads appending to shared counters with the exact version they last read, re-reading
 //             after a conflict
-// Durability: full or normal. BUSY_MS: SqliteOptions::busy_timeout in milliseconds.
+// DB: a SQLite path, or any location evs::open_store takes (a postgresql:// URL). Durability: full or normal,
+// BUSY_MS: SqliteOptions::busy_timeout in milliseconds (both SQLite only).
 #include <evs/core/envelope.hpp>
+#include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
+
+#include <memory>
 
 #include <chrono>
 #include <condition_variable>
@@ -111,12 +115,19 @@ int main(int argc, char** argv) {
   }
   const std::string mode = argv[3];
   const auto seed = static_cast<unsigned>(std::stoul(argv[2]));
-  evs::SqliteOptions o;
-  o.path = argv[1];
-  o.durability = std::string(argv[4]) == "full" ? evs::Durability::full : evs::Durability::normal;
-  o.busy_timeout = std::chrono::milliseconds(std::stol(argv[5]));
+  const std::string db = argv[1];
   try {
-    evs::SqliteEventStore store(o);
+    std::unique_ptr<evs::EventStore> opened;
+    if (evs::parse_store_location(db).value().backend == evs::StoreBackend::sqlite) {
+      evs::SqliteOptions o;
+      o.path = db;
+      o.durability = std::string(argv[4]) == "full" ? evs::Durability::full : evs::Durability::normal;
+      o.busy_timeout = std::chrono::milliseconds(std::stol(argv[5]));
+      opened = std::make_unique<evs::SqliteEventStore>(o);
+    } else {
+      opened = evs::open_store(db);
+    }
+    evs::EventStore& store = *opened;
     std::vector<std::thread> threads;
     if (mode == "async") {
       async_appender(store, seed);

@@ -436,7 +436,7 @@ TEST_CASE_TEMPLATE("an append whose fingerprint differs from the recorded one is
   REQUIRE_FALSE(batch);
   CHECK(batch.error().is(errc::schema_drift));
   CHECK(store->stream_version("acc-9").value() == 0);
-  CHECK(store->last_position().value() == 1);
+  CHECK(store->read_all(1, 100).value().events.size() == 1);
   const auto recorded = store->recorded_schemas().value();
   REQUIRE(recorded.size() == 1);
   CHECK(recorded[0].fingerprint == fingerprint_v<testdomain::Deposited>);

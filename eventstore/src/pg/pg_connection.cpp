@@ -93,10 +93,21 @@ Result<PgConnection> PgConnection::connect(std::string_view conninfo, const PgCo
   return connection;
 }
 
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
 Result<void> PgConnection::apply_session_settings(std::string_view action) {
-  const std::string sql = "SET statement_timeout = " + std::to_string(state_->options.statement_timeout.count()) +
+  std::string sql = "SET statement_timeout = " + std::to_string(state_->options.statement_timeout.count()) +
                           "; SET idle_in_transaction_session_timeout = " +
                           std::to_string(state_->options.idle_in_transaction_timeout.count());
+  if (!state_->options.search_path.empty()) sql += "; SET search_path TO " + quote_identifier(state_->options.search_path);
   return exec(sql, action);
 }
 

@@ -45,7 +45,13 @@ struct PgConnectOptions {
   // TCP only: keepalives plus tcp_user_timeout notice a vanished server instead of waiting forever.
   std::chrono::milliseconds tcp_user_timeout{std::chrono::seconds(30)};
   std::string application_name = "evs";
+  // The schema unqualified table names resolve to (SET search_path after each (re)connect); empty: the
+  // server's default.
+  std::string search_path;
 };
+
+// `name` as a quoted SQL identifier ("my schema" -> "\"my schema\""), safe to splice into SQL text.
+std::string quote_identifier(std::string_view name);
 
 class PgConnection {
  public:

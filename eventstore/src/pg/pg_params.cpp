@@ -61,14 +61,16 @@ PgParams& PgParams::float64(double value) {
   return *this;
 }
 
-PgParams& PgParams::bytes(std::string_view bytes) {
+PgParams& PgParams::bytes(std::string_view bytes) { return binary(bytes, bytea_oid); }
+
+PgParams& PgParams::binary(std::string_view bytes, Oid type) {
   // libpq reads `length` bytes of a binary value; an empty value still needs a non-null pointer (null means
   // SQL NULL).
   if (bytes.size() > max_field_bytes) {
     if (oversized_ == 0) oversized_ = size() + 1;
-    return null(bytea_oid);
+    return null(type);
   }
-  add({bytes.empty() ? "" : bytes.data(), 0, false}, static_cast<int>(bytes.size()), 1, bytea_oid);
+  add({bytes.empty() ? "" : bytes.data(), 0, false}, static_cast<int>(bytes.size()), 1, type);
   return *this;
 }
 

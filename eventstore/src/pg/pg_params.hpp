@@ -46,6 +46,8 @@ class PgParams {
   PgParams& float64(double value);
   // Binary bytea. Not copied: `bytes` must stay valid until the statement has run.
   PgParams& bytes(std::string_view bytes);
+  // Any value in binary format with its type's OID (e.g. a PgArray). Not copied, as bytes().
+  PgParams& binary(std::string_view bytes, Oid type);
 
   // The 1-based index of the first value over PostgreSQL's 1 GB field limit (libpq lengths are int), or 0.
   // PgConnection refuses to run a statement with such a parameter (invalid_argument); it is sent as NULL.

@@ -90,6 +90,10 @@ class PgEventStore final : public EventStore {
                                                  const ReadStreamOptions& options = {}) override;
   Result<ReadAllBatch> read_all(std::uint64_t from_position, std::size_t max_count,
                                 const ReadAllFilter& filter = {}) override;
+  Result<void> read_stream_into(std::vector<RecordedEvent>& out, std::string_view stream_id,
+                                const ReadStreamOptions& options = {}) override;
+  Result<void> read_all_into(ReadAllBatch& out, std::uint64_t from_position, std::size_t max_count,
+                             const ReadAllFilter& filter = {}) override;
   Result<std::uint64_t> stream_version(std::string_view stream_id) override;
   Result<std::uint64_t> last_position() override;
   Result<std::uint64_t> position_at(Timestamp t) override;
@@ -108,9 +112,8 @@ class PgEventStore final : public EventStore {
   // The schema version this build writes.
   static int schema_version();
 
-  struct Impl;
-
  private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,121 @@
+#include "pg_follower.hpp"
+
+#include "pg_schema.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+
+namespace evs::pg {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Head {
+  std::uint64_t readable = 0;  // the last position below the fence
+  bool waiting = false;        // committed events wait above the fence
+};
+
+Result<Head> read_head(PgConnection& c) {
+  static const std::string sql = "SELECT coalesce((SELECT max(position) FROM events WHERE position < " +
+                                 std::string(fence_sql) + "), 0), coalesce((SELECT max(position) FROM events), 0)";
+  auto r = c.prepared(sql, {}, "follow");
+  if (!r) return r.error();
+  const auto readable = static_cast<std::uint64_t>(r->int64(0, 0));
+  return Head{readable, static_cast<std::uint64_t>(r->int64(0, 1)) > readable};
+}
+
+}  // namespace
+
+PgFollower::PgFollower(StoreShared& shared) : shared_(shared) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+  // The starting point is taken before the constructor returns, so every later commit is heard.
+  if (auto c = PgConnection::connect(shared_.options.url, shared_.connect); c) {
+    if (c->exec("LISTEN " + quote_identifier(shared_.channel), "follow")) {
+      if (auto head = read_head(*c)) start_ = head->readable;
+      connection_.emplace(std::move(*c));
+    }
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+PgFollower::~PgFollower() {
+  stopping_ = true;
+  poke();
+  thread_.join();
+  ::close(wake_fd_);
+}
+
+void PgFollower::poke() {
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void PgFollower::run() {
+  std::optional<PgConnection> c = std::move(connection_);
+  std::optional<std::uint64_t> announced = start_;  // the last head the listeners heard (the start point at first)
+  auto fast = 1ms;                          // the fast poll while events wait above the fence
+  auto backoff = 10ms;
+  const std::string listen = "LISTEN " + quote_identifier(shared_.channel);
+  while (!stopping_) {
+    if (!c || c->broken()) {
+      Result<void> ready = c ? c->reconnect("follow") : [&]() -> Result<void> {
+        auto made = PgConnection::connect(shared_.options.url, shared_.connect);
+        if (!made) return made.error();
+        c.emplace(std::move(*made));
+        return {};
+      }();
+      if (ready) ready = c->exec(listen, "follow");
+      if (!ready) {
+        pollfd wake{wake_fd_, POLLIN, 0};
+        ::poll(&wake, 1, static_cast<int>(backoff.count()));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        continue;
+      }
+      backoff = 10ms;
+      ++shared_.changes;  // notifications sent while away are lost: whatever happened, look
+    }
+
+    std::chrono::milliseconds wait = shared_.options.poll_interval;
+    if (auto head = read_head(*c); head) {
+      if (!announced) {
+        announced = head->readable;
+      } else if (head->readable > *announced) {
+        announced = head->readable;
+        ++shared_.changes;
+        shared_.listeners.notify(head->readable);
+      }
+      if (head->waiting) {
+        wait = std::min(fast, wait);
+        fast = std::min(fast * 2, shared_.options.poll_interval);
+      } else {
+        fast = 1ms;
+      }
+    } else if (c->broken()) {
+      continue;  // reconnect above; a server error leaves the connection usable: poll as usual
+    }
+
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {c->socket(), POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(wait.count())) > 0) {
+      if (fds[0].revents & POLLIN) {
+        std::uint64_t n;
+        (void)!::read(wake_fd_, &n, sizeof n);
+      }
+      if (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) {
+        if (PQconsumeInput(c->handle()) == 0) {
+          (void)c->exec("SELECT 1", "follow");  // marks the connection broken; reconnect on the next turn
+          continue;
+        }
+        while (PGnotify* n = PQnotifies(c->handle())) PQfreemem(n);
+      }
+    }
+  }
+}
+
+}  // namespace evs::pg

@@ -1,0 +1,478 @@
+#include "pg_group_commit.hpp"
+
+#include "../append_checks.hpp"
+#include "pg_array.hpp"
+#include "pg_schema.hpp"
+#include "pg_transaction.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+namespace evs::pg {
+namespace {
+
+constexpr std::string_view action = "append to";
+
+// A position inside the group: known (an event stored earlier), or the index of an event this transaction
+// stores, resolved once the transaction id is known.
+struct Pos {
+  bool in_group = false;
+  std::uint64_t value = 0;
+  std::uint64_t resolve(std::uint64_t base) const { return in_group ? base + value : value; }
+};
+
+struct StoredId {
+  std::string stream;
+  std::uint64_t version = 0;
+  Pos position;
+};
+
+struct Decision {
+  enum class Kind { error, empty, replay, accepted } kind = Kind::error;
+  Error error;
+  std::uint64_t stream_version = 0;
+  Pos first, last;
+};
+
+// One event this transaction stores.
+struct Row {
+  const PendingEvent* event;
+  const std::string* stream;
+  std::uint64_t version;
+  std::uint64_t index;  // in the transaction
+};
+
+using SchemaKey = std::pair<std::string, std::uint32_t>;
+
+class Group {
+ public:
+  Group(StoreShared& shared, PgConnection& c, std::span<const PendingAppend> appends)
+      : shared_(shared), c_(c), appends_(appends) {}
+
+  GroupOutcome run() {
+    GroupOutcome out;
+    auto tx = PgTransaction::begin(c_, action);
+    if (!tx) return failed(tx.error());
+    if (Error e = lock_and_load(); e.code) return failed(std::move(e));
+    decide(out.warnings);
+    if (rows_.empty()) {
+      if (auto r = tx->commit(action); !r) return failed(r.error());
+      return finish(std::move(out), 0);
+    }
+    auto base = transaction_base();
+    if (!base) return failed(base.error());
+    if (Error e = intern_types(); e.code) return failed(std::move(e));
+    if (Error e = upsert_streams(); e.code) return failed(std::move(e));
+    auto raced = insert_schemas();
+    if (!raced) return failed(raced.error());
+    if (*raced) {
+      out.kind = GroupOutcome::Kind::retry;
+      return out;
+    }
+    if (Error e = insert_events(*base); e.code) return failed(std::move(e));
+    if (auto r = tx->commit(action); !r) return failed(r.error());
+    remember_committed();
+    out.stored = true;
+    return finish(std::move(out), *base);
+  }
+
+ private:
+  GroupOutcome failed(Error e) {
+    GroupOutcome out;
+    out.kind = transient_conflict(e) || e.is(errc::duplicate_event) ? GroupOutcome::Kind::retry
+                                                                     : GroupOutcome::Kind::failed;
+    out.error = std::move(e);
+    return out;
+  }
+
+  GroupOutcome finish(GroupOutcome out, std::uint64_t base) {
+    out.kind = GroupOutcome::Kind::committed;
+    out.results.reserve(decisions_.size());
+    for (Decision& d : decisions_) {
+      switch (d.kind) {
+        case Decision::Kind::error: out.results.emplace_back(std::move(d.error)); break;
+        case Decision::Kind::empty: out.results.emplace_back(AppendResult{d.stream_version, 0, 0, false}); break;
+        case Decision::Kind::replay:
+        case Decision::Kind::accepted:
+          out.results.emplace_back(AppendResult{d.stream_version, d.first.resolve(base), d.last.resolve(base),
+                                                d.kind == Decision::Kind::replay});
+          break;
+      }
+    }
+    return out;
+  }
+
+  // Step 1 and 2: the advisory locks, then what the decisions need.
+  Error lock_and_load() {
+    std::vector<std::int64_t> keys;
+    std::vector<std::string_view> streams;
+    for (const PendingAppend& a : appends_) {
+      keys.push_back(advisory_key(shared_.options.schema, a.stream));
+      streams.push_back(a.stream);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::sort(streams.begin(), streams.end());
+    streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
+
+    PgArray key_array(int8_oid);
+    for (const std::int64_t k : keys) key_array.int64(k);
+    PgParams p;
+    p.binary(key_array.bytes(), key_array.array_type());
+    if (auto r = c_.prepared("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", p, action); !r)
+      return r.error();
+
+    PgArray names(text_oid);
+    for (const std::string_view s : streams) names.raw(s);
+    p.clear();
+    p.binary(names.bytes(), names.array_type());
+    auto versions = c_.prepared("SELECT name, version FROM streams WHERE name = ANY($1::text[])", p, action);
+    if (!versions) return versions.error();
+    for (int row = 0; row < versions->rows(); ++row)
+      versions_[std::string(versions->text(row, 0))] = static_cast<std::uint64_t>(versions->int64(row, 1));
+
+    PgArray ids(uuid_oid);
+    for (const PendingAppend& a : appends_)
+      for (const PendingEvent& e : a.events) ids.raw(e.event_id.bytes_view());
+    if (ids.size() != 0) {
+      p.clear();
+      p.binary(ids.bytes(), ids.array_type());
+      auto stored = c_.prepared(
+          "SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
+          " WHERE e.event_id = ANY($1::uuid[])",
+          p, action);
+      if (!stored) return stored.error();
+      for (int row = 0; row < stored->rows(); ++row) {
+        auto id = Uuid::from_bytes(stored->bytes(row, 0));
+        if (!id) continue;
+        ids_[*id] = StoredId{std::string(stored->text(row, 1)), static_cast<std::uint64_t>(stored->int64(row, 2)),
+                             Pos{false, static_cast<std::uint64_t>(stored->int64(row, 3))}};
+      }
+    }
+    return load_schemas();
+  }
+
+  // The recorded schemas of the group's (type, version) pairs that this process has not seen yet.
+  Error load_schemas() {
+    if (shared_.options.schema_check == SchemaCheck::off) return {};
+    PgArray types(text_oid), versions(int4_oid);
+    {
+      std::lock_guard lock(shared_.cache_mutex);
+      std::set<SchemaKey> asked;
+      for (const PendingAppend& a : appends_)
+        for (const PendingEvent& e : a.events) {
+          SchemaKey key{e.type, e.schema_version};
+          if (e.fingerprint == 0 || shared_.schemas.contains(key) || !asked.insert(key).second) continue;
+          types.raw(e.type);
+          versions.int32(static_cast<std::int32_t>(e.schema_version));
+        }
+    }
+    if (types.size() == 0) return {};
+    PgParams p;
+    p.binary(types.bytes(), types.array_type()).binary(versions.bytes(), versions.array_type());
+    auto r = c_.prepared(
+        "SELECT type, schema_version, fingerprint, members, recorded_at FROM event_schemas"
+        " WHERE (type, schema_version) IN (SELECT * FROM unnest($1::text[], $2::integer[]))",
+        p, action);
+    if (!r) return r.error();
+    std::lock_guard lock(shared_.cache_mutex);
+    for (int row = 0; row < r->rows(); ++row) {
+      RecordedSchema s{std::string(r->text(row, 0)), static_cast<std::uint32_t>(r->int64(row, 1)),
+                       static_cast<std::uint64_t>(r->int64(row, 2)), std::string(r->text(row, 3)),
+                       from_us(r->int64(row, 4))};
+      shared_.schemas.emplace(SchemaKey{s.type, s.schema_version}, std::move(s));
+    }
+    return {};
+  }
+
+  // The original result if `a` is an exact retry of a stored (or earlier in this group) append; an error if
+  // it overlaps one only partly; nullopt if it is new.
+  std::optional<Decision> idempotent(const PendingAppend& a) {
+    std::size_t found = 0;
+    for (const PendingEvent& e : a.events) {
+      auto it = ids_.find(e.event_id);
+      if (it == ids_.end()) continue;
+      ++found;
+      if (it->second.stream != a.stream)
+        return refusal(detail::partial_duplicate(a.stream, e.event_id,
+                                                 "is already stored in stream " + it->second.stream));
+    }
+    if (found == 0) return std::nullopt;
+    if (found != a.events.size())
+      return refusal(detail::partial_duplicate(a.stream, a.events.front().event_id,
+                                               "is part of a retry that overlaps an earlier append only partly"));
+    const StoredId& first = ids_.at(a.events.front().event_id);
+    for (std::size_t i = 0; i < a.events.size(); ++i)
+      if (ids_.at(a.events[i].event_id).version != first.version + i)
+        return refusal(detail::partial_duplicate(
+            a.stream, a.events[i].event_id, "was stored at another place in the stream than this retry puts it"));
+    const StoredId& last = ids_.at(a.events.back().event_id);
+    Decision d;
+    d.kind = Decision::Kind::replay;
+    d.stream_version = last.version;
+    d.first = first.position;
+    d.last = last.position;
+    return d;
+  }
+
+  static Decision refusal(Error e) {
+    Decision d;
+    d.error = std::move(e);
+    return d;
+  }
+
+  // SchemaCheck for one append: the refusal, or an empty Error (warnings for `warn` go to `warnings`).
+  Error check_schemas(const PendingAppend& a, std::map<SchemaKey, std::uint64_t>& pending,
+                      std::vector<std::string>& warnings) {
+    if (shared_.options.schema_check == SchemaCheck::off) return {};
+    std::lock_guard lock(shared_.cache_mutex);
+    for (const PendingEvent& e : a.events) {
+      if (e.fingerprint == 0) continue;
+      SchemaKey key{e.type, e.schema_version};
+      RecordedSchema recorded;
+      if (auto it = shared_.schemas.find(key); it != shared_.schemas.end()) {
+        recorded = it->second;
+      } else if (auto first = pending.find(key); first != pending.end()) {
+        recorded = {e.type, e.schema_version, first->second,
+                    registered_members(*shared_.registry, e.type, e.schema_version, first->second), {}};
+      } else {
+        pending.emplace(key, e.fingerprint);
+        continue;
+      }
+      if (recorded.fingerprint == e.fingerprint) continue;
+      const SchemaDrift drift = appended_schema_drift(recorded, e.fingerprint, *shared_.registry);
+      if (shared_.options.schema_check == SchemaCheck::refuse)
+        return {errc::schema_drift, appended_schema_drift_report(shared_.describe(), a.stream, drift, false)};
+      if (shared_.warned.emplace(e.type, e.schema_version, e.fingerprint).second)
+        warnings.push_back(appended_schema_drift_report(shared_.describe(), a.stream, drift, true));
+    }
+    return {};
+  }
+
+  // Each append's outcome, in queue order, as if they ran one after another.
+  void decide(std::vector<std::string>& warnings) {
+    for (const PendingAppend& a : appends_) {
+      if (auto replay = idempotent(a)) {
+        decisions_.push_back(std::move(*replay));
+        continue;
+      }
+      const std::uint64_t current = versions_[a.stream];
+      if (!a.expected.accepts(current)) {
+        decisions_.push_back(refusal(detail::wrong_version(a.stream, current, a.expected)));
+        continue;
+      }
+      if (a.events.empty()) {
+        Decision d;
+        d.kind = Decision::Kind::empty;
+        d.stream_version = current;
+        decisions_.push_back(d);
+        continue;
+      }
+      std::map<SchemaKey, std::uint64_t> pending = schema_records_;
+      std::vector<std::string> append_warnings;
+      if (Error refused = check_schemas(a, pending, append_warnings); refused.code) {
+        decisions_.push_back(refusal(std::move(refused)));
+        continue;
+      }
+      schema_records_ = std::move(pending);
+      warnings.insert(warnings.end(), append_warnings.begin(), append_warnings.end());
+      Decision d;
+      d.kind = Decision::Kind::accepted;
+      d.first = Pos{true, rows_.size()};
+      for (std::size_t i = 0; i < a.events.size(); ++i) {
+        const std::uint64_t version = current + i + 1;
+        const Pos at{true, rows_.size()};
+        rows_.push_back(Row{&a.events[i], &a.stream, version, rows_.size()});
+        ids_[a.events[i].event_id] = StoredId{a.stream, version, at};
+      }
+      d.last = Pos{true, rows_.size() - 1};
+      d.stream_version = current + a.events.size();
+      versions_[a.stream] = d.stream_version;
+      touched_.insert(a.stream);
+      decisions_.push_back(d);
+    }
+  }
+
+  // Step 3: the first write of the transaction takes its id; positions are (id + offset) * 2^20 + index.
+  Result<std::uint64_t> transaction_base() {
+    auto r = c_.prepared(
+        "SELECT pg_current_xact_id()::text::bigint + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset'),"
+        " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+        {}, action);
+    if (!r) return r.error();
+    const auto tx = static_cast<std::uint64_t>(r->int64(0, 0));
+    if (tx >= max_tx)
+      return Error{errc::io_error, "append to " + shared_.describe() + ": the transaction id " +
+                                       std::to_string(tx) + " is beyond the 2^43 that positions can encode"};
+    recorded_at_ = r->int64(0, 1);
+    return tx << position_shift;
+  }
+
+  Error intern_types() {
+    std::vector<std::string_view> missing;
+    {
+      std::lock_guard lock(shared_.cache_mutex);
+      for (const Row& row : rows_) {
+        auto it = shared_.type_ids.find(row.event->type);
+        if (it != shared_.type_ids.end()) {
+          type_ids_[row.event->type] = it->second;
+        } else if (!type_ids_.contains(row.event->type)) {
+          type_ids_[row.event->type] = -1;
+          missing.push_back(row.event->type);
+        }
+      }
+    }
+    if (missing.empty()) return {};
+    std::sort(missing.begin(), missing.end());  // every writer inserts in name order: no deadlock between them
+    PgArray names(text_oid);
+    for (const std::string_view n : missing) names.raw(n);
+    PgParams p;
+    p.binary(names.bytes(), names.array_type());
+    if (auto r = c_.prepared("INSERT INTO event_types (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
+                             p, action);
+        !r)
+      return r.error();
+    auto r = c_.prepared("SELECT id, name FROM event_types WHERE name = ANY($1::text[])", p, action);
+    if (!r) return r.error();
+    for (int row = 0; row < r->rows(); ++row) {
+      const auto id = static_cast<std::int32_t>(r->int64(row, 0));
+      type_ids_[std::string(r->text(row, 1))] = id;
+      new_types_.emplace_back(id, std::string(r->text(row, 1)));
+    }
+    return {};
+  }
+
+  Error upsert_streams() {
+    PgArray names(text_oid), categories(text_oid), versions(int8_oid);
+    for (const std::string& s : touched_) {
+      names.raw(s);
+      categories.raw(stream_category(s));
+      versions.int64(static_cast<std::int64_t>(versions_[s]));
+    }
+    PgParams p;
+    p.binary(names.bytes(), names.array_type())
+        .binary(categories.bytes(), categories.array_type())
+        .binary(versions.bytes(), versions.array_type())
+        .int64(recorded_at_);
+    auto r = c_.prepared(
+        "INSERT INTO streams (name, category, version, updated_at)"
+        " SELECT n, c, v, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
+        " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
+        " RETURNING id, name",
+        p, action);
+    if (!r) return r.error();
+    for (int row = 0; row < r->rows(); ++row) stream_ids_[std::string(r->text(row, 1))] = r->int64(row, 0);
+    return {};
+  }
+
+  // The first events of new (type, version) pairs record their schema. Returns true when another process
+  // recorded one of them first (its record may differ: the group must be decided again).
+  Result<bool> insert_schemas() {
+    PgArray types(text_oid), versions(int4_oid), fingerprints(int8_oid), members(text_oid);
+    {
+      std::lock_guard lock(shared_.cache_mutex);
+      for (const auto& [key, fingerprint] : schema_records_) {
+        if (shared_.schemas.contains(key)) continue;
+        std::string m = registered_members(*shared_.registry, key.first, key.second, fingerprint);
+        types.raw(key.first);
+        versions.int32(static_cast<std::int32_t>(key.second));
+        fingerprints.int64(static_cast<std::int64_t>(fingerprint));
+        members.raw(m);
+        new_schemas_.push_back(RecordedSchema{key.first, key.second, fingerprint, std::move(m),
+                                              from_us(recorded_at_)});
+      }
+    }
+    if (new_schemas_.empty()) return false;
+    PgParams p;
+    p.binary(types.bytes(), types.array_type())
+        .binary(versions.bytes(), versions.array_type())
+        .binary(fingerprints.bytes(), fingerprints.array_type())
+        .binary(members.bytes(), members.array_type())
+        .int64(recorded_at_);
+    auto r = c_.prepared(
+        "INSERT INTO event_schemas (type, schema_version, fingerprint, members, recorded_at)"
+        " SELECT t, v, f, m, $5 FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[]) AS u(t, v, f, m)"
+        " ON CONFLICT (type, schema_version) DO NOTHING RETURNING type",
+        p, action);
+    if (!r) return r.error();
+    if (static_cast<std::size_t>(r->rows()) == new_schemas_.size()) return false;
+    // Someone else's record won; forget what this process believed and let the retry load the real ones.
+    return true;
+  }
+
+  Error insert_events(std::uint64_t base) {
+    PgArray positions(int8_oid), streams(int8_oid), versions(int8_oid), ids(uuid_oid), types(int4_oid),
+        schema_versions(int4_oid), encodings(int2_oid), correlations(text_oid), causations(text_oid),
+        metadata(bytea_oid), payloads(bytea_oid);
+    for (const Row& row : rows_) {
+      const PendingEvent& e = *row.event;
+      positions.int64(static_cast<std::int64_t>(base + row.index));
+      streams.int64(stream_ids_.at(*row.stream));
+      versions.int64(static_cast<std::int64_t>(row.version));
+      ids.raw(e.event_id.bytes_view());
+      types.int32(type_ids_.at(e.type));
+      schema_versions.int32(static_cast<std::int32_t>(e.schema_version));
+      encodings.int16(static_cast<std::int16_t>(e.encoding));
+      correlations.raw(e.correlation_id);
+      causations.raw(e.causation_id);
+      if (e.metadata) {
+        metadata.raw(*e.metadata);
+      } else {
+        metadata.null();
+      }
+      payloads.raw(e.payload);
+    }
+    PgParams p;
+    for (PgArray* a : {&positions, &streams, &versions, &ids, &types, &schema_versions, &encodings, &correlations,
+                       &causations, &metadata, &payloads})
+      p.binary(a->bytes(), a->array_type());
+    p.int64(recorded_at_);
+    auto r = c_.prepared(
+        "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at,"
+        " correlation_id, causation_id, metadata, payload)"
+        " SELECT p, s, v, i, t, sv, e, $12, c, ca, m, pl FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+        " $4::uuid[], $5::integer[], $6::integer[], $7::smallint[], $8::text[], $9::text[], $10::bytea[],"
+        " $11::bytea[]) AS u(p, s, v, i, t, sv, e, c, ca, m, pl)",
+        p, action);
+    if (!r) return r.error();
+    return {};
+  }
+
+  void remember_committed() {
+    std::lock_guard lock(shared_.cache_mutex);
+    for (auto& [id, name] : new_types_) {
+      shared_.type_ids[name] = id;
+      shared_.type_names[id] = name;
+    }
+    for (RecordedSchema& s : new_schemas_) shared_.schemas.emplace(SchemaKey{s.type, s.schema_version}, std::move(s));
+  }
+
+  StoreShared& shared_;
+  PgConnection& c_;
+  std::span<const PendingAppend> appends_;
+  std::unordered_map<std::string, std::uint64_t> versions_;  // stream -> version, as the group goes
+  std::unordered_map<Uuid, StoredId, UuidHash> ids_;          // the group's ids stored before or in it
+  std::map<SchemaKey, std::uint64_t> schema_records_;         // pairs first recorded by this group
+  std::vector<Decision> decisions_;
+  std::vector<Row> rows_;
+  std::set<std::string> touched_;  // streams this group appends to
+  std::unordered_map<std::string, std::int64_t> stream_ids_;
+  std::unordered_map<std::string, std::int32_t> type_ids_;
+  std::vector<std::pair<std::int32_t, std::string>> new_types_;
+  std::vector<RecordedSchema> new_schemas_;
+  std::int64_t recorded_at_ = 0;
+};
+
+}  // namespace
+
+bool transient_conflict(const Error& error) {
+  return error.message.find("SQLSTATE 40P01") != std::string::npos ||
+         error.message.find("SQLSTATE 40001") != std::string::npos;
+}
+
+GroupOutcome commit_group(StoreShared& shared, PgConnection& connection, std::span<const PendingAppend> group) {
+  return Group(shared, connection, group).run();
+}
+
+}  // namespace evs::pg

@@ -1,0 +1,38 @@
+// The PostgreSQL store's tables and their migrations (internal; the layout is in docs/postgresql.md).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "evs/core/error.hpp"
+#include "pg_connection.hpp"
+
+namespace evs::pg {
+
+// The schema version this build writes.
+inline constexpr int store_schema_version = 1;
+
+// Global positions are (transaction id + tx offset) * 2^20 + the event's index in its transaction.
+inline constexpr int position_shift = 20;
+inline constexpr std::uint64_t max_events_per_transaction = (std::uint64_t{1} << position_shift) - 1;
+// Transaction ids (with the offset) must stay below this for positions to fit a signed 64-bit column.
+inline constexpr std::uint64_t max_tx = std::uint64_t{1} << (63 - position_shift);
+
+// SQL for the readers' fence: the first position no reader may pass yet, (oldest running transaction id +
+// tx offset) * 2^20, evaluated in the statement's own snapshot.
+inline constexpr std::string_view fence_sql =
+    "((pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset')) * 1048576)";
+
+// A 64-bit advisory-lock key for `name` within the store's `schema` (FNV-1a).
+std::int64_t advisory_key(std::string_view schema, std::string_view name);
+
+// Makes `connection`'s schema (its search_path) hold a current evs store: creates the schema and tables
+// when there are none, checks the format and version otherwise, all under an advisory lock so concurrent
+// openers wait for each other. Raises the tx offset when stored positions are ahead of the server's
+// transaction ids (after a dump and restore, or a copy from SQLite), so new events sort after them.
+// read_only: checks only, creates nothing. Errors: not_an_evs_database (the schema holds other tables, or
+// an evs store of a newer version), read_only, unavailable, io_error.
+Result<void> open_pg_schema(PgConnection& connection, std::string_view schema, bool read_only);
+
+}  // namespace evs::pg

@@ -1,0 +1,170 @@
+#include "pg_writer.hpp"
+
+#include "evs/core/codec.hpp"
+#include "pg_group_commit.hpp"
+#include "pg_schema.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace evs::pg {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Retries of a group that lost a race (a deadlock, an id inserted by another process, a schema record made
+// meanwhile) before its appends fail with the last error.
+constexpr int max_race_retries = 16;
+
+Error unknown_outcome(const Error& cause, std::chrono::milliseconds waited) {
+  return {errc::unavailable, cause.message + "; gave up reconnecting after " + std::to_string(waited.count()) +
+                                 " ms (PgOptions::reconnect_timeout). The outcome of this append is unknown: it may "
+                                 "or may not be stored. Appending it again with the same event ids is safe"};
+}
+
+}  // namespace
+
+PendingEvent PendingEvent::from(const EventData& e) {
+  return {e.event_id,
+          e.type,
+          e.schema_version,
+          e.fingerprint,
+          e.encoding,
+          e.payload,
+          e.metadata.correlation_id,
+          e.metadata.causation_id,
+          e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
+}
+
+std::size_t PendingEvent::bytes() const {
+  return payload.size() + (metadata ? metadata->size() : 0) + type.size() + correlation_id.size() +
+         causation_id.size() + 16;
+}
+
+PgWriter::PgWriter(StoreShared& shared, std::function<void()> committed)
+    : shared_(shared), committed_(std::move(committed)) {
+  const std::size_t n = std::max<std::size_t>(shared_.options.writers, 1);
+  for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+PgWriter::~PgWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  queued_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void PgWriter::submit(PendingAppend append) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(append));
+  }
+  queued_.notify_one();
+}
+
+std::vector<PendingAppend> PgWriter::take_group(std::unique_lock<std::mutex>& lock) {
+  queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  std::vector<PendingAppend> group;
+  std::size_t bytes = 0, events = 0;
+  while (!queue_.empty() && group.size() < shared_.options.max_group) {
+    const PendingAppend& next = queue_.front();
+    if (!group.empty() && (bytes + next.bytes > shared_.options.max_group_bytes ||
+                           events + next.events.size() > max_events_per_transaction))
+      break;
+    bytes += next.bytes;
+    events += next.events.size();
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  if (!queue_.empty()) queued_.notify_one();  // another writer can start on the rest
+  return group;
+}
+
+void PgWriter::run(std::size_t) {
+  std::optional<PgConnection> connection;
+  for (;;) {
+    std::vector<PendingAppend> group;
+    {
+      std::unique_lock lock(mutex_);
+      group = take_group(lock);
+      if (group.empty()) return;  // stopping, and nothing is left
+    }
+
+    GroupOutcome outcome;
+    int races = 0;
+    std::optional<SteadyClock::time_point> lost_since;
+    auto backoff = std::chrono::milliseconds(10);
+    for (;;) {
+      if (!connection || connection->broken()) {
+        Result<void> ready = connection ? connection->reconnect("append to")
+                                        : [&]() -> Result<void> {
+          auto c = PgConnection::connect(shared_.options.url, shared_.connect);
+          if (!c) return c.error();
+          connection.emplace(std::move(*c));
+          return {};
+        }();
+        if (!ready) {
+          outcome.kind = GroupOutcome::Kind::failed;
+          outcome.error = ready.error();
+        }
+      }
+      if (connection && !connection->broken()) outcome = commit_group(shared_, *connection, group);
+      if (outcome.kind == GroupOutcome::Kind::committed) break;
+      if (outcome.kind == GroupOutcome::Kind::retry && ++races <= max_race_retries) continue;
+      if (!outcome.error.is(errc::unavailable)) break;
+      // The server went away: reconnect and run the same group again until reconnect_timeout.
+      const auto now = SteadyClock::now();
+      if (!lost_since) lost_since = now;
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - *lost_since);
+      if (waited >= shared_.options.reconnect_timeout) {
+        outcome.error = unknown_outcome(outcome.error, waited);
+        break;
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+
+    if (outcome.kind == GroupOutcome::Kind::committed) {
+      for (const std::string& w : outcome.warnings) report_schema_warning(shared_.options.schema_warning, w);
+      if (outcome.stored) committed_();
+      for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcome.results[i]));
+      if (outcome.stored) notify_others(*connection);
+    } else {
+      for (PendingAppend& a : group) a.done(outcome.error);
+    }
+  }
+}
+
+void PgWriter::notify_others(PgConnection& connection) {
+  {
+    std::lock_guard lock(notify_mutex_);
+    notify_wanted_ = true;
+    if (notifying_) return;  // the writer that is notifying sends one more for this commit
+    notifying_ = true;
+  }
+  // Its own transaction, after the append's commit and without waiting for a WAL flush: a NOTIFY inside
+  // the append transaction would serialize every commit of the cluster on the notify queue's lock.
+  std::string quoted;
+  for (const char c : shared_.channel) {
+    if (c == '\'') quoted.push_back('\'');
+    quoted.push_back(c);
+  }
+  const std::string sql =
+      "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('" + quoted + "', ''); COMMIT";
+  for (;;) {
+    {
+      std::lock_guard lock(notify_mutex_);
+      if (!notify_wanted_) {
+        notifying_ = false;
+        return;
+      }
+      notify_wanted_ = false;
+    }
+    // A failed notification only delays other processes until their fallback poll.
+    (void)connection.exec(sql, "notify the followers of");
+  }
+}
+
+}  // namespace evs::pg

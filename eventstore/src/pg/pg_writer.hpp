@@ -1,0 +1,87 @@
+// The PostgreSQL store's writers: group commit over PgOptions::writers connections (internal).
+//
+// Appends queue up; each writer thread takes everything queued (up to max_group appends, max_group_bytes
+// and 2^20 - 1 events) and commits it as one transaction:
+//   1. BEGIN; advisory locks on the group's streams, in key order (deadlock-free, and no transaction id is
+//      taken before every lock is held, so a stream's next version always gets a larger position);
+//   2. the streams' versions, the event ids already stored, the schema records; each append's outcome is
+//      decided in C++ on its own (conflict, idempotent replay, duplicate, schema drift, accepted), so one
+//      failing append fails alone without a savepoint per append;
+//   3. the transaction id (positions), type names, streams, schema records and events, in bulk; COMMIT.
+// A group that fails as a whole because the connection was lost is retried on a fresh connection, with the
+// same event ids, until PgOptions::reconnect_timeout: an append that committed before the reply was lost is
+// then an idempotent replay, never a second copy. Deadlocks, serialization failures and an event id
+// inserted concurrently by another process are retried too. After each commit, one NOTIFY (coalesced across
+// writers, in its own transaction without a WAL flush) tells other processes, and `committed` wakes this
+// process's follower.
+#pragma once
+
+#include "evs/eventstore/event_store.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pg_store_impl.hpp"
+
+namespace evs::pg {
+
+// One event of a queued append, owned by the queue.
+struct PendingEvent {
+  Uuid event_id;
+  std::string type;
+  std::uint32_t schema_version = 1;
+  std::uint64_t fingerprint = 0;
+  Encoding encoding = Encoding::binary;
+  std::string payload;
+  std::string correlation_id;
+  std::string causation_id;
+  std::optional<std::string> metadata;  // the user metadata, encoded (binary); none when empty
+
+  static PendingEvent from(const EventData& e);
+  std::size_t bytes() const;
+};
+
+struct PendingAppend {
+  std::string stream;
+  ExpectedVersion expected;
+  std::vector<PendingEvent> events;
+  std::size_t bytes = 0;
+  EventStore::AppendCallback done;
+};
+
+class PgWriter {
+ public:
+  PgWriter(StoreShared& shared, std::function<void()> committed);
+  ~PgWriter();  // commits what is queued, then stops
+  PgWriter(const PgWriter&) = delete;
+  PgWriter& operator=(const PgWriter&) = delete;
+
+  // Queues an append; its callback runs on a writer thread once the outcome is known.
+  void submit(PendingAppend append);
+
+ private:
+  void run(std::size_t index);
+  std::vector<PendingAppend> take_group(std::unique_lock<std::mutex>& lock);
+  void notify_others(PgConnection& connection);
+
+  StoreShared& shared_;
+  std::function<void()> committed_;
+  std::mutex mutex_;
+  std::condition_variable queued_;
+  std::deque<PendingAppend> queue_;
+  bool stopping_ = false;
+  // NOTIFY coalescing: a commit sets `notify_wanted_`; one writer at a time sends notifications until no
+  // commit wants one.
+  std::mutex notify_mutex_;
+  bool notify_wanted_ = false;
+  bool notifying_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace evs::pg
