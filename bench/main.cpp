@@ -126,9 +126,9 @@ int run_child(std::string_view a, int argc, char** argv, int i) {
   }
 #ifdef EVS_BENCH_POSTGRESQL
   if (a == "--child-pg-append-multi") {
-    has(6);
+    has(7);
     return child_pg_append_multi(argv[i + 1], argv[i + 2], argv[i + 3], std::stoul(argv[i + 4]),
-                                 std::stoul(argv[i + 5]), std::stoll(argv[i + 6]));
+                                 std::stoul(argv[i + 5]), std::stoul(argv[i + 6]), std::stoll(argv[i + 7]));
   }
   if (a == "--child-pg-live") {
     has(4);

@@ -25,6 +25,7 @@ class PgSchema {
   PgSchema(const PgSchema&) = delete;
   PgSchema& operator=(const PgSchema&) = delete;
   const std::string& name() const { return name_; }
+  const std::string& url() const { return url_; }
   // Drops it again (before the next repetition).
   void reset();
   // Drops it and creates evs's tables in it, empty (opening a PgEventStore there): what a raw baseline writes
@@ -37,7 +38,7 @@ class PgSchema {
 };
 
 // The log the read scenarios read: `events` binary events appended by evs into `schema`, 100 events per
-// append round-robin over 100 streams (append_batches). Returns the log's last position.
+// append round-robin over 100 streams (append_batches), then ANALYZEd. Returns the log's last position.
 std::uint64_t build_pg_log(const PgSchema& schema, std::size_t events);
 
 }  // namespace bench

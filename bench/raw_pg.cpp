@@ -162,7 +162,7 @@ std::string append_sql(std::size_t count, bool notify) {
   const std::string insert =
       "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at, "
       "correlation_id, causation_id, metadata, payload) "
-      "SELECT x.base + v.i, s.id, $5::bigint + v.i, v.id, v.type, 1, 0, $4::bigint, NULL, NULL, NULL, v.payload "
+      "SELECT x.base + v.i, s.id, $5::bigint + v.i, v.id, v.type, 1, 0, $4::bigint, '', '', NULL, v.payload "
       "FROM s, x, (VALUES " + values + ") AS v(i, id, type, payload)";
   std::string sql =
       "WITH s AS (INSERT INTO streams (name, category, version, updated_at) VALUES ($1::text, $2::text, $3::bigint, $4::bigint) "

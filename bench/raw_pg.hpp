@@ -130,7 +130,7 @@ std::vector<std::string> stream_names(Conn& db);
 // Appends the benchmark's movements to a schema created by evs, one statement per transaction in autocommit
 // (one round trip, one commit): a CTE upserts the stream row (its version and update time, kept in memory
 // here) and inserts the events, each at position (transaction id * 2^20 + index), with `recorded_at` from
-// this process's clock. One event per append uses its own prepared statement; a batch uses a multi-row
+// this process's clock and empty correlation and causation ids (as evs stores them). One event per append uses its own prepared statement; a batch uses a multi-row
 // statement prepared for its size.
 class Appender {
  public:

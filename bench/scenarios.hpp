@@ -46,9 +46,10 @@ void scenario_pg_append_concurrent(const Config& cfg, DataSets& data);
 void scenario_pg_append_batch(const Config& cfg, DataSets& data);
 // pg_multi_process.cpp
 void scenario_pg_append_multi_process(const Config& cfg, DataSets& data);
-// One process of pg_append_multi_process (--child-pg-append-multi evs|raw URL SCHEMA PROCESS APPENDS START_NS).
+// One process of pg_append_multi_process
+// (--child-pg-append-multi evs|raw URL SCHEMA PROCESS APPENDS WRITERS START_NS).
 int child_pg_append_multi(const std::string& mode, const std::string& url, const std::string& schema,
-                          std::size_t process, std::size_t appends, std::int64_t start_ns);
+                          std::size_t process, std::size_t appends, std::size_t writers, std::int64_t start_ns);
 // pg_read.cpp
 void scenario_pg_read_all(const Config& cfg, DataSets& data);
 void scenario_pg_catchup_memory(const Config& cfg, DataSets& data);
