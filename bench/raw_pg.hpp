@@ -2,7 +2,7 @@
 // statement parameters, schema helpers, and the baselines' appender and readers. They work on a schema whose
 // tables evs created (so the same tables and indexes: `events`, `streams`, `event_types`) and write the rows
 // evs writes: the same columns and sizes, positions from the same (transaction id * 2^20 + index) rule.
-// Bench-private: the only header of evs's tree besides eventstore/src/pg that includes libpq.
+// Bench-private: libpq stays out of every public header.
 #pragma once
 
 #include "domain.hpp"
