@@ -1,9 +1,11 @@
-// The append scenarios: append_1, append_concurrent, append_batch.
+// The append scenarios: append_1, append_concurrent, append_batch; and the shared append workloads
+// (workloads.hpp).
 #include "data.hpp"
 #include "domain.hpp"
 #include "raw.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "workloads.hpp"
 
 #include <evs/eventstore/sqlite_event_store.hpp>
 
@@ -86,39 +88,6 @@ void scenario_append_1(const Config& cfg, DataSets&) {
 
 namespace {
 
-Sample evs_append_concurrent(const fs::path& p, std::size_t threads, std::size_t per_thread) {
-  evs::SqliteEventStore store(store_options(p, evs::Durability::full));
-  std::vector<std::vector<double>> lat(threads);
-  std::atomic<bool> go{false};
-  std::atomic<std::size_t> ready{0};
-  std::vector<std::thread> pool;
-  std::atomic<int> failures{0};
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      const std::string stream = bench::account_name(t);
-      lat[t].reserve(per_thread);
-      ++ready;
-      while (!go.load()) std::this_thread::yield();
-      for (std::size_t i = 0; i < per_thread; ++i) {
-        const auto a0 = SteadyClock::now();
-        evs::EventData e = bench::event_data(stream, std::int64_t(i), evs::Encoding::binary);
-        if (!store.append(stream, evs::ExpectedVersion::exact(i), std::span(&e, 1))) ++failures;
-        lat[t].push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - a0).count());
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const auto t0 = SteadyClock::now();
-  go = true;
-  for (auto& th : pool) th.join();
-  Sample s{threads * per_thread, seconds_since(t0)};
-  if (failures) throw std::runtime_error("append_concurrent: appends failed");
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  with_latencies(s, std::move(all));
-  return s;
-}
-
 // The same with 64 asynchronous appenders (coroutine style): each issues its next append from the
 // completion callback of the previous one, so no thread waits per append.
 Sample evs_append_concurrent_async(const fs::path& p, std::size_t appenders, std::size_t per_appender) {
@@ -178,8 +147,12 @@ void scenario_append_concurrent(const Config& cfg, DataSets&) {
     std::vector<Sample> evs_s, raw_s;
     for (int r = 0; r < cfg.reps; ++r) {
       remove_db(p);
-      evs_s.push_back(threaded ? evs_append_concurrent(p, threads, per_thread)
-                               : evs_append_concurrent_async(p, threads, per_thread));
+      if (threaded) {
+        evs::SqliteEventStore store(store_options(p, evs::Durability::full));
+        evs_s.push_back(append_threads(store, threads, per_thread));
+      } else {
+        evs_s.push_back(evs_append_concurrent_async(p, threads, per_thread));
+      }
       create_empty_store(p, evs::Durability::full);
       raw_s.push_back(raw_append_one(p, raw_appends));
       remove_db(p);
@@ -198,29 +171,6 @@ void scenario_append_concurrent(const Config& cfg, DataSets&) {
 // ---- append_batch -----------------------------------------------------------------------------------------
 
 namespace {
-
-Sample evs_append_batch(const fs::path& p, std::size_t appends, std::size_t per_append, evs::Encoding enc) {
-  evs::SqliteEventStore store(store_options(p, evs::Durability::normal));
-  constexpr std::size_t streams = 100;
-  std::vector<std::string> names;
-  for (std::size_t s = 0; s < streams; ++s) names.push_back(bench::account_name(s));
-  std::vector<double> lat;
-  const auto t0 = SteadyClock::now();
-  for (std::size_t i = 0; i < appends; ++i) {
-    const auto a0 = SteadyClock::now();
-    const std::string& stream = names[i % streams];
-    const std::uint64_t version = (i / streams) * per_append;
-    std::vector<evs::EventData> batch;
-    batch.reserve(per_append);
-    for (std::size_t k = 0; k < per_append; ++k)
-      batch.push_back(bench::event_data(stream, std::int64_t(version + k), enc));
-    store.append(stream, evs::ExpectedVersion::exact(version), batch).value();
-    lat.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - a0).count());
-  }
-  Sample s{appends * per_append, seconds_since(t0)};
-  with_latencies(s, std::move(lat));
-  return s;
-}
 
 Sample raw_append_batch(const fs::path& p, std::size_t appends, std::size_t per_append, bool json) {
   raw::Appender app(p, false);
@@ -250,7 +200,10 @@ void scenario_append_batch(const Config& cfg, DataSets&) {
     std::vector<Sample> evs_s, raw_s;
     for (int r = 0; r < cfg.reps; ++r) {
       remove_db(p);
-      evs_s.push_back(evs_append_batch(p, appends, per_append, enc));
+      {
+        evs::SqliteEventStore store(store_options(p, evs::Durability::normal));
+        evs_s.push_back(append_batches(store, appends, per_append, enc));
+      }
       create_empty_store(p, evs::Durability::normal);
       raw_s.push_back(raw_append_batch(p, appends, per_append, json));
       remove_db(p);
@@ -264,6 +217,64 @@ void scenario_append_batch(const Config& cfg, DataSets&) {
          json ? "informational (JSON encoding; the target applies to binary)" : ">= 0.6x raw batched inserts (NORMAL)",
          json ? std::nullopt : std::optional<bool>(ratio >= 0.6));
   }
+}
+
+// ---- the shared workloads (workloads.hpp) ------------------------------------------------------------------
+
+Sample append_threads(evs::EventStore& store, std::size_t threads, std::size_t per_thread, std::size_t first_stream,
+                      std::vector<double>* waits_ms) {
+  std::vector<std::vector<double>> lat(threads);
+  std::atomic<bool> go{false};
+  std::atomic<std::size_t> ready{0};
+  std::vector<std::thread> pool;
+  std::atomic<int> failures{0};
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const std::string stream = bench::account_name(first_stream + t);
+      lat[t].reserve(per_thread);
+      ++ready;
+      while (!go.load()) std::this_thread::yield();
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        const auto a0 = SteadyClock::now();
+        evs::EventData e = bench::event_data(stream, std::int64_t(i), evs::Encoding::binary);
+        if (!store.append(stream, evs::ExpectedVersion::exact(i), std::span(&e, 1))) ++failures;
+        lat[t].push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - a0).count());
+      }
+    });
+  }
+  while (ready.load() < threads) std::this_thread::yield();
+  const auto t0 = SteadyClock::now();
+  go = true;
+  for (auto& th : pool) th.join();
+  Sample s{threads * per_thread, seconds_since(t0)};
+  if (failures) throw std::runtime_error("concurrent appends failed");
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  if (waits_ms) *waits_ms = all;
+  with_latencies(s, std::move(all));
+  return s;
+}
+
+Sample append_batches(evs::EventStore& store, std::size_t appends, std::size_t per_append, evs::Encoding enc) {
+  constexpr std::size_t streams = 100;
+  std::vector<std::string> names;
+  for (std::size_t s = 0; s < streams; ++s) names.push_back(bench::account_name(s));
+  std::vector<double> lat;
+  const auto t0 = SteadyClock::now();
+  for (std::size_t i = 0; i < appends; ++i) {
+    const auto a0 = SteadyClock::now();
+    const std::string& stream = names[i % streams];
+    const std::uint64_t version = (i / streams) * per_append;
+    std::vector<evs::EventData> batch;
+    batch.reserve(per_append);
+    for (std::size_t k = 0; k < per_append; ++k)
+      batch.push_back(bench::event_data(stream, std::int64_t(version + k), enc));
+    store.append(stream, evs::ExpectedVersion::exact(version), batch).value();
+    lat.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - a0).count());
+  }
+  Sample s{appends * per_append, seconds_since(t0)};
+  with_latencies(s, std::move(lat));
+  return s;
 }
 
 }  // namespace bench

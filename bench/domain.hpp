@@ -9,6 +9,7 @@
 #include <evs/core/upcast.hpp>
 #include <evs/projections/projection.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -135,7 +136,7 @@ class BalanceTable : public evs::SqlProjection<BalanceTable, Deposited, Withdraw
   }
 };
 
-// Records when each event (by seq) was applied.
+// Records when each event (by seq) was applied, and counts the events it applied.
 class Probe : public evs::MemoryProjection<Probe, Deposited, Withdrawn> {
  public:
   static constexpr std::string_view name = "probe";
@@ -144,8 +145,10 @@ class Probe : public evs::MemoryProjection<Probe, Deposited, Withdrawn> {
   void handle(const Withdrawn& e, const evs::RecordedEvent&) { mark(e.seq); }
   void mark(std::int64_t seq) {
     if (seq >= 0 && static_cast<std::size_t>(seq) < applied.size()) applied[seq] = SteadyClock::now();
+    count.fetch_add(1, std::memory_order_release);
   }
   std::vector<SteadyClock::time_point> applied;
+  std::atomic<std::size_t> count{0};
 };
 
 // ---- Versioned events (the upcast scenarios) ----------------------------------------------------------------

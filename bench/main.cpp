@@ -18,9 +18,21 @@
 //   rebuild_memory     peak RSS above idle while rebuilding the SQL read model from 1M events (child process)
 //   append_multi_process  4 processes appending back to back to shared streams: events/s, write waits
 //
-// Usage: evs_bench [--quick] [--scenario NAME]... [--reps N] [--dir DIR] [--list]
+// The PostgreSQL scenarios (tag pg: built with EVS_POSTGRESQL=ON, run on the server EVS_PG_URL names, each in
+// schemas of its own, against hand-written libpq code; ./dev bench --pg starts a throwaway server):
+//   pg_append_concurrent     1, 4, 16 and 64 appender threads in one process vs raw one-row transactions
+//   pg_append_multi_process  16 processes x 8 appender threads vs 16 raw single-row-insert clients
+//   pg_append_batch          100 and 1,000 events per append vs raw multi-row inserts
+//   pg_read_all              read_all over 100k events in pages of 1,000 vs raw paged SELECT
+//   pg_catchup_memory        an in-memory projection catching up over 100k events vs raw paged SELECT + decode
+//   pg_live_latency          append here -> projection in another process vs raw NOTIFY/LISTEN round trip
+//
+// Usage: evs_bench [--quick] [--pg] [--scenario NAME]... [--reps N] [--dir DIR] [--list]
 //   --quick     every scenario at 1/100 of its size, one repetition (the test suite runs this: it checks
 //               that the benchmarks run, not their speed)
+//   --pg        the PostgreSQL scenarios only (they need EVS_PG_URL). Without --pg and --scenario, every
+//               scenario runs, the PostgreSQL ones only when EVS_PG_URL is set (otherwise they are skipped
+//               with a note on stderr)
 //   --reps N    repetitions per scenario (default 3); the median is reported
 //   --dir DIR   where the temporary databases go (default /tmp; use a real disk, not tmpfs)
 //   --keep      keep the temporary directory; --reuse DIR runs on the data sets a --keep run left there
@@ -36,6 +48,8 @@
 
 #include <stdlib.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -50,9 +64,18 @@ namespace {
 
 struct Scenario {
   const char* name;
-  void (*run)(const Config&, DataSets&);
+  void (*run)(const Config&, DataSets&);  // null: a PostgreSQL scenario of a build without EVS_POSTGRESQL
   void (*prepare)(DataSets&);  // builds the data sets it reads (before its peak RSS is measured), or null
+  bool pg = false;             // tag pg: needs a PostgreSQL server (EVS_PG_URL)
 };
+
+#ifdef EVS_BENCH_POSTGRESQL
+constexpr bool pg_built = true;
+#define EVS_BENCH_PG(f) f
+#else
+constexpr bool pg_built = false;
+#define EVS_BENCH_PG(f) nullptr
+#endif
 
 void needs_load(DataSets& d) { d.load_db(); }
 void needs_log(DataSets& d) { d.log(evs::Encoding::binary); }
@@ -80,10 +103,44 @@ constexpr Scenario scenarios[] = {
     {"live_latency", scenario_live_latency, nullptr},
     {"rebuild_memory", scenario_rebuild_memory, needs_log},
     {"append_multi_process", scenario_append_multi_process, nullptr},
+    {"pg_append_concurrent", EVS_BENCH_PG(scenario_pg_append_concurrent), nullptr, true},
+    {"pg_append_multi_process", EVS_BENCH_PG(scenario_pg_append_multi_process), nullptr, true},
+    {"pg_append_batch", EVS_BENCH_PG(scenario_pg_append_batch), nullptr, true},
+    {"pg_read_all", EVS_BENCH_PG(scenario_pg_read_all), nullptr, true},
+    {"pg_catchup_memory", EVS_BENCH_PG(scenario_pg_catchup_memory), nullptr, true},
+    {"pg_live_latency", EVS_BENCH_PG(scenario_pg_live_latency), nullptr, true},
 };
 
+// A child process's entry (--child-...): its arguments after the flag, or -1 if `a` is no child flag.
+int run_child(std::string_view a, int argc, char** argv, int i) {
+  const auto has = [&](int n) {
+    if (i + n >= argc) throw std::invalid_argument(std::string(a) + " needs " + std::to_string(n) + " arguments");
+  };
+  if (a == "--child-rebuild-memory") {
+    has(3);
+    return child_rebuild_memory(argv[i + 1], argv[i + 2], argv[i + 3]);
+  }
+  if (a == "--child-append-multi") {
+    has(4);
+    return child_append_multi(argv[i + 1], argv[i + 2], std::stoul(argv[i + 3]), std::stoll(argv[i + 4]));
+  }
+#ifdef EVS_BENCH_POSTGRESQL
+  if (a == "--child-pg-append-multi") {
+    has(7);
+    return child_pg_append_multi(argv[i + 1], argv[i + 2], argv[i + 3], std::stoul(argv[i + 4]),
+                                 std::stoul(argv[i + 5]), std::stoul(argv[i + 6]), std::stoll(argv[i + 7]));
+  }
+  if (a == "--child-pg-live") {
+    has(4);
+    return child_pg_live(argv[i + 1], argv[i + 2], argv[i + 3], std::stoul(argv[i + 4]));
+  }
+#endif
+  return -1;
+}
+
 int usage(const char* why) {
-  std::fprintf(stderr, "evs_bench: %s\nusage: evs_bench [--quick] [--scenario NAME]... [--reps N] [--dir DIR] [--list]\n",
+  std::fprintf(stderr,
+               "evs_bench: %s\nusage: evs_bench [--quick] [--pg] [--scenario NAME]... [--reps N] [--dir DIR] [--list]\n",
                why);
   return 2;
 }
@@ -98,8 +155,9 @@ int main(int argc, char** argv) {
   std::error_code ec;
   cfg.self = fs::canonical("/proc/self/exe", ec).string();
   if (cfg.self.empty()) cfg.self = argv[0];
+  if (const char* url = std::getenv("EVS_PG_URL")) cfg.pg_url = url;
   std::vector<std::string> chosen;
-  bool keep = false;
+  bool keep = false, pg_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     const auto value = [&]() -> std::string {
@@ -107,7 +165,19 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     try {
+      if (a.starts_with("--child-")) {
+        // A measured side running as a child process: its failure goes to stderr and its exit status.
+        try {
+          const int status = run_child(a, argc, argv, i);
+          if (status >= 0) return status;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "evs_bench %s: %s\n", argv[i], e.what());
+          return 1;
+        }
+        return usage(("unknown argument " + std::string(a)).c_str());
+      }
       if (a == "--quick") cfg.quick = true;
+      else if (a == "--pg") pg_only = true;
       else if (a == "--scenario") chosen.push_back(value());
       else if (a == "--reps") cfg.reps = std::max(1, std::stoi(value()));
       else if (a == "--dir") cfg.dir = value();
@@ -119,10 +189,6 @@ int main(int argc, char** argv) {
       else if (a == "--list") {
         for (const Scenario& s : scenarios) std::printf("%s\n", s.name);
         return 0;
-      } else if (a == "--child-rebuild-memory" && i + 3 < argc) {
-        return child_rebuild_memory(argv[i + 1], argv[i + 2], argv[i + 3]);
-      } else if (a == "--child-append-multi" && i + 4 < argc) {
-        return child_append_multi(argv[i + 1], argv[i + 2], std::stoul(argv[i + 3]), std::stoll(argv[i + 4]));
       } else {
         return usage(("unknown argument " + std::string(a)).c_str());
       }
@@ -134,6 +200,27 @@ int main(int argc, char** argv) {
   for (const std::string& name : chosen)
     if (std::none_of(std::begin(scenarios), std::end(scenarios), [&](const Scenario& s) { return name == s.name; }))
       return usage(("unknown scenario " + name + " (see --list)").c_str());
+
+  // Which scenarios run: the chosen ones, else the pg-tagged ones with --pg, else all (the PostgreSQL ones
+  // when they can run, with a note when not).
+  const auto is_chosen = [&](const Scenario& s) {
+    return std::find(chosen.begin(), chosen.end(), s.name) != chosen.end();
+  };
+  const bool pg_asked = pg_only || std::any_of(std::begin(scenarios), std::end(scenarios),
+                                               [&](const Scenario& s) { return s.pg && is_chosen(s); });
+  if (pg_asked && !pg_built)
+    return usage("the PostgreSQL scenarios are not built: configure with -DEVS_POSTGRESQL=ON (./dev bench --pg does)");
+  if (pg_asked && cfg.pg_url.empty())
+    return usage("the PostgreSQL scenarios need EVS_PG_URL (./dev bench --pg starts a throwaway server)");
+  const auto selected = [&](const Scenario& s) {
+    if (!chosen.empty()) return is_chosen(s) && (!pg_only || s.pg);
+    if (pg_only) return s.pg;
+    return !s.pg || (s.run && !cfg.pg_url.empty());
+  };
+  if (chosen.empty() && !pg_only && (!pg_built || cfg.pg_url.empty()))
+    progress("PostgreSQL scenarios (pg_*) skipped: %s",
+             pg_built ? "EVS_PG_URL is not set (./dev bench --pg starts a throwaway server)"
+                      : "built without EVS_POSTGRESQL (./dev bench --pg builds them and starts a server)");
 
   std::string tmpl = (cfg.dir / "evs-bench-XXXXXX").string();
   if (cfg.reuse) {
@@ -148,7 +235,7 @@ int main(int argc, char** argv) {
   {
     DataSets data{cfg};
     for (const Scenario& s : scenarios) {
-      if (!chosen.empty() && std::find(chosen.begin(), chosen.end(), s.name) == chosen.end()) continue;
+      if (!selected(s)) continue;
       progress("%s ...", s.name);
       const auto t0 = SteadyClock::now();
       try {

@@ -1,4 +1,5 @@
 // append_multi_process: several processes appending to one file (each one a child of evs_bench).
+#include "children.hpp"
 #include "data.hpp"
 #include "domain.hpp"
 #include "raw.hpp"
@@ -30,14 +31,6 @@ namespace {
 // busy handler, with the same 5 s busy timeout as evs's default).
 constexpr int multi_streams = 8;
 
-// Prints {"appends","failures","seconds","p50_ms","p99_ms","max_ms"} for one process.
-void print_waits(std::size_t appends, std::size_t failures, double seconds, const std::vector<double>& ms) {
-  std::printf("%s\n", Json().num("appends", std::uint64_t(appends)).num("failures", std::uint64_t(failures))
-                          .num("seconds", seconds).num("p50_ms", percentile(ms, 50)).num("p99_ms", percentile(ms, 99))
-                          .num("max_ms", ms.empty() ? NAN : *std::max_element(ms.begin(), ms.end()))
-                          .text().c_str());
-}
-
 }  // namespace
 
 // Runs in a child process: waits until `start_ns` on the (system-wide) steady clock, then appends.
@@ -45,7 +38,7 @@ int child_append_multi(const std::string& mode, const fs::path& p, std::size_t a
   std::vector<double> waits;
   waits.reserve(appends);
   std::size_t failures = 0;
-  const auto start = SteadyClock::time_point(std::chrono::nanoseconds(start_ns));
+  const auto start = steady_at(start_ns);
   if (mode == "evs") {
     evs::SqliteEventStore store(store_options(p, evs::Durability::normal));
     std::this_thread::sleep_until(start);
@@ -132,52 +125,16 @@ int child_append_multi(const std::string& mode, const fs::path& p, std::size_t a
 
 namespace {
 
-struct ProcessWaits {
-  double seconds = NAN, p50_ms = NAN, p99_ms = NAN, max_ms = NAN;
-  std::uint64_t failures = 0;
-};
-
-// A number from a child's one-line JSON output.
-double json_field(const std::string& out, const char* key) {
-  const std::string k = std::string("\"") + key + "\":";
-  const auto at = out.find(k);
-  if (at == std::string::npos) throw std::runtime_error("child output lacks " + k + ": " + out);
-  return std::atof(out.c_str() + at + k.size());
-}
-
 // Starts `processes` children appending at once and collects what each measured.
 std::vector<ProcessWaits> run_multi(const Config& cfg, const std::string& mode, const fs::path& p,
                                     std::size_t processes, std::size_t appends) {
   const auto start = SteadyClock::now() + std::chrono::milliseconds(300 + 50 * processes);
-  const std::string cmd = "'" + cfg.self + "' --child-append-multi " + mode + " '" + p.string() + "' " +
-                          std::to_string(appends) + " " +
-                          std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
-  std::vector<FILE*> children;
-  for (std::size_t i = 0; i < processes; ++i) {
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) throw std::runtime_error("cannot run " + cmd);
-    children.push_back(f);
-  }
+  const std::string cmd = shell_quote(cfg.self) + " --child-append-multi " + mode + " " + shell_quote(p.string()) +
+                          " " + std::to_string(appends) + " " + std::to_string(steady_ns(start));
   std::vector<ProcessWaits> result;
-  std::string failed;
-  for (FILE* f : children) {
-    std::string out;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, f)) out += buf;
-    if (pclose(f) != 0) failed = "child failed: " + cmd;
-    if (!failed.empty()) continue;
-    result.push_back({json_field(out, "seconds"), json_field(out, "p50_ms"), json_field(out, "p99_ms"),
-                      json_field(out, "max_ms"), std::uint64_t(json_field(out, "failures"))});
-  }
-  if (!failed.empty()) throw std::runtime_error(failed);
+  for (const std::string& out : run_children(std::vector<std::string>(processes, cmd)))
+    result.push_back(parse_waits(out));
   return result;
-}
-
-// "[a,b,...]" of one figure per process.
-std::string per_process(const std::vector<ProcessWaits>& w, double ProcessWaits::*field) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < w.size(); ++i) out += (i ? "," : "") + Json::number(w[i].*field);
-  return out + "]";
 }
 
 }  // namespace
@@ -187,50 +144,23 @@ void scenario_append_multi_process(const Config& cfg, DataSets&) {
   const std::size_t appends = cfg.scale(2'000, 20);
   const fs::path p = cfg.dir / "multi.db";
   std::vector<Sample> evs_s, raw_s;
-  std::vector<ProcessWaits> evs_last, raw_last;
-  double evs_max = 0, raw_max = 0;  // the longest single wait of any process in any repetition
-  std::uint64_t evs_failures = 0, raw_failures = 0;
-  const auto sample = [&](const std::vector<ProcessWaits>& w, double& longest, std::uint64_t& failures) {
-    Sample s{processes * appends, 0};
-    std::vector<double> p50, p99;
-    for (const ProcessWaits& x : w) {
-      s.seconds = std::max(s.seconds, x.seconds);
-      p50.push_back(x.p50_ms);
-      p99.push_back(x.p99_ms);
-      longest = std::max(longest, x.max_ms);
-      failures += x.failures;
-    }
-    s.p50_ms = median(p50);
-    s.p99_ms = *std::max_element(p99.begin(), p99.end());
-    return s;
-  };
+  ProcessRuns evs_runs, raw_runs;
   for (int r = 0; r < cfg.reps; ++r) {
     create_empty_store(p, evs::Durability::normal);
-    evs_last = run_multi(cfg, "evs", p, processes, appends);
-    evs_s.push_back(sample(evs_last, evs_max, evs_failures));
+    evs_runs.last = run_multi(cfg, "evs", p, processes, appends);
+    evs_s.push_back(waits_sample(evs_runs.last, processes * appends, evs_runs.longest_ms, evs_runs.failures));
     create_empty_store(p, evs::Durability::normal);
     {
       raw::Db db(p);  // the type rows evs would create on its first append
       db.exec("INSERT OR IGNORE INTO event_types (name) VALUES ('bench.deposited'), ('bench.withdrawn')");
     }
-    raw_last = run_multi(cfg, "raw", p, processes, appends);
-    raw_s.push_back(sample(raw_last, raw_max, raw_failures));
+    raw_runs.last = run_multi(cfg, "raw", p, processes, appends);
+    raw_s.push_back(waits_sample(raw_runs.last, processes * appends, raw_runs.longest_ms, raw_runs.failures));
     remove_db(p);
     std::error_code ec;
     fs::remove(p.string() + "-lock", ec);
   }
   const Summary e = summarize(evs_s), b = summarize(raw_s);
-  Json detail;
-  detail.raw("p50_ms_per_process", per_process(evs_last, &ProcessWaits::p50_ms))
-      .raw("p99_ms_per_process", per_process(evs_last, &ProcessWaits::p99_ms))
-      .raw("max_ms_per_process", per_process(evs_last, &ProcessWaits::max_ms))
-      .num("longest_wait_ms", evs_max)
-      .num("failed_appends", evs_failures)
-      .raw("baseline_p50_ms_per_process", per_process(raw_last, &ProcessWaits::p50_ms))
-      .raw("baseline_p99_ms_per_process", per_process(raw_last, &ProcessWaits::p99_ms))
-      .raw("baseline_max_ms_per_process", per_process(raw_last, &ProcessWaits::max_ms))
-      .num("baseline_longest_wait_ms", raw_max)
-      .num("baseline_failed_appends", raw_failures);
   // p50_ms: the median process's median wait; p99_ms: the worst process's p99 (the starved one).
   emit(cfg, "append_multi_process",
        Json().num("processes", int(processes)).num("appends_per_process", std::uint64_t(appends))
@@ -238,7 +168,7 @@ void scenario_append_multi_process(const Config& cfg, DataSets&) {
            .str("wait", "per append, call to acknowledgement; p99_ms is the worst process's p99"),
        e, b, true, e.p99_ms / b.p99_ms,
        "no failed append, no wait >= 1 s (ratio: evs worst process p99 / raw worst process p99)",
-       evs_failures == 0 && evs_max < 1000, detail);
+       evs_runs.failures == 0 && evs_runs.longest_ms < 1000, waits_detail(evs_runs, raw_runs));
 }
 
 }  // namespace bench

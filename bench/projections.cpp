@@ -1,5 +1,6 @@
 // The projection scenarios: rebuild_sql, live_latency, rebuild_memory (its measurement runs in a child
 // process).
+#include "children.hpp"
 #include "data.hpp"
 #include "domain.hpp"
 #include "raw.hpp"
@@ -269,25 +270,14 @@ struct ChildResult {
 };
 
 ChildResult run_child(const Config& cfg, const std::string& mode, const fs::path& log, const fs::path& rm) {
-  const std::string cmd = "'" + cfg.self + "' --child-rebuild-memory " + mode + " '" + log.string() + "' '" +
-                          rm.string() + "'";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) throw std::runtime_error("cannot run " + cmd);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, f)) out += buf;
-  if (pclose(f) != 0) throw std::runtime_error("child failed: " + cmd);
-  const auto field = [&](const char* key) {
-    const std::string k = std::string("\"") + key + "\":";
-    const auto at = out.find(k);
-    if (at == std::string::npos) throw std::runtime_error("child output lacks " + k + ": " + out);
-    return std::atof(out.c_str() + at + k.size());
-  };
+  const std::string out = Child(shell_quote(cfg.self) + " --child-rebuild-memory " + mode + " " +
+                                shell_quote(log.string()) + " " + shell_quote(rm.string()))
+                              .finish();
   ChildResult r;
-  r.idle_mib = field("idle_kib") / 1024.0;
-  r.peak_mib = field("peak_kib") / 1024.0;
-  r.seconds = field("seconds");
-  r.events = std::uint64_t(field("events"));
+  r.idle_mib = json_field(out, "idle_kib") / 1024.0;
+  r.peak_mib = json_field(out, "peak_kib") / 1024.0;
+  r.seconds = json_field(out, "seconds");
+  r.events = std::uint64_t(json_field(out, "events"));
   return r;
 }
 

@@ -1,10 +1,12 @@
 // The read scenarios: load_aggregate, read_all, catchup_memory, and load_aggregate_upcast /
-// catchup_memory_upcast (the same with half of the events stored as an older version).
+// catchup_memory_upcast (the same with half of the events stored as an older version); and the shared read
+// workload (workloads.hpp).
 #include "data.hpp"
 #include "domain.hpp"
 #include "raw.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "workloads.hpp"
 
 #include <evs/eventstore/repository.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
@@ -136,33 +138,6 @@ void scenario_load_aggregate(const Config& cfg, DataSets& data) {
 
 namespace {
 
-// Reads the whole log in batches and decodes every payload into its typed event.
-Sample evs_read_all(evs::SqliteEventStore& store, std::size_t batch_size) {
-  std::int64_t checksum = 0;
-  std::uint64_t n = 0, from = 1;
-  const auto t0 = SteadyClock::now();
-  bench::Deposited d;
-  bench::Withdrawn w;
-  for (;;) {
-    auto batch = store.read_all(from, batch_size).value();
-    if (batch.events.empty()) break;
-    for (const evs::RecordedEvent& e : batch.events) {
-      if (e.type == bench::deposited_type) {
-        evs::decode_into(e.payload, e.encoding, d).value();
-        checksum += d.cents;
-      } else {
-        evs::decode_into(e.payload, e.encoding, w).value();
-        checksum -= w.cents;
-      }
-    }
-    n += batch.events.size();
-    from = batch.next_position;
-  }
-  const double s = seconds_since(t0);
-  if (checksum == 42) std::fprintf(stderr, "!");
-  return {n, s};
-}
-
 // The raw scan: every column of every row, copied out (stream and type names from in-memory tables).
 Sample raw_read_all(const fs::path& p) {
   raw::Db db(p, true);
@@ -217,7 +192,7 @@ void scenario_read_all(const Config& cfg, DataSets& data) {
     raw_read_all(p);  // warm the page cache for both
     std::vector<Sample> evs_s, raw_s;
     for (int r = 0; r < cfg.reps; ++r) {
-      evs_s.push_back(evs_read_all(store, batch_size));
+      evs_s.push_back(read_all_decoded(store, batch_size));
       raw_s.push_back(raw_read_all(p));
     }
     const Summary e = summarize(evs_s), b = summarize(raw_s);
@@ -234,23 +209,6 @@ void scenario_read_all(const Config& cfg, DataSets& data) {
 // ---- catchup_memory ---------------------------------------------------------------------------------------
 
 namespace {
-
-// A View (a BalancesOf) catches up from position 1 to `head`; `total`, if given, receives the sum of its
-// balances.
-template <class View>
-Sample evs_catchup(evs::SqliteEventStore& store, std::uint64_t head, std::int64_t* total = nullptr) {
-  View view;
-  evs::ProjectionEngine engine(store);
-  engine.add(view);
-  const auto t0 = SteadyClock::now();
-  engine.start();
-  engine.wait_for(View::name, head, std::chrono::minutes(10)).value();
-  const double s = seconds_since(t0);
-  engine.stop();
-  if (view.balance.empty()) throw std::runtime_error("catchup_memory: nothing applied");
-  if (total) *total = view.total();
-  return {head, s};
-}
 
 Sample raw_catchup(const fs::path& p) {
   raw::Db db(p, true);
@@ -287,7 +245,7 @@ void scenario_catchup_memory(const Config& cfg, DataSets& data) {
   raw_catchup(p);  // warm
   std::vector<Sample> evs_s, raw_s;
   for (int r = 0; r < cfg.reps; ++r) {
-    evs_s.push_back(evs_catchup<bench::Balances>(store, head));
+    evs_s.push_back(catch_up<bench::Balances>(store, head, head));
     raw_s.push_back(raw_catchup(p));
   }
   const Summary e = summarize(evs_s), b = summarize(raw_s);
@@ -367,12 +325,40 @@ void scenario_catchup_memory_upcast(const Config& cfg, DataSets& data) {
   std::vector<Sample> old_s, current_s;
   for (int r = 0; r < cfg.reps; ++r) {
     std::int64_t old_total = 0, current_total = 0;
-    old_s.push_back(evs_catchup<versioned::Balances>(old_store, head, &old_total));
-    current_s.push_back(evs_catchup<versioned::Balances>(current_store, head, &current_total));
+    old_s.push_back(catch_up<versioned::Balances>(old_store, head, head, &old_total));
+    current_s.push_back(catch_up<versioned::Balances>(current_store, head, head, &current_total));
     if (old_total != current_total) throw std::runtime_error("catchup_memory_upcast: the views differ");
   }
   emit_upcast(cfg, "catchup_memory_upcast", Json().num("log_events", head).num("batch", 500), summarize(old_s),
               summarize(current_s), old_events);
+}
+
+// ---- the shared read workload (workloads.hpp) --------------------------------------------------------------
+
+Sample read_all_decoded(evs::EventStore& store, std::size_t batch_size) {
+  std::int64_t checksum = 0;
+  std::uint64_t n = 0, from = 1;
+  const auto t0 = SteadyClock::now();
+  bench::Deposited d;
+  bench::Withdrawn w;
+  for (;;) {
+    auto batch = store.read_all(from, batch_size).value();
+    if (batch.events.empty()) break;
+    for (const evs::RecordedEvent& e : batch.events) {
+      if (e.type == bench::deposited_type) {
+        evs::decode_into(e.payload, e.encoding, d).value();
+        checksum += d.cents;
+      } else {
+        evs::decode_into(e.payload, e.encoding, w).value();
+        checksum -= w.cents;
+      }
+    }
+    n += batch.events.size();
+    from = batch.next_position;
+  }
+  const double s = seconds_since(t0);
+  if (checksum == 42) std::fprintf(stderr, "!");
+  return {n, s};
 }
 
 }  // namespace bench

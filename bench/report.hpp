@@ -25,6 +25,7 @@ struct Config {
   int reps = 3;
   fs::path dir;
   std::string self;  // path of this executable (for child processes)
+  std::string pg_url;  // the PostgreSQL server of the pg_ scenarios (EVS_PG_URL); empty: none
   std::size_t scale(std::size_t full, std::size_t minimum = 1) const {
     return quick ? std::max(full / 100, minimum) : full;
   }

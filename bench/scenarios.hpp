@@ -40,4 +40,23 @@ void scenario_append_multi_process(const Config& cfg, DataSets& data);
 // One appending process of append_multi_process (--child-append-multi evs|raw FILE APPENDS START_NS).
 int child_append_multi(const std::string& mode, const fs::path& p, std::size_t appends, std::int64_t start_ns);
 
+// The PostgreSQL scenarios (tag pg; built with EVS_POSTGRESQL, run on the server named by EVS_PG_URL).
+// pg_append.cpp
+void scenario_pg_append_concurrent(const Config& cfg, DataSets& data);
+void scenario_pg_append_batch(const Config& cfg, DataSets& data);
+// pg_multi_process.cpp
+void scenario_pg_append_multi_process(const Config& cfg, DataSets& data);
+// One process of pg_append_multi_process
+// (--child-pg-append-multi evs|raw URL SCHEMA PROCESS APPENDS WRITERS START_NS).
+int child_pg_append_multi(const std::string& mode, const std::string& url, const std::string& schema,
+                          std::size_t process, std::size_t appends, std::size_t writers, std::int64_t start_ns);
+// pg_read.cpp
+void scenario_pg_read_all(const Config& cfg, DataSets& data);
+void scenario_pg_catchup_memory(const Config& cfg, DataSets& data);
+// pg_live.cpp
+void scenario_pg_live_latency(const Config& cfg, DataSets& data);
+// The follower of pg_live_latency (--child-pg-live evs|raw URL SCHEMA N): prints "ready" once it follows, then
+// {"applied_ns":[...]} once it has applied N events.
+int child_pg_live(const std::string& mode, const std::string& url, const std::string& schema, std::size_t n);
+
 }  // namespace bench
