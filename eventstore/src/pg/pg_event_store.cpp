@@ -152,7 +152,7 @@ PgEventStore::PgEventStore(PgOptions options) : impl_(std::make_unique<Impl>()) 
   if (!s.options.read_only)
     impl_->writer = std::make_unique<PgWriter>(s, [this] {
       ++impl_->shared.changes;
-      impl_->follower->poke();
+      impl_->follower->committed();
     });
 }
 

@@ -37,7 +37,7 @@ PgFollower::PgFollower(StoreShared& shared) : shared_(shared) {
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   // The starting point is taken before the constructor returns, so every later commit is heard.
   if (auto c = PgConnection::connect(shared_.options.url, shared_.connect); c) {
-    if (c->exec("LISTEN " + quote_identifier(shared_.channel), "follow")) {
+    if (c->exec("SET synchronous_commit = off; LISTEN " + quote_identifier(shared_.channel), "follow")) {
       if (auto head = read_head(*c)) start_ = head->readable;
       connection_.emplace(std::move(*c));
     }
@@ -52,6 +52,11 @@ PgFollower::~PgFollower() {
   ::close(wake_fd_);
 }
 
+void PgFollower::committed() {
+  notify_wanted_ = true;
+  poke();
+}
+
 void PgFollower::poke() {
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
@@ -62,7 +67,8 @@ void PgFollower::run() {
   std::optional<std::uint64_t> announced = start_;  // the last head the listeners heard (the start point at first)
   auto fast = 1ms;                          // the fast poll while events wait above the fence
   auto backoff = 10ms;
-  const std::string listen = "LISTEN " + quote_identifier(shared_.channel);
+  const std::string listen =
+      "SET synchronous_commit = off; LISTEN " + quote_identifier(shared_.channel);
   while (!stopping_) {
     if (!c || c->broken()) {
       Result<void> ready = c ? c->reconnect("follow") : [&]() -> Result<void> {
@@ -82,6 +88,13 @@ void PgFollower::run() {
       ++shared_.changes;  // notifications sent while away are lost: whatever happened, look
     }
 
+    if (notify_wanted_.exchange(false)) {
+      PgParams channel;
+      channel.text(shared_.channel);
+      // A failed notification only delays the other processes until their fallback poll.
+      (void)c->prepared("SELECT pg_notify($1, '')", channel, "notify the followers of");
+      if (c->broken()) continue;
+    }
     std::chrono::milliseconds wait = shared_.options.poll_interval;
     if (shared_.listeners.empty()) {
       // Nobody to call: a wake-up only bumps the change token, without asking the server for the head (with
@@ -103,6 +116,18 @@ void PgFollower::run() {
       }
     } else if (c->broken()) {
       continue;  // reconnect above; a server error leaves the connection usable: poll as usual
+    }
+
+    // Notifications that arrived during the statements above are already in libpq's queue, not on the
+    // socket: they may be for commits the head read missed, so look again at once.
+    bool queued = false;
+    while (PGnotify* n = PQnotifies(c->handle())) {
+      PQfreemem(n);
+      queued = true;
+    }
+    if (queued) {
+      ++shared_.changes;
+      wait = 0ms;
     }
 
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {c->socket(), POLLIN, 0}};

@@ -9,6 +9,11 @@
 // reconnects with backoff, LISTENs again and looks at once, since notifications sent meanwhile are lost.
 // Without listeners it reads nothing: a notification or a commit of this process only bumps the change
 // token.
+//
+// It also sends this process's notifications: after a commit, `pg_notify` in a transaction of its own on
+// the follower's session, with synchronous_commit off. Never inside the append's transaction: a transaction
+// that notified holds the cluster's notify queue lock through its WAL flush, which would serialize every
+// commit. Its own notification wakes it too; that costs one head read.
 #pragma once
 
 #include <atomic>
@@ -28,8 +33,9 @@ class PgFollower {
   PgFollower(const PgFollower&) = delete;
   PgFollower& operator=(const PgFollower&) = delete;
 
-  // Wakes the follower to look at the head now (a writer of this process committed).
-  void poke();
+  // A writer of this process committed: look at the head now, and notify the other processes. Commits
+  // made before the follower gets to it share one notification.
+  void committed();
 
  private:
   void run();
@@ -37,7 +43,10 @@ class PgFollower {
   StoreShared& shared_;
   std::optional<PgConnection> connection_;  // made by the constructor, then the thread's
   std::optional<std::uint64_t> start_;      // the head when the constructor ran
-  int wake_fd_ = -1;  // eventfd: poke() and the destructor wake the thread's poll()
+  void poke();
+
+  int wake_fd_ = -1;  // eventfd: committed() and the destructor wake the thread's poll()
+  std::atomic<bool> notify_wanted_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

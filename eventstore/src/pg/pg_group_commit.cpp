@@ -52,18 +52,18 @@ class Group {
 
   GroupOutcome run() {
     GroupOutcome out;
-    auto tx = PgTransaction::begin(c_, action);
+    // BEGIN and the locks in one round trip (the keys are numbers: spliced into the SQL text).
+    auto tx = PgTransaction::begin(c_, action, {}, lock_sql());
     if (!tx) return failed(tx.error());
-    if (Error e = lock_and_load(); e.code) return failed(std::move(e));
+    if (Error e = load(); e.code) return failed(std::move(e));
     decide(out.warnings);
     if (rows_.empty()) {
       if (auto r = tx->commit(action); !r) return failed(r.error());
       return finish(std::move(out), 0);
     }
-    auto base = transaction_base();
-    if (!base) return failed(base.error());
     if (Error e = intern_types(); e.code) return failed(std::move(e));
-    if (Error e = upsert_streams(); e.code) return failed(std::move(e));
+    auto base = upsert_streams();
+    if (!base) return failed(base.error());
     auto raced = insert_schemas();
     if (!raced) return failed(raced.error());
     if (*raced) {
@@ -103,52 +103,45 @@ class Group {
     return out;
   }
 
-  // Step 1 and 2: the advisory locks, then what the decisions need.
-  Error lock_and_load() {
+  // Step 1: the advisory locks on the group's streams, in key order (deadlock-free; they take no
+  // transaction id). A separate statement from the reads, whose snapshot must be taken after the locks.
+  std::string lock_sql() const {
     std::vector<std::int64_t> keys;
-    std::vector<std::string_view> streams;
-    for (const PendingAppend& a : appends_) {
-      keys.push_back(advisory_key(shared_.options.schema, a.stream));
-      streams.push_back(a.stream);
-    }
+    for (const PendingAppend& a : appends_) keys.push_back(advisory_key(shared_.options.schema, a.stream));
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::string sql = "SELECT pg_advisory_xact_lock(k) FROM unnest('{";
+    for (std::size_t i = 0; i < keys.size(); ++i) sql.append(i == 0 ? "" : ",").append(std::to_string(keys[i]));
+    return sql + "}'::bigint[]) AS k";
+  }
+
+  // Step 2: what the decisions need, in one statement: the streams' versions and the ids already stored.
+  Error load() {
+    std::vector<std::string_view> streams;
+    for (const PendingAppend& a : appends_) streams.push_back(a.stream);
     std::sort(streams.begin(), streams.end());
     streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
-
-    PgArray key_array(int8_oid);
-    for (const std::int64_t k : keys) key_array.int64(k);
-    PgParams p;
-    p.binary(key_array.bytes(), key_array.array_type());
-    if (auto r = c_.prepared("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", p, action); !r)
-      return r.error();
-
-    PgArray names(text_oid);
+    PgArray names(text_oid), ids(uuid_oid);
     for (const std::string_view s : streams) names.raw(s);
-    p.clear();
-    p.binary(names.bytes(), names.array_type());
-    auto versions = c_.prepared("SELECT name, version FROM streams WHERE name = ANY($1::text[])", p, action);
-    if (!versions) return versions.error();
-    for (int row = 0; row < versions->rows(); ++row)
-      versions_[std::string(versions->text(row, 0))] = static_cast<std::uint64_t>(versions->int64(row, 1));
-
-    PgArray ids(uuid_oid);
     for (const PendingAppend& a : appends_)
       for (const PendingEvent& e : a.events) ids.raw(e.event_id.bytes_view());
-    if (ids.size() != 0) {
-      p.clear();
-      p.binary(ids.bytes(), ids.array_type());
-      auto stored = c_.prepared(
-          "SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
-          " WHERE e.event_id = ANY($1::uuid[])",
-          p, action);
-      if (!stored) return stored.error();
-      for (int row = 0; row < stored->rows(); ++row) {
-        auto id = Uuid::from_bytes(stored->bytes(row, 0));
-        if (!id) continue;
-        ids_[*id] = StoredId{std::string(stored->text(row, 1)), static_cast<std::uint64_t>(stored->int64(row, 2)),
-                             Pos{false, static_cast<std::uint64_t>(stored->int64(row, 3))}};
+    PgParams p;
+    p.binary(names.bytes(), names.array_type()).binary(ids.bytes(), ids.array_type());
+    auto r = c_.prepared(
+        "SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
+        " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
+        " WHERE e.event_id = ANY($2::uuid[])",
+        p, action);
+    if (!r) return r.error();
+    for (int row = 0; row < r->rows(); ++row) {
+      if (r->is_null(row, 0)) {
+        versions_[std::string(r->text(row, 1))] = static_cast<std::uint64_t>(r->int64(row, 2));
+        continue;
       }
+      auto id = Uuid::from_bytes(r->bytes(row, 0));
+      if (!id) continue;
+      ids_[*id] = StoredId{std::string(r->text(row, 1)), static_cast<std::uint64_t>(r->int64(row, 2)),
+                           Pos{false, static_cast<std::uint64_t>(r->int64(row, 3))}};
     }
     return load_schemas();
   }
@@ -294,21 +287,6 @@ class Group {
     }
   }
 
-  // Step 3: the first write of the transaction takes its id; positions are (id + offset) * 2^20 + index.
-  Result<std::uint64_t> transaction_base() {
-    auto r = c_.prepared(
-        "SELECT pg_current_xact_id()::text::bigint + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset'),"
-        " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
-        {}, action);
-    if (!r) return r.error();
-    const auto tx = static_cast<std::uint64_t>(r->int64(0, 0));
-    if (tx >= max_tx)
-      return Error{errc::io_error, "append to " + shared_.describe() + ": the transaction id " +
-                                       std::to_string(tx) + " is beyond the 2^43 that positions can encode"};
-    recorded_at_ = r->int64(0, 1);
-    return tx << position_shift;
-  }
-
   Error intern_types() {
     std::vector<std::string_view> missing;
     {
@@ -343,7 +321,9 @@ class Group {
     return {};
   }
 
-  Error upsert_streams() {
+  // Step 3: the streams, which also tell the transaction's id (positions are (id + offset) * 2^20 +
+  // index) and the time the events are recorded at. Returns the first position of the transaction.
+  Result<std::uint64_t> upsert_streams() {
     PgArray names(text_oid), categories(text_oid), versions(int8_oid);
     for (const std::string& s : touched_) {
       names.raw(s);
@@ -353,17 +333,24 @@ class Group {
     PgParams p;
     p.binary(names.bytes(), names.array_type())
         .binary(categories.bytes(), categories.array_type())
-        .binary(versions.bytes(), versions.array_type())
-        .int64(recorded_at_);
+        .binary(versions.bytes(), versions.array_type());
     auto r = c_.prepared(
         "INSERT INTO streams (name, category, version, updated_at)"
-        " SELECT n, c, v, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
+        " SELECT n, c, v, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
         " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
-        " RETURNING id, name",
+        " RETURNING id, name, updated_at, pg_current_xact_id()::text::bigint"
+        " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset')",
         p, action);
     if (!r) return r.error();
     for (int row = 0; row < r->rows(); ++row) stream_ids_[std::string(r->text(row, 1))] = r->int64(row, 0);
-    return {};
+    if (r->rows() == 0) return Error{errc::io_error, "append to " + shared_.describe() + ": no stream row came back"};
+    recorded_at_ = r->int64(0, 2);
+    const auto tx = static_cast<std::uint64_t>(r->int64(0, 3));
+    if (tx >= max_tx)
+      return Error{errc::io_error, "append to " + shared_.describe() + ": the transaction id " + std::to_string(tx) +
+                                       " is beyond the 2^43 that positions can encode"};
+    return tx << position_shift;
   }
 
   // The first events of new (type, version) pairs record their schema. Returns true when another process

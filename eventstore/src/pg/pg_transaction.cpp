@@ -5,10 +5,14 @@
 namespace evs::pg {
 
 Result<PgTransaction> PgTransaction::begin(PgConnection& connection, std::string_view action,
-                                           std::string_view mode) {
+                                           std::string_view mode, std::string_view then) {
   std::string sql = "BEGIN";
   if (!mode.empty()) sql.append(" ").append(mode);
-  if (auto r = connection.exec(sql, action); !r) return r.error();
+  if (!then.empty()) sql.append("; ").append(then);
+  if (auto r = connection.exec(sql, action); !r) {
+    if (!connection.broken()) (void)connection.exec("ROLLBACK", action);  // BEGIN ran, the rest failed
+    return r.error();
+  }
   return PgTransaction(connection);
 }
 

@@ -14,8 +14,10 @@ namespace evs::pg {
 // and commit() returns unavailable (the outcome of a COMMIT whose reply was lost is unknown).
 class PgTransaction {
  public:
-  // Sends BEGIN (or "BEGIN <mode>", e.g. "ISOLATION LEVEL REPEATABLE READ").
-  static Result<PgTransaction> begin(PgConnection& connection, std::string_view action, std::string_view mode = {});
+  // Sends BEGIN (or "BEGIN <mode>", e.g. "ISOLATION LEVEL REPEATABLE READ"), followed in the same round
+  // trip by the parameterless statements `then` (e.g. "SELECT pg_advisory_xact_lock(1)"), if any.
+  static Result<PgTransaction> begin(PgConnection& connection, std::string_view action, std::string_view mode = {},
+                                     std::string_view then = {});
 
   PgTransaction() = default;
   ~PgTransaction() { rollback(); }

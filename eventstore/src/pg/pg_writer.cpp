@@ -130,40 +130,9 @@ void PgWriter::run(std::size_t) {
       for (const std::string& w : outcome.warnings) report_schema_warning(shared_.options.schema_warning, w);
       if (outcome.stored) committed_();
       for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcome.results[i]));
-      if (outcome.stored) notify_others(*connection);
     } else {
       for (PendingAppend& a : group) a.done(outcome.error);
     }
-  }
-}
-
-void PgWriter::notify_others(PgConnection& connection) {
-  {
-    std::lock_guard lock(notify_mutex_);
-    notify_wanted_ = true;
-    if (notifying_) return;  // the writer that is notifying sends one more for this commit
-    notifying_ = true;
-  }
-  // Its own transaction, after the append's commit and without waiting for a WAL flush: a NOTIFY inside
-  // the append transaction would serialize every commit of the cluster on the notify queue's lock.
-  std::string quoted;
-  for (const char c : shared_.channel) {
-    if (c == '\'') quoted.push_back('\'');
-    quoted.push_back(c);
-  }
-  const std::string sql =
-      "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('" + quoted + "', ''); COMMIT";
-  for (;;) {
-    {
-      std::lock_guard lock(notify_mutex_);
-      if (!notify_wanted_) {
-        notifying_ = false;
-        return;
-      }
-      notify_wanted_ = false;
-    }
-    // A failed notification only delays other processes until their fallback poll.
-    (void)connection.exec(sql, "notify the followers of");
   }
 }
 

@@ -11,9 +11,8 @@
 // A group that fails as a whole because the connection was lost is retried on a fresh connection, with the
 // same event ids, until PgOptions::reconnect_timeout: an append that committed before the reply was lost is
 // then an idempotent replay, never a second copy. Deadlocks, serialization failures and an event id
-// inserted concurrently by another process are retried too. After each commit, one NOTIFY (coalesced across
-// writers, in its own transaction without a WAL flush) tells other processes, and `committed` wakes this
-// process's follower.
+// inserted concurrently by another process are retried too. After each commit `committed` runs: it wakes
+// this process's follower, which also tells the other processes (pg_follower.hpp).
 #pragma once
 
 #include "evs/eventstore/event_store.hpp"
@@ -68,7 +67,6 @@ class PgWriter {
  private:
   void run(std::size_t index);
   std::vector<PendingAppend> take_group(std::unique_lock<std::mutex>& lock);
-  void notify_others(PgConnection& connection);
 
   StoreShared& shared_;
   std::function<void()> committed_;
@@ -76,11 +74,6 @@ class PgWriter {
   std::condition_variable queued_;
   std::deque<PendingAppend> queue_;
   bool stopping_ = false;
-  // NOTIFY coalescing: a commit sets `notify_wanted_`; one writer at a time sends notifications until no
-  // commit wants one.
-  std::mutex notify_mutex_;
-  bool notify_wanted_ = false;
-  bool notifying_ = false;
   std::vector<std::thread> threads_;
 };
 

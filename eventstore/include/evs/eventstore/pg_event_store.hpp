@@ -38,7 +38,7 @@ struct PgOptions {
   // database in different schemas.
   std::string schema = "public";
   // Connections that commit appends (each one group at a time), and connections for reads.
-  std::size_t writers = 2;
+  std::size_t writers = 1;
   std::size_t readers = 4;
   // Upper bounds on one group transaction: appends, and bytes of event data. A group takes at least one
   // append. A single append of more than 2^20 - 1 events is refused with invalid_argument.
