@@ -51,24 +51,6 @@ std::string too_big(std::size_t bytes, std::size_t limit) {
 
 }  // namespace
 
-PendingEvent PendingEvent::from(const EventData& e) {
-  return {e.event_id,
-          e.type,
-          e.schema_version,
-          e.fingerprint,
-          e.encoding,
-          e.payload,
-          e.metadata.correlation_id,
-          e.metadata.causation_id,
-          e.metadata.user.empty() ? std::nullopt
-                                  : std::optional(encode(e.metadata.user, Encoding::binary))};
-}
-
-std::size_t PendingEvent::bytes() const {
-  return payload.size() + (metadata ? metadata->size() : 0) + type.size() + correlation_id.size() +
-         causation_id.size() + 16;
-}
-
 thread_local const Writer* Writer::committing_here = nullptr;
 
 Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLimits limits,

@@ -33,27 +33,14 @@
 #include "commit_listeners.hpp"
 #include "evs/eventstore/event_store.hpp"
 #include "evs/eventstore/schema_drift.hpp"
+#include "pending_event.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_write_turn.hpp"
 
 namespace evs::sqlite {
 
 // An event as queued for the writer: the caller's thread already encoded the user metadata.
-struct PendingEvent {
-  Uuid id;
-  std::string type;
-  std::uint32_t schema_version;
-  std::uint64_t fingerprint;  // 0: nothing to record in event_schemas
-  Encoding encoding;
-  std::string payload;
-  std::string correlation_id;
-  std::string causation_id;
-  std::optional<std::string> metadata;  // nullopt when the user map is empty
-
-  static PendingEvent from(const EventData& e);
-  // The bytes of the variable-length columns of its row (payload, metadata, type and ids).
-  std::size_t bytes() const;
-};
+using PendingEvent = detail::PendingEvent;
 
 struct AppendJob {
   std::string stream_id;

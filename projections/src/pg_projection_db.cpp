@@ -39,18 +39,6 @@ CREATE TABLE IF NOT EXISTS evs_inbox (
 );
 )sql";
 
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
-
-template <class T>
-T must(Result<T>&& r) {
-  if (!r) throw Exception(r.error());
-  return std::move(*r);
-}
-void must(Result<void>&& r) {
-  if (!r) throw Exception(r.error());
-}
 
 }  // namespace
 

@@ -28,6 +28,21 @@
 
 namespace evs::detail {
 
+// Microseconds since the epoch, the projection tables' time unit.
+inline std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// The value, or the error thrown as evs::Exception (the projection databases' methods throw).
+template <class T>
+T must(Result<T>&& r) {
+  if (!r) throw Exception(r.error());
+  return std::move(*r);
+}
+inline void must(Result<void>&& r) {
+  if (!r) throw Exception(r.error());
+}
+
 struct StoredCheckpoint {
   std::uint64_t position = 0;
   std::size_t partitions = 1;

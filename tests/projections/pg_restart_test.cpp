@@ -79,7 +79,8 @@ TEST_CASE("PostgreSQL restarted mid-run: appenders and a projection reconnect an
   const auto log = evs::test::load_log(store);
   std::map<std::string, int> stored;
   for (const LogEvent& e : log) ++stored[e.event_id.to_string()];
-  for (const auto& [id, n] : stored) CHECK_MESSAGE(n == 1, id << " is stored " << n << " times");
+  for (const auto& entry : stored)
+    CHECK_MESSAGE(entry.second == 1, entry.first << " is stored " << entry.second << " times");
   std::size_t missing = 0;
   for (const std::string& id : acked.ids) missing += stored.count(id) == 0 ? 1 : 0;
   CHECK_MESSAGE(missing == 0, missing << " acknowledged events are not stored");

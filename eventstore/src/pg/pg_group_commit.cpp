@@ -124,13 +124,13 @@ class Group {
     PgArray names(text_oid), ids(uuid_oid);
     for (const std::string_view s : streams) names.raw(s);
     for (const PendingAppend& a : appends_)
-      for (const PendingEvent& e : a.events) ids.raw(e.event_id.bytes_view());
+      for (const PendingEvent& e : a.events) ids.raw(e.id.bytes_view());
     PgParams p;
     p.binary(names.bytes(), names.array_type()).binary(ids.bytes(), ids.array_type());
     auto r = c_.prepared(
         "SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
-        " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
-        " WHERE e.event_id = ANY($2::uuid[])",
+        " UNION ALL SELECT e.id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
+        " WHERE e.id = ANY($2::uuid[])",
         p, action);
     if (!r) return r.error();
     for (int row = 0; row < r->rows(); ++row) {
@@ -184,23 +184,23 @@ class Group {
   std::optional<Decision> idempotent(const PendingAppend& a) {
     std::size_t found = 0;
     for (const PendingEvent& e : a.events) {
-      auto it = ids_.find(e.event_id);
+      auto it = ids_.find(e.id);
       if (it == ids_.end()) continue;
       ++found;
       if (it->second.stream != a.stream)
-        return refusal(detail::partial_duplicate(a.stream, e.event_id,
+        return refusal(detail::partial_duplicate(a.stream, e.id,
                                                  "is already stored in stream " + it->second.stream));
     }
     if (found == 0) return std::nullopt;
     if (found != a.events.size())
-      return refusal(detail::partial_duplicate(a.stream, a.events.front().event_id,
+      return refusal(detail::partial_duplicate(a.stream, a.events.front().id,
                                                "is part of a retry that overlaps an earlier append only partly"));
-    const StoredId& first = ids_.at(a.events.front().event_id);
+    const StoredId& first = ids_.at(a.events.front().id);
     for (std::size_t i = 0; i < a.events.size(); ++i)
-      if (ids_.at(a.events[i].event_id).version != first.version + i)
+      if (ids_.at(a.events[i].id).version != first.version + i)
         return refusal(detail::partial_duplicate(
-            a.stream, a.events[i].event_id, "was stored at another place in the stream than this retry puts it"));
-    const StoredId& last = ids_.at(a.events.back().event_id);
+            a.stream, a.events[i].id, "was stored at another place in the stream than this retry puts it"));
+    const StoredId& last = ids_.at(a.events.back().id);
     Decision d;
     d.kind = Decision::Kind::replay;
     d.stream_version = last.version;
@@ -277,7 +277,7 @@ class Group {
         const std::uint64_t version = current + i + 1;
         const Pos at{true, rows_.size()};
         rows_.push_back(Row{&a.events[i], &a.stream, version, rows_.size()});
-        ids_[a.events[i].event_id] = StoredId{a.stream, version, at};
+        ids_[a.events[i].id] = StoredId{a.stream, version, at};
       }
       d.last = Pos{true, rows_.size() - 1};
       d.stream_version = current + a.events.size();
@@ -397,7 +397,7 @@ class Group {
       positions.int64(static_cast<std::int64_t>(base + row.index));
       streams.int64(stream_ids_.at(*row.stream));
       versions.int64(static_cast<std::int64_t>(row.version));
-      ids.raw(e.event_id.bytes_view());
+      ids.raw(e.id.bytes_view());
       types.int32(type_ids_.at(e.type));
       schema_versions.int32(static_cast<std::int32_t>(e.schema_version));
       encodings.int16(static_cast<std::int16_t>(e.encoding));

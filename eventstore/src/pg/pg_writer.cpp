@@ -1,6 +1,5 @@
 #include "pg_writer.hpp"
 
-#include "evs/core/codec.hpp"
 #include "pg_group_commit.hpp"
 #include "pg_schema.hpp"
 
@@ -23,23 +22,6 @@ Error unknown_outcome(const Error& cause, std::chrono::milliseconds waited) {
 }
 
 }  // namespace
-
-PendingEvent PendingEvent::from(const EventData& e) {
-  return {e.event_id,
-          e.type,
-          e.schema_version,
-          e.fingerprint,
-          e.encoding,
-          e.payload,
-          e.metadata.correlation_id,
-          e.metadata.causation_id,
-          e.metadata.user.empty() ? std::nullopt : std::optional(encode(e.metadata.user, Encoding::binary))};
-}
-
-std::size_t PendingEvent::bytes() const {
-  return payload.size() + (metadata ? metadata->size() : 0) + type.size() + correlation_id.size() +
-         causation_id.size() + 16;
-}
 
 PgWriter::PgWriter(StoreShared& shared, std::function<void()> committed)
     : shared_(shared), committed_(std::move(committed)) {

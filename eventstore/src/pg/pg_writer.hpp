@@ -26,25 +26,12 @@
 #include <thread>
 #include <vector>
 
+#include "../pending_event.hpp"
 #include "pg_store_impl.hpp"
 
 namespace evs::pg {
 
-// One event of a queued append, owned by the queue.
-struct PendingEvent {
-  Uuid event_id;
-  std::string type;
-  std::uint32_t schema_version = 1;
-  std::uint64_t fingerprint = 0;
-  Encoding encoding = Encoding::binary;
-  std::string payload;
-  std::string correlation_id;
-  std::string causation_id;
-  std::optional<std::string> metadata;  // the user metadata, encoded (binary); none when empty
-
-  static PendingEvent from(const EventData& e);
-  std::size_t bytes() const;
-};
+using detail::PendingEvent;
 
 struct PendingAppend {
   std::string stream;
