@@ -129,8 +129,8 @@ class Group {
     p.binary(names.bytes(), names.array_type()).binary(ids.bytes(), ids.array_type());
     auto r = c_.prepared(
         "SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
-        " UNION ALL SELECT e.id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
-        " WHERE e.id = ANY($2::uuid[])",
+        " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
+        " WHERE e.event_id = ANY($2::uuid[])",
         p, action);
     if (!r) return r.error();
     for (int row = 0; row < r->rows(); ++row) {
