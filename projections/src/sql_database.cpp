@@ -1,5 +1,6 @@
 #include "evs/projections/sql_database.hpp"
 
+#include "projection_store.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_sql_session.hpp"
 
@@ -11,6 +12,7 @@ namespace evs {
 struct SqlDatabase::Impl {
   sqlite::Connection connection;
   std::optional<detail::SqliteSqlSession> session;  // refers to `connection`: constructed after it, destroyed before it
+  std::unique_ptr<detail::ProjectionDb> db;           // open(): the projection database, with its own session
 };
 
 SqlDatabase::SqlDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -27,9 +29,27 @@ SqlDatabase SqlDatabase::in_memory() {
   return SqlDatabase(std::move(impl));
 }
 
-SqlSession& SqlDatabase::session() { return *impl_->session; }
+SqlDatabase SqlDatabase::open(const std::filesystem::path& location) {
+  auto impl = std::make_unique<Impl>();
+  impl->db = detail::open_projection_db(location, std::chrono::milliseconds(5000));
+  return SqlDatabase(std::move(impl));
+}
+
+SqlSession& SqlDatabase::session() { return impl_->db ? impl_->db->session() : *impl_->session; }
 
 void SqlDatabase::run_transaction(const std::function<void(SqlSession&)>& work) {
+  if (impl_->db) {
+    impl_->db->begin();
+    try {
+      work(impl_->db->session());
+      impl_->db->check_transaction();
+    } catch (...) {
+      impl_->db->rollback();
+      throw;
+    }
+    impl_->db->commit();
+    return;
+  }
   constexpr std::string_view action = "write the read model in";
   auto transaction = sqlite::Transaction::begin(impl_->connection, sqlite::Transaction::Mode::immediate, action);
   if (!transaction) throw Exception(transaction.error());

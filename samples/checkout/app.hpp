@@ -9,16 +9,37 @@
 #include "saga.hpp"
 
 #include <evs/cli/cli.hpp>
+#include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 
 #include <filesystem>
+#include <memory>
 
 namespace checkout {
 
-// Read models live next to the log, in "<name>-read.db".
-inline std::filesystem::path read_db_for(const std::filesystem::path& events_db) {
-  return events_db.parent_path() / (events_db.stem().string() + "-read.db");
+// The store's location: a SQLite path, or "postgresql://...?evs_schema=NAME" (evs::open_store).
+inline bool on_postgresql(const std::string& location) {
+  const auto parsed = evs::parse_store_location(location);
+  return parsed && parsed->backend == evs::StoreBackend::postgresql;
+}
+
+// Read models live next to the log: in "<name>-read.db", or on PostgreSQL in the schema "<schema>_read".
+inline std::string read_db_for(const std::string& location, const std::string& suffix = "read") {
+  if (on_postgresql(location)) {
+    const auto parsed = evs::parse_store_location(location).value();
+    const bool uri = parsed.target.starts_with("postgres");
+    const char* separator = !uri ? " " : parsed.target.find('?') == std::string::npos ? "?" : "&";
+    return parsed.target + separator + "evs_schema=" + parsed.schema + "_" + suffix;
+  }
+  const std::filesystem::path events_db = location;
+  return (events_db.parent_path() / (events_db.stem().string() + "-" + suffix + ".db")).string();
+}
+
+// The event store at `location`; SQLite with synchronous=NORMAL (a power cut may lose the last commits).
+inline std::unique_ptr<evs::EventStore> open_shop_store(const std::string& location) {
+  if (on_postgresql(location)) return evs::open_store(location);
+  return std::make_unique<evs::SqliteEventStore>(evs::SqliteOptions{.path = location, .durability = evs::Durability::normal});
 }
 
 struct ShopOptions {
@@ -28,14 +49,15 @@ struct ShopOptions {
 
 class Shop {
  public:
-  explicit Shop(const std::filesystem::path& events_db, ShopOptions options = {})
-      : store({.path = events_db, .durability = evs::Durability::normal}),
+  explicit Shop(const std::string& location, ShopOptions options = {})
+      : owned_store(open_shop_store(location)),
+        store(*owned_store),
         commands(store, gateway),
         email(mail),
         warehouse_notification(warehouse),
         fulfilment(store, options.reservation_timeout),
         engine(store) {
-    const evs::ProjectionOptions read_model{.database = read_db_for(events_db)};
+    const evs::ProjectionOptions read_model{.database = read_db_for(location)};
     engine.add(orders, read_model);
     engine.add(revenue, read_model);
     engine.add(stock, read_model);
@@ -46,7 +68,8 @@ class Shop {
     fulfilment.attach(engine, read_model, commands.saga_handlers());
   }
 
-  evs::SqliteEventStore store;
+  std::unique_ptr<evs::EventStore> owned_store;
+  evs::EventStore& store;
   // The outside world.
   CardGateway gateway;
   MailServer mail;

@@ -5,8 +5,7 @@
 #include "app.hpp"
 
 #include <evs/core/dispatch.hpp>
-
-#include <sqlite3.h>
+#include <evs/projections/sql_database.hpp>
 
 #include <map>
 
@@ -55,30 +54,21 @@ inline LogFacts facts_from_log(evs::EventStore& store) {
   return f;
 }
 
-// A read model is plain SQLite: query it with anything. Here, the SQLite C API, read-only.
+// A read model is plain SQL in a SQLite file or a PostgreSQL schema: query it with anything. Here, a
+// SqlSession on the projections' database (the same location as ProjectionOptions::database).
 class ReadModelDb {
  public:
-  explicit ReadModelDb(const std::filesystem::path& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
-      throw std::runtime_error("cannot open " + path.string());
-  }
-  ~ReadModelDb() { sqlite3_close(db_); }
-  ReadModelDb(const ReadModelDb&) = delete;
-  ReadModelDb& operator=(const ReadModelDb&) = delete;
+  explicit ReadModelDb(const std::string& location) : db_(evs::SqlDatabase::open(location)) {}
 
   // The first column of the first row as an integer (0 for no row or NULL).
-  std::int64_t integer(const std::string& sql, const std::string& param = {}) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("bad query: ") + sqlite3_errmsg(db_));
-    if (!param.empty()) sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
-    const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    return v;
+  std::int64_t integer(std::string_view sql, const std::string& param = {}) {
+    const auto v = param.empty() ? db_.session().scalar(sql) : db_.session().scalar(sql, {param});
+    return !v || evs::sql_is_null(*v) ? 0 : evs::sql_int(*v);
   }
+  evs::SqlSession& session() { return db_.session(); }
 
  private:
-  sqlite3* db_ = nullptr;
+  evs::SqlDatabase db_;
 };
 
 }  // namespace checkout

@@ -1,6 +1,8 @@
-// `checkout demo DB [--fresh] [--short]`: the story of one shop, step by step, ending with checks that
-// compare every read model and every fake with the log. Exits 1 if anything disagrees. Step 9 reads a copy of
-// data/checkout-v1.db, a store written before OrderPlaced had a currency.
+// `checkout demo LOCATION [--fresh] [--short] [--files DIR]`: the story of one shop, step by step, ending with
+// checks that compare every read model and every fake with the log. Exits 1 if anything disagrees. Step 9 reads
+// a copy of data/checkout-v1.db, a store written before OrderPlaced had a currency. LOCATION is a SQLite file
+// or a PostgreSQL schema ("postgresql://...?evs_schema=checkout"; read models in "checkout_read"); on
+// PostgreSQL, the steps that use stores of their own (6 and 9) keep them in SQLite files in DIR.
 #include "app.hpp"
 #include "audit.hpp"
 #include "choreography.hpp"
@@ -9,6 +11,7 @@
 #include <boost/describe/enum_to_string.hpp>
 
 #include <cstdarg>
+#include <optional>
 #include <thread>
 
 namespace checkout {
@@ -88,15 +91,32 @@ OrderRequest order(std::string id, std::string customer, std::string sku, int qu
 }
 
 void remove_files(const std::filesystem::path& db) {
-  for (const auto& base : {db, read_db_for(db)})
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(base.string() + suffix);
+  for (const std::string& base : {db.string(), read_db_for(db)})
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(base + suffix);
+}
+
+// Where a store or read model is, for the reader: the file, or the PostgreSQL schema.
+std::string where(const std::string& location) {
+  return on_postgresql(location) ? "PostgreSQL schema " + evs::parse_store_location(location).value().schema : location;
+}
+
+// --fresh on PostgreSQL: drops the demo's schemas (the store's, unless it is public, and its read models').
+void drop_schemas(const std::string& location) {
+  const std::string schema = evs::parse_store_location(location).value().schema;
+  ReadModelDb db(read_db_for(location));
+  for (const std::string& s : {schema, schema + "_read", schema + "_rebuild"})
+    if (s != "public") db.session().exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
 }
 
 }  // namespace
 
-int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
-  const std::filesystem::path choreo_db = db.parent_path() / (db.stem().string() + "-choreography.db");
-  if (fresh) remove_files(db), remove_files(choreo_db);
+int run_demo(const std::string& db, bool fresh, bool short_mode, const std::filesystem::path& files) {
+  const bool pg = on_postgresql(db);
+  // The stores of steps 6 and 9 are SQLite files: next to the store, or in `files` when it is on PostgreSQL.
+  const std::filesystem::path side = pg ? files / "checkout-pg.db" : std::filesystem::path(db);
+  const std::filesystem::path choreo_db = side.parent_path() / (side.stem().string() + "-choreography.db");
+  if (fresh && pg) drop_schemas(db);
+  if (fresh) remove_files(side), remove_files(choreo_db);
   const int clients = 4, orders_per_client = short_mode ? 10 : 60;
   const char* customers[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
   const auto started = Clock::now();
@@ -106,7 +126,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   shop.commands.unreachable_sku = "LAMP";  // the lamp supplier's system is down: its requests get lost
   for (auto [sku, n] : {std::pair{"BOOK", 2000}, {"MUG", 2000}, {"POSTER", 3}, {"LAMP", 10}}) shop.commands.restock(sku, n);
   shop.engine.start();
-  say("  event log %s, read models %s", db.c_str(), read_db_for(db).c_str());
+  say("  event log %s, read models %s", where(db).c_str(), where(read_db_for(db)).c_str());
   say("  restocked BOOK, MUG, POSTER (3 left), LAMP; %zu projections follow the log", shop.engine.health().size());
 
   step(2, "Concurrent clients place orders; the checkout answers at once");
@@ -164,8 +184,9 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   say("  after 7 attempts the event is parked: dead letters %llu (%s)", (unsigned long long)email.dead_letters,
       email.last_error.c_str());
   poll_until([&] { return settle(shop.store, shop.engine); });
-  say("  the next order's confirmation went out anyway: %d sent in all; see `checkout --db %s dead-letters list`",
-      shop.mail.sent(), db.c_str());
+  say("  the next order's confirmation went out anyway: %d sent in all; see %s", shop.mail.sent(),
+      (pg ? "the table evs_dead_letters in " + where(read_db_for(db))
+          : "`checkout --db " + db + " dead-letters list`").c_str());
 
   step(5, "The saga: payment -> stock reservation -> shipping, compensated when a step fails");
   shop.commands.place_order(order("s-1", "kim", "POSTER", 5)).value();  // only 3 posters left
@@ -180,6 +201,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   say("  meanwhile every other order shipped: the warehouse got %d pick lists, each once", shop.warehouse.orders());
 
   step(6, "The same flow, choreographed: services react to each other's events, no coordinator");
+  if (pg) say("  (a store of its own, on SQLite: %s)", choreo_db.c_str());
   {
     evs::SqliteEventStore store({.path = choreo_db, .durability = evs::Durability::normal});
     CardGateway gateway;
@@ -189,7 +211,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
     choreography::PaymentService payments(commands);
     evs::ProjectionEngine engine(store);
     for (evs::Projection* p : std::initializer_list<evs::Projection*>{&stock, &shipping, &payments})
-      engine.add(*p, {.database = read_db_for(choreo_db)});
+      engine.add(*p, {.database = read_db_for(choreo_db.string())});
     commands.restock("POSTER", 1);
     engine.start();
     commands.place_order(order("ch-1", "mia", "POSTER", 1)).value();
@@ -213,7 +235,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   settle(shop.store, fraud_engine);
   ReadModelDb read(read_db_for(db));
   say("  started at position 0, caught up with the history (%llu events) in %lld ms; flagged %lld big orders",
-      (unsigned long long)shop.store.last_position().value(), ms_since(t),
+      (unsigned long long)shop.store.count_events(0, shop.store.last_position().value()).value(), ms_since(t),
       (long long)read.integer("SELECT count(*) FROM fraud_flags"));
 
   step(8, "Rebuild revenue_per_day with zero downtime, while orders keep coming");
@@ -224,15 +246,34 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
       shop.commands.place_order(order("r-" + std::to_string(i), customers[i % 8], "BOOK", 1)).value();
   });
   ReadModels models;
-  const std::string db_arg = db.string();
+  const std::string& db_arg = db;
   const char* argv[] = {"checkout", "--db", db_arg.c_str(), "rebuild", "revenue_per_day"};
-  const int rebuilt = evs::cli::run(models.tool(db), 5, argv);
+  int rebuilt = 0;
+  std::optional<evs::ProjectionEngine> rebuild;  // PostgreSQL: a second revenue_per_day, built from position 0
+  if (!pg) {
+    rebuilt = evs::cli::run(models.tool(db), 5, argv);
+  } else {
+    say("  (the evs tool rebuilds SQLite read models only so far: here revenue_per_day is built again from 0 in "
+        "%s, next to the live one, and compared with it)", where(read_db_for(db, "rebuild")).c_str());
+    rebuild.emplace(shop.store);
+    rebuild->add(models.revenue, {.database = read_db_for(db, "rebuild")});
+    rebuild->start();
+    std::this_thread::sleep_for(short_mode ? 200ms : 1s);
+  }
   open = false;
   shopper.join();
-  say("  the live engine kept running: %d orders were placed during the rebuild (tool exit code %d)", during.load(), rebuilt);
+  if (rebuild) {
+    settle(shop.store, *rebuild);
+    settle(shop.store, shop.engine);
+    rebuild->stop();
+    const char* rows = "SELECT day, orders, gross_cents, refunded_cents FROM revenue_per_day ORDER BY day";
+    rebuilt = ReadModelDb(read_db_for(db, "rebuild")).session().query(rows) == read.session().query(rows) ? 0 : 1;
+  }
+  say("  the live engine kept running: %d orders were placed during the rebuild (%s %d)", during.load(),
+      pg ? "1 if the copy differs from the live one:" : "tool exit code", rebuilt);
 
   step(9, "An old store: orders placed before OrderPlaced had a currency (version 1)");
-  const std::filesystem::path v1_db = db.parent_path() / (db.stem().string() + "-v1.db");
+  const std::filesystem::path v1_db = side.parent_path() / (side.stem().string() + "-v1.db");
   remove_files(v1_db);
   std::filesystem::copy_file(CHECKOUT_V1_STORE, v1_db);  // a copy: the committed store is never written
   std::int64_t v1_placed = 0, v1_in_usd = 0;
@@ -242,7 +283,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
       v1_placed += e.type == evs::event_info_v<OrderPlaced>.name && e.schema_version == 1;
     OrdersByCustomer old_orders;
     evs::ProjectionEngine old_engine(old_store);
-    old_engine.add(old_orders, {.database = read_db_for(v1_db)});
+    old_engine.add(old_orders, {.database = read_db_for(v1_db.string())});
     old_engine.start();
     settle(old_store, old_engine);
     old_engine.stop();
@@ -252,7 +293,7 @@ int run_demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
       say("  %s: %s, %s (the repository replays the v1 event as v2)", id,
           std::string(boost::describe::enum_to_string(o.status, "?")).c_str(), money(o.total_cents, o.currency).c_str());
     }
-    v1_in_usd = ReadModelDb(read_db_for(v1_db)).integer("SELECT count(*) FROM orders WHERE currency = 'USD'");
+    v1_in_usd = ReadModelDb(read_db_for(v1_db.string())).integer("SELECT count(*) FROM orders WHERE currency = 'USD'");
   }
   say("  %s: %lld orders stored as checkout.order_placed v1; orders_by_customer lists %lld of them in USD",
       v1_db.c_str(), (long long)v1_placed, (long long)v1_in_usd);

@@ -14,7 +14,7 @@ class FraudDetection : public evs::SqlProjection<FraudDetection, OrderPlaced> {
   static constexpr std::int64_t big_order_cents = 20'000;
 
   void setup(evs::SqlSession& db) {
-    db.exec("CREATE TABLE IF NOT EXISTS fraud_flags (order_id TEXT PRIMARY KEY, customer TEXT, total_cents INTEGER)");
+    db.exec("CREATE TABLE IF NOT EXISTS fraud_flags (order_id TEXT PRIMARY KEY, customer TEXT, total_cents BIGINT)");
   }
   void handle(const OrderPlaced& e, evs::SqlSession& db) {
     if (e.total_cents >= big_order_cents)

@@ -25,7 +25,7 @@ class OrdersByCustomer
   static constexpr std::string_view name = "orders_by_customer";
   void setup(evs::SqlSession& db) {
     db.exec("CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, "
-            "sku TEXT, quantity INTEGER, total_cents INTEGER, currency TEXT, status TEXT NOT NULL)");
+            "sku TEXT, quantity BIGINT, total_cents BIGINT, currency TEXT, status TEXT NOT NULL)");
     db.exec("CREATE INDEX IF NOT EXISTS orders_by_customer_idx ON orders(customer)");
   }
   void handle(const OrderPlaced& e, evs::SqlSession& db) {
@@ -44,17 +44,17 @@ class RevenuePerDay : public evs::SqlProjection<RevenuePerDay, OrderPlaced, Paym
  public:
   static constexpr std::string_view name = "revenue_per_day";
   void setup(evs::SqlSession& db) {
-    db.exec("CREATE TABLE IF NOT EXISTS revenue_per_day (day TEXT PRIMARY KEY, orders INTEGER NOT NULL, "
-            "gross_cents INTEGER NOT NULL, refunded_cents INTEGER NOT NULL)");
+    db.exec("CREATE TABLE IF NOT EXISTS revenue_per_day (day TEXT PRIMARY KEY, orders BIGINT NOT NULL, "
+            "gross_cents BIGINT NOT NULL, refunded_cents BIGINT NOT NULL)");
   }
   void handle(const OrderPlaced& e, const evs::RecordedEvent& m, evs::SqlSession& db) {
     db.exec("INSERT INTO revenue_per_day VALUES (?1, 1, ?2, 0) ON CONFLICT(day) DO UPDATE SET "
-            "orders = orders + 1, gross_cents = gross_cents + ?2",
+            "orders = revenue_per_day.orders + 1, gross_cents = revenue_per_day.gross_cents + ?2",
             {day_of(m.recorded_at), e.total_cents});
   }
   void handle(const PaymentRefunded& e, const evs::RecordedEvent& m, evs::SqlSession& db) {
     db.exec("INSERT INTO revenue_per_day VALUES (?1, 0, 0, ?2) ON CONFLICT(day) DO UPDATE SET "
-            "refunded_cents = refunded_cents + ?2",
+            "refunded_cents = revenue_per_day.refunded_cents + ?2",
             {day_of(m.recorded_at), e.amount_cents});
   }
 };
@@ -63,12 +63,12 @@ class StockLevels : public evs::SqlProjection<StockLevels, Restocked, StockReser
  public:
   static constexpr std::string_view name = "stock_levels";
   void setup(evs::SqlSession& db) {
-    db.exec("CREATE TABLE IF NOT EXISTS stock_levels (sku TEXT PRIMARY KEY, available INTEGER NOT NULL, "
-            "reserved INTEGER NOT NULL)");
+    db.exec("CREATE TABLE IF NOT EXISTS stock_levels (sku TEXT PRIMARY KEY, available BIGINT NOT NULL, "
+            "reserved BIGINT NOT NULL)");
   }
   void handle(const Restocked& e, evs::SqlSession& db) {
     db.exec("INSERT INTO stock_levels VALUES (?1, ?2, 0) ON CONFLICT(sku) DO UPDATE SET "
-            "available = available + ?2",
+            "available = stock_levels.available + ?2",
             {e.sku, std::int64_t{e.quantity}});
   }
   void handle(const StockReserved& e, evs::SqlSession& db) {

@@ -1,10 +1,12 @@
-// SqlDatabase: a SQLite database of its own with a SqlSession on it, for running a SQL projection's
-// setup() and handlers outside the projection engine — what evs::testing::ProjectionScenario runs SQL read
-// models on. The engine does not use it (it opens its own connections, next to the checkpoints).
+// SqlDatabase: a database with a SqlSession on it, outside the projection engine: a private in-memory
+// SQLite database for running a SQL projection's setup() and handlers (what evs::testing::ProjectionScenario
+// runs SQL read models on), or a projection database opened by its location, to query read models from an
+// application on either backend. The engine does not use it (it opens its own connections).
 #pragma once
 
 #include "evs/projections/sql_session.hpp"
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 
@@ -15,6 +17,12 @@ class SqlDatabase {
   // A private, empty in-memory database; it disappears with this object. Throws evs::Exception(io_error)
   // when SQLite cannot open one (out of memory).
   static SqlDatabase in_memory();
+  // The projection database at `location`, as ProjectionOptions::database names it: a SQLite file, or a
+  // PostgreSQL schema ("postgresql://...?evs_schema=NAME"). Creates what the engine would create there when
+  // missing (the file or the schema, and the engine's checkpoint, dead-letter and inbox tables), so a read
+  // model's tables exist only once its projection has run setup(). Throws evs::Exception as the engine's
+  // start() does when it cannot open the database (io_error, unavailable, invalid_argument).
+  static SqlDatabase open(const std::filesystem::path& location);
 
   // The session on this database. Outside run_transaction() every statement commits on its own.
   SqlSession& session();
