@@ -1,7 +1,10 @@
 // copy_store: a whole store into an empty one, through the two stores' StoreTransfer.
 #include "evs/eventstore/store_transfer.hpp"
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 
 namespace evs {
 namespace {
@@ -59,9 +62,25 @@ Result<CopyStats> copy_store(EventStore& from, EventStore& to, const CopyOptions
   // 2. The events, in log order, one transaction per batch.
   report(CopyProgress::Stage::events);
   ReadAllBatch page;
+  std::optional<std::chrono::steady_clock::time_point> waiting_since;
   for (std::uint64_t next = 1;;) {
     if (auto r = from.read_all_into(page, next, batch); !r) return stopped(r.error());
-    if (page.events.empty()) break;
+    if (page.events.empty()) {
+      // The readable end. Readers may lag commits (PostgreSQL's fence): wait for what the source held.
+      if (progress.events >= total->events) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (!waiting_since) waiting_since = now;
+      if (now - *waiting_since > options.wait_for_readers)
+        return stopped(Error{errc::timed_out,
+                             "the source held " + count(total->events, "event", "events") + " when the copy started, "
+                             "but only " + std::to_string(progress.events) + " are readable after waiting " +
+                             std::to_string(options.wait_for_readers.count()) +
+                             " ms: a transaction open somewhere holds the source's readers back (on PostgreSQL, "
+                             "see pg_stat_activity for a session idle in transaction)"});
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    waiting_since.reset();
     if (auto r = (*target)->import_events(page.events); !r) return stopped(r.error());
     progress.events += page.events.size();
     progress.last_position = page.events.back().position;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -305,5 +306,43 @@ TEST_CASE("a copy into PostgreSQL raises the transaction-id offset when the copi
   REQUIRE(log.size() == 4);
   CHECK(log[2].position == appended->first_position);
   CHECK(log[3].position == again->first_position);
+}
+
+TEST_CASE("a copy from PostgreSQL waits for the events its readers cannot see yet, and says so when they stay "
+          "hidden") {
+  evs::test::PgBackend pg;
+  auto source = pg.open();
+  REQUIRE(source->append("a-1", ExpectedVersion::any(), std::vector<EventData>{deposit(1)}));
+  // Another session's open transaction (it has an id) holds every reader of the cluster back.
+  PGconn* blocker = PQconnectdb(pg.schema.url().c_str());
+  REQUIRE(PQstatus(blocker) == CONNECTION_OK);
+  PQclear(PQexec(blocker, "BEGIN"));
+  PQclear(PQexec(blocker, "SELECT pg_current_xact_id()"));
+  REQUIRE(source->append("a-1", ExpectedVersion::any(), std::vector<EventData>{deposit(2), deposit(3)}));
+
+  evs::test::SqliteBackend first;
+  auto hidden = first.open();
+  CopyOptions options;
+  options.wait_for_readers = std::chrono::milliseconds(300);
+  auto r = copy_store(*source, *hidden, options);
+  REQUIRE_FALSE(r);
+  CAPTURE(r.error().message);
+  CHECK(r.error().is(errc::timed_out));
+  CHECK(r.error().message.find("the source held 3 events when the copy started, but only 1 are readable") !=
+        std::string::npos);
+
+  // Once the transaction ends, a copy waits for the rest and gets everything.
+  std::thread ender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    PQclear(PQexec(blocker, "COMMIT"));
+  });
+  evs::test::SqliteBackend second;
+  auto target = second.open();
+  auto copied = copy_store(*source, *target);
+  ender.join();
+  PQfinish(blocker);
+  REQUIRE(copied);
+  CHECK(copied->events == 3);
+  CHECK(evs::test::check_same_store(*source, *target) == 3);
 }
 #endif

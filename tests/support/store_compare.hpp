@@ -80,8 +80,20 @@ inline void check_same_snapshot(const Snapshot& a, const Snapshot& b) {
 }
 
 // Checks that `copy` holds exactly what `original` holds; returns the number of events compared.
+// Waits (up to 10 s) until the store's readers see every event it holds (see wait_for_head).
+inline void wait_until_readable(EventStore& store) {
+  auto transfer = open_transfer(store);
+  REQUIRE(transfer);
+  const std::uint64_t held = (*transfer)->contents().value().events;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (whole_log(store).size() < held && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(whole_log(store).size() == held);
+}
+
 inline std::size_t check_same_store(EventStore& original, EventStore& copy) {
-  wait_for_head(copy, original.last_position().value());
+  wait_until_readable(original);
+  wait_until_readable(copy);
   const auto a = whole_log(original), b = whole_log(copy);
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {

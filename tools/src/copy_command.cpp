@@ -52,8 +52,8 @@ void copy(Context& ctx, const CopyArgs& args) {
   options.batch_size = args.batch;
   options.progress = [&](const CopyProgress& p) {
     using Stage = CopyProgress::Stage;
-    const bool stage_end = (p.stage == Stage::events && p.events == p.total_events) ||
-                           (p.stage == Stage::snapshots && p.snapshots == p.total_snapshots && p.total_snapshots > 0);
+    const bool stage_end = (p.stage == Stage::events && p.events >= p.total_events) ||
+                           (p.stage == Stage::snapshots && p.snapshots >= p.total_snapshots && p.total_snapshots > 0);
     if (p.stage == Stage::schemas) {
       ctx.err << ctx.app.name << ": copying " << plural(p.total_events, "event", "events") << " and "
               << plural(p.total_snapshots, "snapshot", "snapshots") << " from " << from_name << " to " << to_name

@@ -9,6 +9,7 @@
 
 #include "evs/eventstore/event_store.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -100,6 +101,11 @@ struct CopyOptions {
   std::size_t batch_size = 2000;
   // Called after each stage and each batch, on the calling thread.
   std::function<void(const CopyProgress&)> progress;
+  // How long the copy waits, at the readable end of the source's log, for the events the source held when
+  // the copy started: PostgreSQL readers see the log only below the oldest transaction still open anywhere
+  // in the cluster (PgEventStore::fence_holders), so committed events can be unreadable for a moment.
+  // Past it the copy fails with timed_out.
+  std::chrono::milliseconds wait_for_readers{std::chrono::minutes(1)};
 };
 
 struct CopyStats {
@@ -111,7 +117,8 @@ struct CopyStats {
 };
 
 // Copies everything `from` holds into `to`: the schema records, every event (read_all order, in batches of
-// one transaction each) and every snapshot, all as stored, then finish_import(). `to` must be empty (no
+// one transaction each; at least as many as `from` held when the copy started, see wait_for_readers) and
+// every snapshot, all as stored, then finish_import(). `to` must be empty (no
 // events, streams, snapshots or schema records): otherwise invalid_argument, and nothing is written. Events
 // appended to `from` while it copies may or may not be copied: copy a store nothing writes to. After a
 // copy, both stores read the same events at the same positions, and appends to `to` go after them.
