@@ -532,7 +532,9 @@ struct SqliteEventStore::Impl {
       for (std::int64_t id : type_ids) statement->bind(index++, id);
       for (const std::string& category : filter.categories) statement->bind_text(index++, category);
       while (must(statement->step(action))) read_event(slot(out, n), *statement, c, r.names, nullptr);
-      low = high + 1;
+      // The next window starts at the next stored position: a log imported from PostgreSQL has gaps far
+      // wider than a window, which would otherwise be scanned window by empty window.
+      low = high < head ? next_stored_position(c, high + 1, action) : head + 1;
     }
     out.resize(n);
     // A full batch stops at its last event; a short one examined everything up to the head.
@@ -565,29 +567,44 @@ struct SqliteEventStore::Impl {
     return sql;
   }
 
+  // The first stored position at or after `position` (the head + 1 when there is none: callers stay below it).
+  static std::uint64_t next_stored_position(Connection& c, std::uint64_t position, std::string_view action) {
+    auto statement = must(c.cached("SELECT min(position) FROM events WHERE position >= ?1", action));
+    statement->bind(1, to_db(position));
+    must(statement->step(action));
+    return statement->column_is_null(0) ? std::numeric_limits<std::uint64_t>::max() : to_u64(statement->column_int64(0));
+  }
+
   std::uint64_t position_at(Reader& r, Timestamp t) {
     Connection& c = r.connection;
     constexpr std::string_view action = "find a position by time in";
     const std::int64_t target = t.time_since_epoch().count();
     const std::uint64_t head = query_u64(c, "SELECT max(position) FROM events", action);
-    // recorded_at never decreases along positions and positions are gap-free: binary search for the last
-    // position recorded at or before `target`, using primary-key point lookups.
-    const auto recorded_at = [&](std::uint64_t position) {
-      auto statement = must(c.cached("SELECT recorded_at FROM events WHERE position = ?1", action));
+    // recorded_at never decreases along positions: binary search for the last position recorded at or before
+    // `target`, with primary-key seeks. Appended positions are gap-free, but a log imported from PostgreSQL
+    // has gaps (and its recorded times follow its positions only up to overlapping transactions): each probe
+    // takes the first stored position at or after the middle.
+    const auto stored_at_or_after = [&](std::uint64_t position) {
+      auto statement = must(c.cached(
+          "SELECT position, recorded_at FROM events WHERE position >= ?1 ORDER BY position LIMIT 1", action));
       statement->bind(1, to_db(position));
       if (!must(statement->step(action)))
-        throw StorageFailure{{errc::io_error, "read " + path + ": position " + std::to_string(position) +
-                                                  " is missing from the log (the file is damaged)"}};
-      return statement->column_int64(0);
+        throw StorageFailure{{errc::io_error, "read " + path + ": no position at or after " + std::to_string(position) +
+                                                  " below the head " + std::to_string(head) + " (the file is damaged)"}};
+      return std::pair(to_u64(statement->column_int64(0)), statement->column_int64(1));
     };
-    if (head == 0 || recorded_at(1) > target) return 0;
-    std::uint64_t low = 1, high = head;  // invariant: recorded_at(low) <= target
+    if (head == 0) return 0;
+    const auto first = stored_at_or_after(1);
+    if (first.second > target) return 0;
+    // Invariant: `low` is stored and recorded at or before `target`; no answer lies above `high`.
+    std::uint64_t low = first.first, high = head;
     while (low < high) {
       const std::uint64_t mid = low + (high - low + 1) / 2;
-      if (recorded_at(mid) <= target)
-        low = mid;
+      const auto [position, recorded_at] = stored_at_or_after(mid);
+      if (position <= high && recorded_at <= target)
+        low = position;
       else
-        high = mid - 1;
+        high = mid - 1;  // nothing stored in [mid, position) and, from `position` on, recorded after `target`
     }
     return low;
   }

@@ -3,6 +3,11 @@
 #include "commands.hpp"
 #include "format.hpp"
 
+#ifdef EVS_HAS_POSTGRESQL
+#include "evs/eventstore/pg_event_store.hpp"
+#endif
+
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -10,22 +15,96 @@
 
 namespace evs::cli {
 
-std::unique_ptr<SqliteEventStore> Context::open_store(bool writable,
-                                                     std::optional<SchemaCheck> schema_check) const {
+StoreLocation Context::location() const {
   if (db.empty()) throw CLI::RequiredError("--db");
-  std::error_code ec;
-  const auto status = std::filesystem::status(db, ec);
-  if (!std::filesystem::exists(status)) throw Failure("open " + db + ": no such file");
-  if (std::filesystem::is_directory(status)) throw Failure("open " + db + ": is a directory, not an evs store");
-  SqliteOptions options;
-  options.path = db;
-  options.read_only = !writable;
-  options.immutable = !writable && closed_database(db);
-  options.registry = app.registry;
-  options.schema_check = schema_check.value_or(writable ? SchemaCheck::refuse : SchemaCheck::warn);
-  options.schema_warning = [this](const std::string& report) {
-    err << app.name << ": warning: " << one_line(report) << std::endl;
+  return parse_location("--db", db);
+}
+
+StoreLocation parse_location(std::string_view option, std::string_view location) {
+  auto parsed = parse_store_location(location);
+  if (!parsed)
+    throw Failure(std::string(option) + " " + without_password(location) + ": " + parsed.error().message);
+  return std::move(*parsed);
+}
+
+std::string Context::where() const {
+  const StoreLocation l = location();
+  return l.backend == StoreBackend::sqlite ? l.target : without_password(db);
+}
+
+std::string without_password(std::string_view location) {
+  std::string s(location);
+  const auto drop_parameter = [&](char separator) {  // "password=..." up to the next separator
+    for (std::size_t at = s.find("password="); at != std::string::npos; at = s.find("password=", at)) {
+      if (at > 0 && s[at - 1] != separator && s[at - 1] != '?') {
+        ++at;
+        continue;
+      }
+      std::size_t end = s.find(separator, at);
+      end = end == std::string::npos ? s.size() : end + 1;
+      s.erase(at, end - at);
+    }
+    while (!s.empty() && (s.back() == separator || s.back() == '?')) s.pop_back();
   };
+  const std::size_t scheme = s.find("://");
+  if (s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0) {
+    // postgresql://user:secret@host/db?password=secret
+    const std::size_t authority = scheme + 3;
+    const std::size_t end = std::min(s.find_first_of("/?", authority), s.size());
+    const std::size_t at = s.rfind('@', end);
+    if (at != std::string::npos && at >= authority) {
+      const std::size_t colon = s.find(':', authority);
+      if (colon != std::string::npos && colon < at) s.erase(colon, at - colon);
+    }
+    drop_parameter('&');
+  } else if (s.find('=') != std::string::npos) {
+    drop_parameter(' ');
+  }
+  return s;
+}
+
+std::unique_ptr<EventStore> Context::open_store(bool writable, std::optional<SchemaCheck> schema_check) const {
+  if (db.empty()) throw CLI::RequiredError("--db");
+  return open_store_at(*this, "--db", db, writable,
+                       schema_check.value_or(writable ? SchemaCheck::refuse : SchemaCheck::warn));
+}
+
+std::unique_ptr<EventStore> open_store_at(const Context& ctx, std::string_view option, std::string_view location,
+                                          bool writable, SchemaCheck schema_check, bool create) {
+  const StoreLocation where = parse_location(option, location);
+  auto warning = [&ctx](const std::string& report) {
+    ctx.err << ctx.app.name << ": warning: " << one_line(report) << std::endl;
+  };
+  if (where.backend == StoreBackend::postgresql) {
+#ifdef EVS_HAS_POSTGRESQL
+    PgOptions options;
+    options.url = where.target;
+    options.schema = where.schema;
+    options.writers = 1;  // one command's appends
+    options.readers = 2;
+    options.read_only = !writable;
+    options.registry = ctx.app.registry;
+    options.schema_check = schema_check;
+    options.schema_warning = warning;
+    return std::make_unique<PgEventStore>(std::move(options));
+#else
+    throw Failure(std::string(option) + " " + without_password(location) + ": this " + ctx.app.name +
+                  " was built without the PostgreSQL backend (configure evs with EVS_POSTGRESQL=ON)");
+#endif
+  }
+  const std::string& path = where.target;
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  const bool exists = std::filesystem::exists(status);
+  if (!exists && !(create && writable)) throw Failure("open " + path + ": no such file");
+  if (std::filesystem::is_directory(status)) throw Failure("open " + path + ": is a directory, not an evs store");
+  SqliteOptions options;
+  options.path = path;
+  options.read_only = !writable;
+  options.immutable = !writable && closed_database(path);
+  options.registry = ctx.app.registry;
+  options.schema_check = schema_check;
+  options.schema_warning = warning;
   return std::make_unique<SqliteEventStore>(std::move(options));
 }
 
@@ -115,7 +194,7 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   ctx.db = app.default_db.string();
 
   const bool standalone = app.projections.empty() && app.registry->all().empty();
-  CLI::App cli(standalone ? "Inspect, check and move the events of an evs SQLite store."
+  CLI::App cli(standalone ? "Inspect, check, copy and move the events of an evs store (SQLite or PostgreSQL)."
                           : "Inspect, check, rebuild and replay the event store and projections of " + app.name +
                                 ".",
                app.name);
@@ -124,10 +203,11 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   cli.footer(std::string("Exit codes: 0 ok, 1 failure, 2 bad usage") +
              (app.projections.empty() ? "" : ", 3 rebuild --dry-run found differences") +
              ". Errors go to stderr as one line.");
+  const std::string what = "the evs store: a SQLite file (PATH or sqlite:PATH) or postgresql://...?evs_schema=NAME";
   cli.add_option("--db", ctx.db,
-                 app.default_db.empty() ? std::string("the evs SQLite store (required)")
-                                        : "the evs SQLite store (default: " + app.default_db.string() + ")")
-      ->option_text("PATH");
+                 app.default_db.empty() ? what + " (required)"
+                                        : what + " (default: " + without_password(app.default_db.string()) + ")")
+      ->option_text("LOCATION");
   cli.add_flag("--json", ctx.json, "machine-readable output: one JSON object per line");
   cli.set_version_flag("--version",
                        standalone ? app.name + " " + EVS_VERSION : app.name + " (evs " + EVS_VERSION + ")",
@@ -139,8 +219,10 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   add_snapshot_commands(cli, ctx);
 
   // Subcommand help does not show the parent's options: say which global options apply.
-  const std::string globals = "Global options (before or after the command): --db PATH" +
-                              (app.default_db.empty() ? std::string() : " (default: " + app.default_db.string() + ")") +
+  const std::string globals = "Global options (before or after the command): --db LOCATION (a SQLite path, or "
+                              "postgresql://...?evs_schema=NAME)" +
+                              (app.default_db.empty() ? std::string()
+                                                      : " (default: " + without_password(app.default_db.string()) + ")") +
                               ", --json (one JSON object per line).";
   const std::function<void(CLI::App&)> add_globals = [&](CLI::App& a) {
     for (CLI::App* sub : a.get_subcommands({})) {

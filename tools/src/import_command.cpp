@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
+#include "store_sql.hpp"
 
 #include "evs/core/detail/json_parse.hpp"
 
@@ -110,8 +111,7 @@ ImportedEvent parse_line(std::string_view line, const std::string& where) {
 // stops the import with an error naming the line, and leaves the stream as it was.
 class StreamImporter {
  public:
-  StreamImporter(const Context& ctx, SqliteEventStore& store)
-      : store_(store), lookup_(open_sql(ctx.db, sqlite::Access::read)) {}
+  StreamImporter(const Context& ctx, EventStore& store) : store_(store), lookup_(open_store_sql(ctx, false)) {}
 
   std::uint64_t imported = 0, skipped = 0;
   std::set<std::string> streams_touched;
@@ -165,15 +165,15 @@ class StreamImporter {
   // The target version of the stream's first event in the file: where that event is stored already, or
   // after the stream's last event.
   std::uint64_t align(const ImportedEvent& first) {
-    constexpr std::string_view action = "import into";
-    auto st = must(lookup_.cached(
-        "SELECT s.name, e.version FROM events e JOIN streams s ON s.id = e.stream WHERE e.event_id = ?1", action));
-    st->bind_blob(1, first.data.event_id.bytes_view());
-    if (must(st->step(action))) {
-      const std::string holder = text_column(*st, 0);
-      if (holder != first.stream)
-        fail(first, "event " + first.data.event_id.to_string() + " is already stored in stream " + holder);
-      return static_cast<std::uint64_t>(st->column_int64(1));
+    std::optional<std::pair<std::string, std::uint64_t>> stored;  // the stream and version holding it
+    lookup_->each("SELECT s.name, e.version FROM events e JOIN streams s ON s.id = e.stream WHERE e.event_id = $1",
+                  {SqlParam::uuid(first.data.event_id)}, [&](const SqlRow& row) {
+                    stored.emplace(std::string(row.text(0)), static_cast<std::uint64_t>(row.integer(1)));
+                  });
+    if (stored) {
+      if (stored->first != first.stream)
+        fail(first, "event " + first.data.event_id.to_string() + " is already stored in stream " + stored->first);
+      return stored->second;
     }
     return must(store_.stream_version(first.stream)) + 1;
   }
@@ -183,8 +183,8 @@ class StreamImporter {
                   plural(imported, "event was", "events were") + " imported before it");
   }
 
-  SqliteEventStore& store_;
-  sqlite::Connection lookup_;
+  EventStore& store_;
+  std::unique_ptr<StoreSql> lookup_;
   std::map<std::string, std::uint64_t> next_version_;  // per stream: the target version of its next file event
 };
 
@@ -207,16 +207,9 @@ void import_events(Context& ctx, const ImportArgs& args) {
   }
   if (in->bad()) throw Failure("cannot read " + source + ": " + std::strerror(errno));
 
-  if (ctx.db.empty()) throw CLI::RequiredError("--db");
   // The target may be new: import creates it (unlike every other command).
-  std::unique_ptr<SqliteEventStore> store;
-  if (std::filesystem::exists(ctx.db)) {
-    store = ctx.open_store(true);
-  } else {
-    SqliteOptions options;
-    options.path = ctx.db;
-    store = std::make_unique<SqliteEventStore>(std::move(options));
-  }
+  if (ctx.db.empty()) throw CLI::RequiredError("--db");
+  auto store = open_store_at(ctx, "--db", ctx.db, true, SchemaCheck::refuse, true);
 
   StreamImporter importer(ctx, *store);
   for (std::size_t i = 0; i < events.size();) {
@@ -229,10 +222,10 @@ void import_events(Context& ctx, const ImportArgs& args) {
   const std::uint64_t imported = importer.imported, skipped = importer.skipped;
   const std::set<std::string>& streams_touched = importer.streams_touched;
   if (ctx.json)
-    ctx.out << JsonObject().num("imported", imported).num("skipped", skipped).num("streams", streams_touched.size()).str("db", ctx.db).text()
+    ctx.out << JsonObject().num("imported", imported).num("skipped", skipped).num("streams", streams_touched.size()).str("db", ctx.where()).text()
             << '\n';
   else
-    ctx.out << "imported " << plural(imported, "event", "events") << " into " << ctx.db
+    ctx.out << "imported " << plural(imported, "event", "events") << " into " << ctx.where()
             << (imported > 0 ? " (" + plural(streams_touched.size(), "stream", "streams") + ")" : std::string())
             << "; skipped " << skipped << " already stored\n";
 }
@@ -250,7 +243,8 @@ void add_import_command(CLI::App& cli, Context& ctx) {
       "skipped, so importing a file again, or re-running an interrupted import, stores only what is missing. A "
       "different event at one of those versions, or an id stored in another stream, stops the import with an "
       "error. Positions, versions and recorded times are assigned by the target store. A malformed line imports "
-      "nothing. Creates --db if it does not exist.");
+      "nothing. Creates --db if it does not exist (a SQLite file, or the store's tables in a PostgreSQL schema). "
+      "To move a whole store with its positions, times and snapshots, use copy.");
   sub->callback([&ctx, args] { import_events(ctx, *args); });
 }
 

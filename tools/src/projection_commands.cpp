@@ -33,8 +33,8 @@ const char* kind_name(ProjectionKind k) {
   return "?";
 }
 
-// The databases that hold projection tables: --projections-db when given; else --db and every database
-// the application's projections are configured with.
+// The databases that hold projection tables: --projections-db when given; else --db (a SQLite store) and
+// every database the application's projections are configured with.
 std::vector<std::string> projection_databases(const Context& ctx, const std::string& explicit_db) {
   if (!explicit_db.empty()) return {explicit_db};
   std::vector<std::string> out;
@@ -42,7 +42,7 @@ std::vector<std::string> projection_databases(const Context& ctx, const std::str
   auto add = [&](const std::string& p) {
     if (!p.empty() && seen.insert(same_file_key(p)).second) out.push_back(p);
   };
-  add(ctx.db);
+  if (!ctx.db.empty() && !ctx.postgres()) add(ctx.location().target);
   for (const ProjectionEntry& e : ctx.app.projections) add(e.options.database.string());
   return out;
 }
@@ -59,7 +59,10 @@ std::string dead_letter_database(const Context& ctx, const std::string& explicit
   }
   if (keys.size() == 1) return only;
   if (ctx.db.empty()) throw CLI::RequiredError("--db or --projections-db");
-  return ctx.db;
+  if (ctx.postgres())
+    throw Failure("the dead letters live in the projection database (a SQLite file) each projection is configured "
+                  "with, not in the PostgreSQL store " + ctx.where() + ": pass it with --projections-db");
+  return ctx.location().target;
 }
 
 // Opens the dead-letter database `path` and checks that it holds the projection tables. A missing file, a
@@ -229,7 +232,11 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
     if (rows.empty()) {
       std::string where;
       for (const auto& p : projection_databases(ctx, args.projections_db)) where += (where.empty() ? "" : ", ") + p;
-      ctx.out << "no projection checkpoints in " << where << '\n';
+      if (where.empty())
+        ctx.out << "no projection checkpoints: the store " << ctx.where()
+                << " holds none; pass the projection database with --projections-db\n";
+      else
+        ctx.out << "no projection checkpoints in " << where << '\n';
     }
     ctx.out << "store head: position " << head << '\n';
   }
@@ -347,7 +354,7 @@ void dead_letters_show(Context& ctx, const DeadLetterArgs& args) {
       event = std::move(found.events.front());
     else
       event_problem = "no event " + d->event_id.to_string() + " at position " + std::to_string(d->position) + " in " +
-                      ctx.db;
+                      ctx.where();
   }
   if (ctx.json) {
     JsonObject o = dead_letter_json(*d);

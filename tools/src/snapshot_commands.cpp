@@ -3,7 +3,7 @@
 // a new snapshot by its policy), so dropping never loses data.
 #include "commands.hpp"
 #include "format.hpp"
-#include "sql.hpp"
+#include "store_sql.hpp"
 
 #include <memory>
 #include <optional>
@@ -24,16 +24,12 @@ void drop(Context& ctx, const DropArgs& args) {
   // Opening the store checks that this is an evs store and brings its schema up to date. A drifted event
   // type does not stop this command: dropping snapshots decodes nothing.
   ctx.open_store(true, SchemaCheck::off).reset();
-  auto c = open_sql(ctx.db, sqlite::Access::write);
-  constexpr std::string_view action = "drop snapshots from";
-  auto st = must(c.cached(args.stream ? "DELETE FROM snapshots WHERE stream = ?1"
-                          : args.type ? "DELETE FROM snapshots WHERE state_type = ?1"
-                                      : "DELETE FROM snapshots",
-                          action));
-  if (args.stream) st->bind_text(1, *args.stream);
-  if (args.type) st->bind_text(1, *args.type);
-  must(st->run(action));
-  const auto dropped = static_cast<std::uint64_t>(sqlite3_changes(c.handle()));
+  auto sql = open_store_sql(ctx, true);
+  const std::string key = args.stream ? *args.stream : args.type ? *args.type : std::string();
+  const std::uint64_t dropped = sql->change(args.stream ? "DELETE FROM snapshots WHERE stream = $1"
+                                            : args.type ? "DELETE FROM snapshots WHERE state_type = $1"
+                                                        : "DELETE FROM snapshots",
+                                            args.all ? StoreSql::Params{} : StoreSql::Params{SqlParam::text(key)});
   if (ctx.json) {
     JsonObject o;
     o.num("dropped", dropped);

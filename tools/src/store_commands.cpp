@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
+#include "store_sql.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -27,32 +28,40 @@ struct StreamsArgs {
 
 void streams(Context& ctx, const StreamsArgs& args) {
   auto store = ctx.open_store();
-  auto c = open_sql(ctx.db, sqlite::Access::read);
-  constexpr std::string_view action = "list the streams of";
-  std::string sql = "SELECT name, category, version, updated_at FROM streams";
+  auto sql = open_store_sql(ctx, false);
+  // Page by name, so a store with millions of streams is never held in memory at once.
+  std::string query = "SELECT name, category, version, updated_at FROM streams WHERE name > $1";
   if (!args.categories.empty()) {
-    sql += " WHERE category IN (";
-    for (std::size_t i = 0; i < args.categories.size(); ++i) sql += (i ? ", ?" : "?") + std::to_string(i + 1);
-    sql += ")";
+    query += " AND category IN (";
+    for (std::size_t i = 0; i < args.categories.size(); ++i) query += (i ? ", $" : "$") + std::to_string(i + 2);
+    query += ")";
   }
-  sql += " ORDER BY name";
-  if (args.limit) sql += " LIMIT " + std::to_string(*args.limit);
-  auto st = must(c.cached(sql, action));
-  for (std::size_t i = 0; i < args.categories.size(); ++i) st->bind_text(static_cast<int>(i + 1), args.categories[i]);
+  query += " ORDER BY name LIMIT " + std::to_string(batch_size);
 
   Table table({"stream", "category", "version", "last update"}, {false, false, true, false});
+  const std::uint64_t limit = args.limit.value_or(std::numeric_limits<std::uint64_t>::max());
   std::uint64_t n = 0;
-  while (must(st->step(action))) {
-    ++n;
-    const std::string name = text_column(*st, 0);
-    const std::string category = text_column(*st, 1);
-    const auto version = static_cast<std::uint64_t>(st->column_int64(2));
-    const std::string updated = iso_time(st->column_int64(3));
-    if (ctx.json)
-      ctx.out << JsonObject().str("stream", name).str("category", category).num("version", version).str("updated_at", updated).text()
-              << '\n';
-    else
-      table.row({name, category, std::to_string(version), updated});
+  for (std::string after;;) {
+    StoreSql::Params params{SqlParam::text(after)};
+    for (const std::string& category : args.categories) params.push_back(SqlParam::text(category));
+    std::uint64_t page = 0;
+    std::string last;
+    sql->each(query, params, [&](const SqlRow& row) {
+      ++page;
+      last = std::string(row.text(0));
+      if (n >= limit) return;
+      ++n;
+      const std::string category(row.text(1));
+      const auto version = static_cast<std::uint64_t>(row.integer(2));
+      const std::string updated = iso_time(row.integer(3));
+      if (ctx.json)
+        ctx.out << JsonObject().str("stream", last).str("category", category).num("version", version).str("updated_at", updated).text()
+                << '\n';
+      else
+        table.row({last, category, std::to_string(version), updated});
+    });
+    if (page < batch_size || n >= limit) break;
+    after = std::move(last);
   }
   if (!ctx.json) {
     if (n > 0) table.print(ctx.out);
@@ -88,7 +97,7 @@ void read(Context& ctx, const ReadArgs& args) {
     options.max_count = static_cast<std::size_t>(std::min<std::uint64_t>(batch_size, left));
     auto events = store->read_stream(args.stream, options);
     if (!events && events.error().is(errc::stream_not_found))
-      throw Failure("stream '" + args.stream + "' not found in " + ctx.db);
+      throw Failure("stream '" + args.stream + "' not found in " + ctx.where());
     const auto batch = must(std::move(events));
     for (const RecordedEvent& e : batch) show(ctx, e);
     left -= batch.size();
@@ -140,10 +149,12 @@ std::pair<std::uintmax_t, std::filesystem::file_time_type> file_state(const std:
 }
 
 void tail(Context& ctx, const TailArgs& args) {
-  // A closed store is read as immutable (see Context::open_store), and an immutable reader sees no commits:
-  // tail reopens the store when a writer opens it (a -wal file appears) or the file changes.
-  bool immutable = closed_database(ctx.db);
-  auto file = file_state(ctx.db);
+  // A closed SQLite store is read as immutable (see Context::open_store), and an immutable reader sees no
+  // commits: tail reopens the store when a writer opens it (a -wal file appears) or the file changes.
+  // PostgreSQL: the store's change token moves with every commit of any process.
+  const std::string path = ctx.postgres() ? std::string() : ctx.location().target;
+  bool immutable = !path.empty() && closed_database(path);
+  auto file = immutable ? file_state(path) : decltype(file_state(path)){};
   auto store = ctx.open_store();
   InterruptScope scope;
   ReadAllFilter filter{args.types, args.categories};
@@ -170,10 +181,10 @@ void tail(Context& ctx, const TailArgs& args) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (immutable) {
-      const auto now_file = file_state(ctx.db);
-      changed = !closed_database(ctx.db) || now_file != file;
+      const auto now_file = file_state(path);
+      changed = !closed_database(path) || now_file != file;
       if (changed) {
-        immutable = closed_database(ctx.db);
+        immutable = closed_database(path);
         file = now_file;
         store = ctx.open_store();
         token = must(store->change_token());
@@ -196,16 +207,12 @@ std::uint64_t file_size_or_zero(const std::string& path) {
 
 void stats(Context& ctx) {
   auto store = ctx.open_store();
-  auto c = open_sql(ctx.db, sqlite::Access::read);
-  constexpr std::string_view action = "read statistics from";
-  auto tx = must(sqlite::Transaction::begin(c, sqlite::Transaction::Mode::deferred, action));
-
-  auto scalar = [&](std::string_view sql) {
-    auto st = must(c.cached(sql, action));
-    must(st->step(action));
-    return st->column_int64(0);
-  };
-  const auto schema = scalar("PRAGMA user_version");
+  auto sql = open_store_sql(ctx, false);
+  const bool pg = sql->postgres();
+  sql->begin_read();
+  const auto scalar = [&](std::string_view query) { return sql->scalar(query); };
+  const auto schema = scalar(pg ? "SELECT CAST(value AS bigint) FROM evs_meta WHERE key = 'schema_version'"
+                                : "PRAGMA user_version");
   const auto events = static_cast<std::uint64_t>(scalar("SELECT count(*) FROM events"));
   const auto last_position = static_cast<std::uint64_t>(scalar("SELECT coalesce(max(position), 0) FROM events"));
   const auto streams_n = static_cast<std::uint64_t>(scalar("SELECT count(*) FROM streams"));
@@ -222,33 +229,43 @@ void stats(Context& ctx) {
     std::string versions;
   };
   std::vector<TypeRow> types;
-  {
-    auto st = must(c.cached(
-        "SELECT t.name, count(*), (SELECT group_concat(v, ',') FROM (SELECT DISTINCT schema_version AS v FROM "
-        "events WHERE type = e.type ORDER BY v)) FROM events e JOIN event_types t ON t.id = e.type GROUP BY e.type "
-        "ORDER BY t.name",
-        action));
-    while (must(st->step(action)))
-      types.push_back({text_column(*st, 0), static_cast<std::uint64_t>(st->column_int64(1)), text_column(*st, 2)});
-  }
+  sql->each(std::string("SELECT t.name, count(*), ") +
+                (pg ? "(SELECT string_agg(CAST(v AS text), ',' ORDER BY v) FROM (SELECT DISTINCT schema_version AS v FROM "
+                         "events WHERE type = e.type) x)"
+                    : "(SELECT group_concat(v, ',') FROM (SELECT DISTINCT schema_version AS v FROM events WHERE type = "
+                      "e.type ORDER BY v))") +
+                " FROM events e JOIN event_types t ON t.id = e.type GROUP BY t.name, e.type ORDER BY t.name",
+            {}, [&](const SqlRow& row) {
+              types.push_back({std::string(row.text(0)), static_cast<std::uint64_t>(row.integer(1)), std::string(row.text(2))});
+            });
   struct CategoryRow {
     std::string name;
     std::uint64_t streams, events;
   };
   std::vector<CategoryRow> categories;
-  {
-    auto st = must(c.cached("SELECT category, count(*), sum(version) FROM streams GROUP BY category ORDER BY category", action));
-    while (must(st->step(action)))
-      categories.push_back({text_column(*st, 0), static_cast<std::uint64_t>(st->column_int64(1)),
-                            static_cast<std::uint64_t>(st->column_int64(2))});
-  }
-  tx.rollback();
+  sql->each("SELECT category, count(*), CAST(sum(version) AS bigint) FROM streams GROUP BY category ORDER BY category", {},
+            [&](const SqlRow& row) {
+              categories.push_back({std::string(row.text(0)), static_cast<std::uint64_t>(row.integer(1)),
+                                    static_cast<std::uint64_t>(row.integer(2))});
+            });
+  // PostgreSQL: the tables of the store's schema with their indexes and TOAST data.
+  const std::uint64_t size =
+      pg ? static_cast<std::uint64_t>(
+               scalar("SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bigint) FROM pg_class c JOIN "
+                      "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"))
+         : file_size_or_zero(ctx.location().target);
+  sql->end_read();
 
-  const std::uint64_t size = file_size_or_zero(ctx.db);
-  const std::uint64_t wal = file_size_or_zero(ctx.db + "-wal");
+  const std::string where = ctx.where();
+  const std::uint64_t wal = pg ? 0 : file_size_or_zero(where + "-wal");
   if (ctx.json) {
     JsonObject o;
-    o.str("file", ctx.db).num("file_size", size).num("wal_size", wal).inum("schema_version", schema);
+    o.str("backend", pg ? "postgresql" : "sqlite");
+    if (pg)
+      o.str("store", where).num("size", size);
+    else
+      o.str("file", where).num("file_size", size).num("wal_size", wal);
+    o.inum("schema_version", schema);
     o.num("events", events).num("streams", streams_n).num("snapshots", snapshots).num("last_position", last_position);
     if (events > 0)
       o.str("first_recorded_at", first_at).str("last_recorded_at", last_at);
@@ -273,8 +290,13 @@ void stats(Context& ctx) {
     return;
   }
   Table summary({"", ""});
-  summary.row({"file", ctx.db});
-  summary.row({"size", human_size(size) + (wal > 0 ? " (+ " + human_size(wal) + " write-ahead log)" : "")});
+  if (pg) {
+    summary.row({"store", where});
+    summary.row({"size", human_size(size) + " (tables and indexes)"});
+  } else {
+    summary.row({"file", where});
+    summary.row({"size", human_size(size) + (wal > 0 ? " (+ " + human_size(wal) + " write-ahead log)" : "")});
+  }
   summary.row({"schema version", std::to_string(schema)});
   summary.row({"events", std::to_string(events)});
   summary.row({"streams", std::to_string(streams_n)});
@@ -337,7 +359,7 @@ void export_events(Context& ctx, const ExportArgs& args) {
       o.max_count = static_cast<std::size_t>(std::min<std::uint64_t>(batch_size, limit - written));
       auto events = store->read_stream(*args.stream, o);
       if (!events && events.error().is(errc::stream_not_found))
-        throw Failure("stream '" + *args.stream + "' not found in " + ctx.db);
+        throw Failure("stream '" + *args.stream + "' not found in " + ctx.where());
       auto batch = must(std::move(events));
       for (const RecordedEvent& e : batch) emit(e);
       if (batch.size() < o.max_count) break;
@@ -400,7 +422,7 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
     sub->callback([&ctx, args] { tail(ctx, *args); });
   }
   {
-    auto* sub = cli.add_subcommand("stats", "Event, stream and per-type counts, file size, last position");
+    auto* sub = cli.add_subcommand("stats", "Event, stream and per-type counts, size, last position");
     sub->callback([&ctx] { stats(ctx); });
   }
   add_check_command(cli, ctx);
@@ -420,6 +442,7 @@ void add_store_commands(CLI::App& cli, Context& ctx) {
     sub->callback([&ctx, args] { export_events(ctx, *args); });
   }
   add_import_command(cli, ctx);
+  add_copy_command(cli, ctx);
 }
 
 }  // namespace evs::cli

@@ -68,7 +68,8 @@ Error not_evs(const PgConnection& c, std::string_view schema, const std::string&
           "open the event store in schema " + std::string(schema) + " of " + c.target() + ": " + why};
 }
 
-// Raises the tx offset when the newest stored position is at or past what the next transaction would get.
+}  // namespace
+
 Result<void> align_tx_offset(PgConnection& c) {
   auto r = c.query(
       "SELECT coalesce((SELECT max(position) FROM events), 0),"
@@ -85,8 +86,6 @@ Result<void> align_tx_offset(PgConnection& c) {
   if (!u) return u.error();
   return {};
 }
-
-}  // namespace
 
 std::int64_t advisory_key(std::string_view schema, std::string_view name) {
   std::uint64_t h = 14695981039346656037ull;

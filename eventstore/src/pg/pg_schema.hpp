@@ -27,6 +27,11 @@ inline constexpr std::string_view fence_sql =
 // A 64-bit advisory-lock key for `name` within the store's `schema` (FNV-1a).
 std::int64_t advisory_key(std::string_view schema, std::string_view name);
 
+// Raises the tx offset, inside the transaction open on `connection` (it takes that transaction's id), when
+// the newest stored position is at or past what the next transaction would get, so new events sort after
+// every stored one. open_pg_schema runs it; so does the end of an import (StoreTransfer::finish_import).
+Result<void> align_tx_offset(PgConnection& connection);
+
 // Makes `connection`'s schema (its search_path) hold a current evs store: creates the schema and tables
 // when there are none, checks the format and version otherwise, all under an advisory lock so concurrent
 // openers wait for each other. Raises the tx offset when stored positions are ahead of the server's

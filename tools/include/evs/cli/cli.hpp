@@ -9,7 +9,8 @@
 //   }
 //
 // The standalone `evs` binary is the same tool with no projections and an empty registry: everything that
-// needs no domain types (streams, read, tail, stats, projections, dead-letters, check, export, import).
+// needs no domain types (streams, read, tail, stats, projections, dead-letters, check, export, import, copy).
+// Every command that works on a store takes --db as a SQLite path or a PostgreSQL location (open_store.hpp).
 #pragma once
 
 #include "evs/core/registry.hpp"
@@ -29,7 +30,8 @@ struct ProjectionEntry {
 
 struct Application {
   std::string name = "evs";                    // the program name shown in help and errors
-  std::filesystem::path default_db;            // --db when not given; empty: --db is required
+  std::filesystem::path default_db;            // --db when not given (a path or a postgresql:// location);
+                                               // empty: --db is required
   std::vector<ProjectionEntry> projections;    // what `rebuild` and `replay` can run
   const EventRegistry* registry = &EventRegistry::global();  // decodes payloads, and `check` verifies them
 };
