@@ -253,7 +253,7 @@ TEST_CASE("open_transfer refuses a store without bulk access") {
 TEST_CASE("copy_store from PostgreSQL to SQLite keeps the positions with their gaps, and the SQLite copy reads, "
           "filters, finds times and appends") {
   evs::test::PgBackend pg;
-  auto source = pg.open();
+  auto source = pg.open_plain();
   fill(*source);
   evs::test::SqliteBackend backend;
   auto target = backend.open();
@@ -288,7 +288,7 @@ TEST_CASE("a copy into PostgreSQL raises the transaction-id offset when the copi
   REQUIRE(transfer_of(*source)->import_events(
       std::vector<RecordedEvent>{recorded(far, "s-1", 1, at_us(1000)), recorded(far + 1, "s-1", 2, at_us(2000))}));
   evs::test::PgBackend pg;
-  auto target = pg.open();
+  auto target = pg.open_plain();
   REQUIRE(copy_store(*source, *target));
   // Readers see the copied events (they are below the fence), and a new append sorts after them.
   evs::test::wait_for_head(*target, far + 1);
@@ -297,7 +297,7 @@ TEST_CASE("a copy into PostgreSQL raises the transaction-id offset when the copi
   REQUIRE(appended);
   CHECK(appended->first_position > far + 1);
   target.reset();
-  target = pg.open();  // and so does one of a store opened afresh
+  target = pg.open_plain();  // and so does one of a store opened afresh
   auto again = target->append("s-2", ExpectedVersion::no_stream(), std::vector<EventData>{deposit(2)});
   REQUIRE(again);
   CHECK(again->first_position > appended->last_position);
@@ -311,7 +311,7 @@ TEST_CASE("a copy into PostgreSQL raises the transaction-id offset when the copi
 TEST_CASE("a copy from PostgreSQL waits for the events its readers cannot see yet, and says so when they stay "
           "hidden") {
   evs::test::PgBackend pg;
-  auto source = pg.open();
+  auto source = pg.open_plain();
   REQUIRE(source->append("a-1", ExpectedVersion::any(), std::vector<EventData>{deposit(1)}));
   // Another session's open transaction (it has an id) holds every reader of the cluster back.
   PGconn* blocker = PQconnectdb(pg.schema.url().c_str());

@@ -109,6 +109,9 @@ struct PgBackend {
     return o;
   }
   std::unique_ptr<EventStore> open() { return std::make_unique<SettledPgStore>(options()); }
+  // The store itself, without waiting for its readers after appends (for what needs the PgEventStore, such
+  // as bulk transfer).
+  std::unique_ptr<EventStore> open_plain() { return std::make_unique<PgEventStore>(options()); }
 };
 #define EVS_PG_BACKEND , ::evs::test::PgBackend
 #else

@@ -24,14 +24,18 @@ struct Run {
   std::string out;
 };
 
-// Runs rebuild_app with `args`, the read model path and extra environment; optionally kills it after `kill_after`.
+// Runs rebuild_app with `args`, the read model path and extra environment.
+// With `kill_when_exists`: SIGKILLs the app as soon as that file exists (the rebuild's shadow copy: it is
+// halfway), however fast the machine.
 Run run_app(const std::vector<std::string>& args, const std::string& read_model, bool doubled = false,
-            std::optional<std::chrono::milliseconds> kill_after = std::nullopt) {
+            std::optional<std::string> kill_when_exists = std::nullopt) {
   std::vector<std::pair<std::string, std::string>> env{{"EVS_TEST_READ_MODEL", read_model}};
   if (doubled) env.emplace_back("EVS_TEST_TOTALS_DOUBLE", "1");
   const auto child = evs::test::spawn_child(EVS_REBUILD_APP, args, env, /*merge_stderr=*/true);
-  if (kill_after) {
-    std::this_thread::sleep_for(*kill_after);
+  if (kill_when_exists) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!std::filesystem::exists(*kill_when_exists) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     kill(child.pid, SIGKILL);
   }
   Run run;
@@ -165,7 +169,7 @@ TEST_CASE("a rebuild killed halfway leaves the live read model untouched, and a 
   const auto before = read_totals(read_model);
   REQUIRE_FALSE(before.empty());
 
-  auto killed = run_app({"--db", events, "rebuild", "totals"}, read_model, false, std::chrono::milliseconds(400));
+  auto killed = run_app({"--db", events, "rebuild", "totals"}, read_model, false, read_model + ".rebuild-totals");
   CHECK(killed.exit_code == -SIGKILL);
   CHECK(read_totals(read_model) == before);
 
