@@ -68,24 +68,39 @@ std::uint64_t append_with_poison(evs::EventStore& store, int after = 4) {
   return poison;
 }
 
-}  // namespace
-
-TEST_CASE("an event whose handler always throws is retried with backoff, then parked, and later events go on") {
+// The rig of the retry tests: a store of 10 item events whose 6th ("poison") the test makes fail, a
+// recorder, and a projection database beside the store.
+struct PoisonRig {
   evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
+  std::unique_ptr<evs::SqliteEventStore> store = open_sqlite(dir / "events.db");
   const std::uint64_t poison = append_with_poison(*store);
   const std::uint64_t last = store->last_position().value();
-
   Recorder<"recorder"> recorder;
   Attempts attempts;
+
+  // Options of a SQL-backed projection in dir/projections.db (checkpoints and dead letters go there).
+  evs::ProjectionOptions options() const {
+    evs::ProjectionOptions po;
+    po.database = dir / "projections.db";
+    return po;
+  }
+  // Nothing was parked.
+  void check_no_dead_letters() const {
+    RawDb db(dir / "projections.db");
+    CHECK((!db.has_table("evs_dead_letters") || db.scalar("SELECT count(*) FROM evs_dead_letters") == 0));
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(PoisonRig, "an event whose handler always throws is retried with backoff, then parked, and later events go on") {
   recorder.before = [&](const evs::RecordedEvent& e) {
     if (e.position != poison) return;
     attempts.add();
     throw std::runtime_error("poison pill in " + e.stream_id);
   };
   evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  evs::ProjectionOptions po = options();
   po.retry.max_attempts = 4;
   po.retry.initial_backoff = 30ms;
   po.retry.multiplier = 2;
@@ -123,22 +138,16 @@ TEST_CASE("an event whose handler always throws is retried with backoff, then pa
   CHECK(rows[0][6] == "4");
 }
 
-TEST_CASE("a dead letter marked for retry is re-delivered: settled as retried on success, parked again on failure") {
-  evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
-  const std::uint64_t poison = append_with_poison(*store);
-  const std::uint64_t last = store->last_position().value();
+TEST_CASE_FIXTURE(PoisonRig, "a dead letter marked for retry is re-delivered: settled as retried on success, parked again on failure") {
   std::atomic<bool> broken{true};
   std::atomic<int> poison_handled{0};
-  Recorder<"recorder"> recorder;
   recorder.before = [&](const evs::RecordedEvent& e) {
     if (e.position != poison) return;
     if (broken) throw std::runtime_error("still broken");
     ++poison_handled;
   };
   evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  evs::ProjectionOptions po = options();
   po.retry.max_attempts = 2;
   po.retry.initial_backoff = 1ms;
   engine.add(recorder, po);
@@ -312,22 +321,14 @@ TEST_CASE("a batch whose checkpoint fails to commit is read again, although the 
   CHECK(got == expected);
 }
 
-TEST_CASE("OnFailure::stop fails the projection at the poison event and processes nothing after it") {
-  evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
-  const std::uint64_t poison = append_with_poison(*store);
-  const std::uint64_t last = store->last_position().value();
-
-  Recorder<"recorder"> recorder;
-  Attempts attempts;
+TEST_CASE_FIXTURE(PoisonRig, "OnFailure::stop fails the projection at the poison event and processes nothing after it") {
   recorder.before = [&](const evs::RecordedEvent& e) {
     if (e.position != poison) return;
     attempts.add();
     throw std::runtime_error("poison pill");
   };
   evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  evs::ProjectionOptions po = options();
   po.retry.max_attempts = 2;
   po.retry.initial_backoff = 10ms;
   po.retry.on_exhausted = evs::OnFailure::stop;
@@ -349,26 +350,17 @@ TEST_CASE("OnFailure::stop fails the projection at the poison event and processe
   CHECK(recorder.count() == poison - 1);
   CHECK(attempts.count() == 2);
   engine.stop();
-  RawDb db(dir / "projections.db");
-  CHECK((!db.has_table("evs_dead_letters") || db.scalar("SELECT count(*) FROM evs_dead_letters") == 0));
+  check_no_dead_letters();
 }
 
-TEST_CASE("a handler that fails twice and then succeeds is not parked") {
-  evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
-  const std::uint64_t flaky = append_with_poison(*store);
-  const std::uint64_t last = store->last_position().value();
-
-  Recorder<"recorder"> recorder;
-  Attempts attempts;
+TEST_CASE_FIXTURE(PoisonRig, "a handler that fails twice and then succeeds is not parked") {
   recorder.before = [&](const evs::RecordedEvent& e) {
-    if (e.position != flaky) return;
+    if (e.position != poison) return;
     attempts.add();
     if (attempts.count() <= 2) throw std::runtime_error("transient failure");
   };
   evs::ProjectionEngine engine(*store);
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  evs::ProjectionOptions po = options();
   po.retry.max_attempts = 5;
   po.retry.initial_backoff = 5ms;
   engine.add(recorder, po);
@@ -380,18 +372,10 @@ TEST_CASE("a handler that fails twice and then succeeds is not parked") {
   CHECK(evs::test::positions_of(recorder.seen()) == all);
   CHECK(engine.health("recorder")->dead_letters == 0);
   engine.stop();
-  RawDb db(dir / "projections.db");
-  CHECK((!db.has_table("evs_dead_letters") || db.scalar("SELECT count(*) FROM evs_dead_letters") == 0));
+  check_no_dead_letters();
 }
 
-TEST_CASE("stop() during a retry backoff returns promptly, and a restart retries the event") {
-  evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
-  const std::uint64_t poison = append_with_poison(*store);
-  const std::uint64_t last = store->last_position().value();
-
-  Recorder<"recorder"> recorder;
-  Attempts attempts;
+TEST_CASE_FIXTURE(PoisonRig, "stop() during a retry backoff returns promptly, and a restart retries the event") {
   std::atomic<bool> healed{false};
   recorder.before = [&](const evs::RecordedEvent& e) {
     if (e.position != poison) return;
@@ -467,16 +451,11 @@ TEST_CASE("start() throws when a projection's database cannot be opened") {
 }
 
 
-TEST_CASE("health counts dead letters and shows the last error") {
-  evs::test::TempDir dir;
-  auto store = open_sqlite(dir / "events.db");
-  const std::uint64_t poison = append_with_poison(*store);
-  Recorder<"recorder"> recorder;
+TEST_CASE_FIXTURE(PoisonRig, "health counts dead letters and shows the last error") {
   recorder.before = [&](const evs::RecordedEvent& e) {
     if (e.position == poison) throw std::runtime_error("cannot handle this one");
   };
-  evs::ProjectionOptions po;
-  po.database = dir / "projections.db";
+  evs::ProjectionOptions po = options();
   po.retry.max_attempts = 1;
   {
     evs::ProjectionEngine engine(*store);
