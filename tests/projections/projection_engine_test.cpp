@@ -6,20 +6,17 @@
 #include "../support/temp_dir.hpp"
 
 #include <evs/eventstore/memory_event_store.hpp>
-#include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <future>
 #include <map>
 #include <numeric>
 #include <set>
 #include <thread>
-#include <unordered_set>
 
 namespace {
 

@@ -2,33 +2,22 @@
 // OnFailure::stop, stop() during a backoff, and projections that cannot start.
 #include "projection_test_support.hpp"
 
-#include "../support/backends.hpp"
 #include "../support/temp_dir.hpp"
 
-#include <evs/eventstore/memory_event_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <future>
-#include <map>
-#include <numeric>
-#include <set>
-#include <thread>
-#include <unordered_set>
+#include <mutex>
 
 namespace {
 
 using namespace std::chrono_literals;
-using evs::test::LogEvent;
 using evs::test::open_sqlite;
 using evs::test::RawDb;
 using evs::test::Recorder;
-using evs::test::Writers;
 using evs::test::eventually;
 
 }  // namespace

@@ -1,11 +1,9 @@
 // ProjectionEngine partitions: per-stream order, partitions in parallel, the same read model with any count.
 #include "projection_test_support.hpp"
 
-#include "../support/backends.hpp"
 #include "../support/temp_dir.hpp"
 
 #include <evs/eventstore/memory_event_store.hpp>
-#include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
@@ -13,9 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <future>
 #include <map>
-#include <numeric>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_set>
@@ -23,12 +20,9 @@
 namespace {
 
 using namespace std::chrono_literals;
-using evs::test::LogEvent;
 using evs::test::open_sqlite;
 using evs::test::RawDb;
-using evs::test::Recorder;
 using evs::test::Writers;
-using evs::test::eventually;
 
 }  // namespace
 
