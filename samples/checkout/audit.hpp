@@ -9,6 +9,8 @@
 #include <sqlite3.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 namespace checkout {
 
@@ -75,6 +77,24 @@ class ReadModelDb {
     const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     return v;
+  }
+
+  // Every row, its columns as text joined by '|' (NULL as empty).
+  std::vector<std::string> rows(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("bad query: ") + sqlite3_errmsg(db_));
+    std::vector<std::string> out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+        row += (c ? "|" : "") + std::string(text ? text : "");
+      }
+      out.push_back(std::move(row));
+    }
+    sqlite3_finalize(st);
+    return out;
   }
 
  private:
