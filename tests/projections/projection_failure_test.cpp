@@ -465,3 +465,31 @@ TEST_CASE_FIXTURE(PoisonRig, "health counts dead letters and shows the last erro
   CHECK(engine.health("recorder")->dead_letters == 1);
   engine.stop();
 }
+
+TEST_CASE("an event stored at a version newer than the code knows is parked as unsupported, never misread") {
+  // What a process still on an old build meets during a rolling deploy (docs/schema-evolution.md).
+  evs::test::TempDir dir;
+  auto store = open_sqlite(dir / "events.db");
+  auto newer = shop::make(shop::ItemAdded{"order-1", "sku", 1, 100});
+  newer.schema_version = 9;
+  REQUIRE(store->append("order-1", evs::ExpectedVersion::any(), {&newer, 1}));
+  auto current = shop::make(shop::ItemAdded{"order-1", "sku", 2, 100});
+  const auto last = store->append("order-1", evs::ExpectedVersion::any(), {&current, 1});
+  REQUIRE(last);
+
+  Recorder<"recorder"> recorder;
+  evs::ProjectionOptions po;
+  po.database = dir / "projections.db";
+  po.retry.max_attempts = 1;
+  evs::ProjectionEngine engine(*store);
+  engine.add(recorder, po);
+  engine.start();
+  REQUIRE(engine.wait_for("recorder", last->last_position, 10s));
+  CHECK(evs::test::positions_of(recorder.seen()) == std::vector<std::uint64_t>{last->last_position});
+  engine.stop();
+  RawDb db(dir / "projections.db");
+  const auto rows = db.query("SELECT position, error FROM evs_dead_letters");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0][0] == "1");
+  CHECK_MESSAGE(rows[0][1].find("version 9") != std::string::npos, rows[0][1]);
+}
