@@ -5,7 +5,6 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -17,46 +16,9 @@
 namespace evs::detail {
 namespace {
 
-// Converts a number's text (as RapidJSON validated it: JSON number syntax, or NaN / Infinity / -Infinity).
-// Returns false when it is beyond the double range.
-struct NumberConverter {
-  template <typename Handler>
-  static bool convert(std::string_view text, Handler& out, bool& too_big) {
-    const bool minus = !text.empty() && text.front() == '-';
-    const std::string_view magnitude = minus ? text.substr(1) : text;
-    if (magnitude == "NaN") return out.Double(std::numeric_limits<double>::quiet_NaN());
-    if (magnitude == "Infinity" || magnitude == "Inf")
-      return out.Double(minus ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity());
-    const char* first = text.data();
-    const char* last = text.data() + text.size();
-    if (magnitude.find_first_of(".eE") == std::string_view::npos) {
-      if (minus) {
-        std::int64_t v = 0;
-        auto [p, ec] = std::from_chars(first, last, v);
-        if (ec == std::errc{} && p == last) return out.Int64(v);
-      } else {
-        std::uint64_t v = 0;
-        auto [p, ec] = std::from_chars(first, last, v);
-        if (ec == std::errc{} && p == last) return out.Uint64(v);
-      }
-    }
-    double d = 0;
-    auto [p, ec] = std::from_chars(first, last, d, std::chars_format::general);
-    if (ec == std::errc{} && p == last) return out.Double(d);
-    // Out of range: from_chars leaves the value untouched, so tell overflow from underflow with strtod
-    // (in the C locale, whatever the process's locale), which rounds to ±HUGE_VAL or to zero / a denormal.
-    static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
-    const std::string copy(text);
-    d = strtod_l(copy.c_str(), nullptr, c_locale);
-    if (std::isinf(d)) {
-      too_big = true;
-      return false;
-    }
-    return out.Double(d);
-  }
-};
-
-// Forwards every SAX event to the document, converting numbers (which arrive as text) itself.
+// Forwards every SAX event to the document, converting numbers (which arrive as text, as RapidJSON validated
+// them: JSON number syntax, or NaN / Infinity / -Infinity) itself. A number beyond the double range stops the
+// parse with too_big set.
 class Forwarder {
  public:
   explicit Forwarder(rapidjson::Document& doc) : doc_(doc) {}
@@ -68,7 +30,32 @@ class Forwarder {
   bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
   bool Double(double d) { return doc_.Double(d); }
   bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
-    return NumberConverter::convert(std::string_view(str, length), *this, too_big);
+    const std::string_view text(str, length);
+    const bool minus = !text.empty() && text.front() == '-';
+    const std::string_view magnitude = minus ? text.substr(1) : text;
+    if (magnitude == "NaN") return Double(std::numeric_limits<double>::quiet_NaN());
+    if (magnitude == "Infinity" || magnitude == "Inf")
+      return Double(minus ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity());
+    const char* first = text.data();
+    const char* last = text.data() + text.size();
+    if (magnitude.find_first_of(".eE") == std::string_view::npos) {
+      if (minus) {
+        std::int64_t v = 0;
+        if (auto [p, ec] = std::from_chars(first, last, v); ec == std::errc{} && p == last) return Int64(v);
+      } else {
+        std::uint64_t v = 0;
+        if (auto [p, ec] = std::from_chars(first, last, v); ec == std::errc{} && p == last) return Uint64(v);
+      }
+    }
+    double d = 0;
+    if (auto [p, ec] = std::from_chars(first, last, d, std::chars_format::general); ec == std::errc{} && p == last)
+      return Double(d);
+    // Out of range: from_chars leaves the value untouched, so tell overflow from underflow with strtod
+    // (in the C locale, whatever the process's locale), which rounds to ±HUGE_VAL or to zero / a denormal.
+    static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
+    d = strtod_l(std::string(text).c_str(), nullptr, c_locale);
+    too_big = std::isinf(d);
+    return !too_big && Double(d);
   }
   bool String(const char* str, rapidjson::SizeType length, bool copy) { return doc_.String(str, length, copy); }
   bool StartObject() { return doc_.StartObject(); }
@@ -89,7 +76,6 @@ std::string parse_json(std::string_view text, rapidjson::Document& doc) {
   constexpr unsigned flags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseNumbersAsStringsFlag;
   rapidjson::ParseResult result;
   bool too_big = false;
-  std::size_t number_offset = 0;
   auto generate = [&](rapidjson::Document& target) {
     rapidjson::MemoryStream bytes(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
@@ -100,13 +86,12 @@ std::string parse_json(std::string_view text, rapidjson::Document& doc) {
     if (!result.IsError() && bytes.Tell() != text.size())
       result.Set(rapidjson::kParseErrorDocumentRootNotSingular, bytes.Tell());
     too_big = forward.too_big;
-    if (too_big) number_offset = result.Offset();
     return !result.IsError();
   };
   doc.Populate(generate);
   if (!result.IsError()) return {};
-  const char* what = too_big ? rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig) : rapidjson::GetParseError_En(result.Code());
-  return "invalid JSON at offset " + std::to_string(too_big ? number_offset : result.Offset()) + ": " + what;
+  const rapidjson::ParseErrorCode code = too_big ? rapidjson::kParseErrorNumberTooBig : result.Code();
+  return "invalid JSON at offset " + std::to_string(result.Offset()) + ": " + rapidjson::GetParseError_En(code);
 }
 
 }  // namespace evs::detail

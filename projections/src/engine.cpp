@@ -114,6 +114,7 @@ ProjectionEngine::ProjectionEngine(EventStore& store, asio::io_context& io, Engi
 ProjectionEngine::~ProjectionEngine() { stop(); }
 
 void ProjectionEngine::add(Projection& projection, ProjectionOptions options) {
+  detail::require_valid_upcasting_chains();
   std::lock_guard lock(impl_->lifecycle);
   const std::string name(projection.name());
   if (impl_->running) throw Exception(errc::invalid_argument, "add " + name + ": the engine is already running");
@@ -131,7 +132,6 @@ void ProjectionEngine::add(Projection& projection, ProjectionOptions options) {
 }
 
 void ProjectionEngine::start() {
-  detail::require_valid_upcasting_chains();
   std::lock_guard lock(impl_->lifecycle);
   if (impl_->running) return;
   // Fresh runners: a runner let go of at an earlier stop may still wait in the caller's io_context.

@@ -8,6 +8,8 @@
 #include <evs/projections/sql_database.hpp>
 
 #include <map>
+#include <string>
+#include <vector>
 
 namespace checkout {
 
@@ -66,6 +68,24 @@ class ReadModelDb {
     return !v || evs::sql_is_null(*v) ? 0 : evs::sql_int(*v);
   }
   evs::SqlSession& session() { return db_.session(); }
+
+  // Every row, its columns as text joined by '|' (NULL as empty).
+  std::vector<std::string> rows(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("bad query: ") + sqlite3_errmsg(db_));
+    std::vector<std::string> out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+        row += (c ? "|" : "") + std::string(text ? text : "");
+      }
+      out.push_back(std::move(row));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
 
  private:
   evs::SqlDatabase db_;

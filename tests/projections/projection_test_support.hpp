@@ -8,6 +8,7 @@
 #include "shop_read_model.hpp"
 
 #include <evs/eventstore/event_store.hpp>
+#include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
 #include <evs/projections/projection.hpp>
 
@@ -494,5 +495,38 @@ bool eventually(F&& done, std::chrono::milliseconds timeout = std::chrono::secon
   }
   return true;
 }
+
+// A SQLite store at `path` with Durability::normal.
+inline std::unique_ptr<evs::SqliteEventStore> open_sqlite(const std::filesystem::path& path) {
+  evs::SqliteOptions o;
+  o.path = path;
+  o.durability = evs::Durability::normal;
+  return std::make_unique<evs::SqliteEventStore>(o);
+}
+
+// Runs `threads` writers, each appending `appends` times to its own order streams (and shared audit streams).
+class Writers {
+ public:
+  Writers(evs::EventStore& store, int threads, int appends, int streams_per_writer = 25) {
+    for (int t = 0; t < threads; ++t)
+      threads_.emplace_back([this, &store, t, appends, streams_per_writer] {
+        shop::Generator gen(1000 + static_cast<unsigned>(t), streams_per_writer, 3, "w" + std::to_string(t) + "order");
+        for (int i = 0; i < appends; ++i) {
+          shop::Append a = gen.next();
+          if (!store.append(a.stream, evs::ExpectedVersion::any(), a.events)) ++failures_;
+        }
+      });
+  }
+  ~Writers() { join(); }
+  void join() {
+    for (auto& th : threads_)
+      if (th.joinable()) th.join();
+  }
+  int failures() const { return failures_; }
+
+ private:
+  std::vector<std::thread> threads_;
+  std::atomic<int> failures_{0};
+};
 
 }  // namespace evs::test

@@ -2,9 +2,9 @@
 // checkout.order_placed v1. Today's code reads them (repository, read models, the embedded tool) as v2, in
 // US dollars, and leaves what is stored untouched. Each test works on a copy of the file.
 #include "app.hpp"
+#include "audit.hpp"
 
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 
 #include <random>
 #include <sstream>
@@ -51,24 +51,6 @@ ToolRun tool(const std::filesystem::path& db, std::vector<std::string> args) {
   return r;
 }
 
-// The rows of `sql`, each as its columns joined by '|'.
-std::vector<std::string> rows(const std::filesystem::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  std::vector<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string row;
-    for (int c = 0; c < sqlite3_column_count(st); ++c)
-      row += (c ? "|" : "") + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
-    out.push_back(row);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return out;
-}
-
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
@@ -98,8 +80,9 @@ TEST_CASE("old store: the read models rebuilt from it show every old order in US
   OldStoreCopy copy;
   const auto rebuilt = tool(copy.db(), {"rebuild", "orders_by_customer"});
   REQUIRE_MESSAGE(rebuilt.code == 0, rebuilt.err);
-  CHECK(rows(read_db_for(copy.db()), "SELECT order_id, customer, sku, quantity, total_cents, currency, status "
-                                     "FROM orders ORDER BY order_id") ==
+  CHECK(ReadModelDb(read_db_for(copy.db()))
+            .rows("SELECT order_id, customer, sku, quantity, total_cents, currency, status FROM orders "
+                  "ORDER BY order_id") ==
         std::vector<std::string>{"o-1|alice|BOOK|2|5000|USD|shipped", "o-2|bob|MUG|1|1200|USD|shipped",
                                  "o-3|carol|POSTER|3|2700|USD|cancelled", "o-4|alice|MUG|4|4800|USD|shipped"});
 }

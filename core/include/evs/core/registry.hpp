@@ -100,7 +100,7 @@ class EventRegistry {
 
 namespace detail {
 // Validates the global registry's upcasting chains; on a broken chain prints the links and aborts. Runs once
-// per process: at start-up (a Repository's constructor, ProjectionEngine::start, ProcessManager::attach)
+// per process: at start-up (a Repository's constructor, ProjectionEngine::add, and so ProcessManager::attach)
 // and at the latest on the first dispatch_event, so a broken deploy stops before it serves or decodes.
 bool require_valid_upcasting_chains();
 }  // namespace detail

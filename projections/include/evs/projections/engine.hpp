@@ -77,13 +77,13 @@ class ProjectionEngine {
 
   // Registers a projection before start(). The engine does not own it; it must outlive the engine.
   // Throws evs::Exception(invalid_argument) for a duplicate name, an SQL/effect projection without a
-  // database, or after start().
+  // database, or after start(). First checks the upcasting chains of the global registry (once per
+  // process): a broken chain stops the program here, before any projection reads an event, with every broken
+  // link named (see EventRegistry::validate).
   void add(Projection& projection, ProjectionOptions options = {});
 
   // Opens the projections' databases, runs SQL setup, loads checkpoints, and starts every projection.
-  // Throws evs::Exception when a database cannot be opened or set up. First checks the upcasting chains of
-  // the global registry (once per process): a broken chain stops the program here, before any projection
-  // reads an event, with every broken link named (see EventRegistry::validate).
+  // Throws evs::Exception when a database cannot be opened or set up.
   void start();
 
   // Graceful stop: each projection finishes the batch in hand, stores its checkpoint and stops. Waiters

@@ -165,10 +165,9 @@ class ProcessManager : public Projection {
   // CommandMetadata&) or (const C&), or a std::tuple of them), and, once the engine runs, re-arms the
   // deadlines of the open instances found in the log. Call once, before engine.start(). Throws
   // invalid_argument for two handlers of one command type, and what engine.add() throws. A broken
-  // upcasting chain in the global registry stops the program here (see EventRegistry::validate).
+  // upcasting chain in the global registry stops the program here (engine.add() checks it).
   template <class... Handlers>
   void attach(ProjectionEngine& engine, ProjectionOptions options, Handlers&&... handlers) {
-    detail::require_valid_upcasting_chains();
     (router_.add_handler(std::forward<Handlers>(handlers), Derived::name), ...);
     engine.add(*this, std::move(options));
     timers_.attach(engine.io_context());
