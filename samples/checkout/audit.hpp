@@ -71,19 +71,19 @@ class ReadModelDb {
 
   // Every row, its columns as text joined by '|' (NULL as empty).
   std::vector<std::string> rows(const std::string& sql) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("bad query: ") + sqlite3_errmsg(db_));
     std::vector<std::string> out;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    for (const evs::SqlRow& r : db_.session().query(sql)) {
       std::string row;
-      for (int c = 0; c < sqlite3_column_count(st); ++c) {
-        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
-        row += (c ? "|" : "") + std::string(text ? text : "");
+      for (std::size_t c = 0; c < r.size(); ++c) {
+        std::string text;
+        if (const auto* i = std::get_if<std::int64_t>(&r[c])) text = std::to_string(*i);
+        else if (const auto* t = std::get_if<std::string>(&r[c])) text = *t;
+        else if (const auto* d = std::get_if<double>(&r[c])) text = std::to_string(*d);
+        else if (const auto* b = std::get_if<evs::SqlBlob>(&r[c])) text = b->bytes;
+        row += (c ? "|" : "") + text;
       }
       out.push_back(std::move(row));
     }
-    sqlite3_finalize(st);
     return out;
   }
 

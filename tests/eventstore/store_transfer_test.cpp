@@ -73,10 +73,10 @@ TEST_CASE_TEMPLATE("copy_store copies every event, stream version, snapshot and 
                    "copy go after the copied events",
                    B, evs::test::SqliteBackend EVS_PG_BACKEND) {
   evs::test::SqliteBackend source_backend;
-  auto source = source_backend.open();
+  auto source = evs::test::open_plain(source_backend);
   fill(*source);
   B target_backend;
-  auto target = target_backend.open();
+  auto target = evs::test::open_plain(target_backend);
 
   std::vector<CopyProgress> reports;
   CopyOptions options;
@@ -123,7 +123,7 @@ TEST_CASE_TEMPLATE("an import refuses positions at or below the store's last and
                    "their stream, and stores nothing of that batch",
                    B, evs::test::SqliteBackend EVS_PG_BACKEND) {
   B backend;
-  auto store = backend.open();
+  auto store = evs::test::open_plain(backend);
   auto transfer = transfer_of(*store);
   REQUIRE(transfer->import_events(std::vector<RecordedEvent>{recorded(10, "s-1", 1, at_us(1000)),
                                                              recorded(20, "s-1", 2, at_us(2000))}));
@@ -156,8 +156,8 @@ TEST_CASE_TEMPLATE("an import refuses positions at or below the store's last and
 
 TEST_CASE("copy_store refuses a target that is not empty, and writes nothing to it") {
   evs::test::SqliteBackend a, b;
-  auto source = a.open();
-  auto target = b.open();
+  auto source = evs::test::open_plain(a);
+  auto target = evs::test::open_plain(b);
   fill(*source);
   REQUIRE(target->append("other-1", ExpectedVersion::no_stream(), std::vector<EventData>{deposit(1)}));
   auto r = copy_store(*source, *target);
@@ -170,7 +170,7 @@ TEST_CASE("copy_store refuses a target that is not empty, and writes nothing to 
 
 TEST_CASE("a copy that fails midway says how far it got, and the target keeps the whole batches before it") {
   evs::test::SqliteBackend a, b;
-  auto source = a.open();
+  auto source = evs::test::open_plain(a);
   fill(*source);
   source.reset();
   // Damage the source: acct-2 loses its version 2, so its version 3 no longer continues the stream.
@@ -180,8 +180,8 @@ TEST_CASE("a copy that fails midway says how far it got, and the target keeps th
                        "DELETE FROM events WHERE version = 2 AND stream = (SELECT id FROM streams WHERE name = 'acct-2')",
                        nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
-  source = a.open();
-  auto target = b.open();
+  source = evs::test::open_plain(a);
+  auto target = evs::test::open_plain(b);
   CopyOptions options;
   options.batch_size = 2;
   auto r = copy_store(*source, *target, options);
@@ -198,7 +198,7 @@ TEST_CASE("a copy that fails midway says how far it got, and the target keeps th
 TEST_CASE("a SQLite store imported with gaps in its positions reads, filters, finds times and appends after its "
           "last position") {
   evs::test::SqliteBackend backend;
-  auto store = backend.open();
+  auto store = evs::test::open_plain(backend);
   auto transfer = transfer_of(*store);
   // Positions as PostgreSQL makes them: far apart (2^20 per transaction and more).
   const std::vector<std::uint64_t> positions = {5, 6, std::uint64_t{1} << 30, (std::uint64_t{1} << 30) + 1,
@@ -243,7 +243,7 @@ TEST_CASE("a SQLite store imported with gaps in its positions reads, filters, fi
 
 TEST_CASE("open_transfer refuses a store without bulk access") {
   evs::test::MemoryBackend backend;
-  auto store = backend.open();
+  auto store = evs::test::open_plain(backend);
   auto t = open_transfer(*store);
   REQUIRE_FALSE(t);
   CHECK(t.error().is(errc::invalid_argument));
@@ -256,7 +256,7 @@ TEST_CASE("copy_store from PostgreSQL to SQLite keeps the positions with their g
   auto source = pg.open_plain();
   fill(*source);
   evs::test::SqliteBackend backend;
-  auto target = backend.open();
+  auto target = evs::test::open_plain(backend);
   REQUIRE(copy_store(*source, *target));
   CHECK(evs::test::check_same_store(*source, *target) == 30);
   const auto log = evs::test::whole_log(*target);
@@ -283,7 +283,7 @@ TEST_CASE("a copy into PostgreSQL raises the transaction-id offset when the copi
           "server's, so appends still sort after them") {
   // A SQLite store whose log was imported with positions far beyond this server's transaction ids.
   evs::test::SqliteBackend backend;
-  auto source = backend.open();
+  auto source = evs::test::open_plain(backend);
   const std::uint64_t far = std::uint64_t{50'000'000} << 20;
   REQUIRE(transfer_of(*source)->import_events(
       std::vector<RecordedEvent>{recorded(far, "s-1", 1, at_us(1000)), recorded(far + 1, "s-1", 2, at_us(2000))}));
@@ -321,7 +321,7 @@ TEST_CASE("a copy from PostgreSQL waits for the events its readers cannot see ye
   REQUIRE(source->append("a-1", ExpectedVersion::any(), std::vector<EventData>{deposit(2), deposit(3)}));
 
   evs::test::SqliteBackend first;
-  auto hidden = first.open();
+  auto hidden = evs::test::open_plain(first);
   CopyOptions options;
   options.wait_for_readers = std::chrono::milliseconds(300);
   auto r = copy_store(*source, *hidden, options);
@@ -337,7 +337,7 @@ TEST_CASE("a copy from PostgreSQL waits for the events its readers cannot see ye
     PQclear(PQexec(blocker, "COMMIT"));
   });
   evs::test::SqliteBackend second;
-  auto target = second.open();
+  auto target = evs::test::open_plain(second);
   auto copied = copy_store(*source, *target);
   ender.join();
   PQfinish(blocker);

@@ -118,6 +118,16 @@ struct PgBackend {
 #define EVS_PG_BACKEND
 #endif
 
+// The backend's store itself, without a test wrapper (for what needs the concrete store, as bulk transfer).
+template <class B>
+std::unique_ptr<EventStore> open_plain(B& backend) {
+  if constexpr (requires { backend.open_plain(); }) {
+    return backend.open_plain();
+  } else {
+    return backend.open();
+  }
+}
+
 // Whether a backend's global positions are gap-free (1, 2, 3, ...). PostgreSQL's are unique and ascending
 // but have gaps (docs/postgresql.md).
 template <class B>
