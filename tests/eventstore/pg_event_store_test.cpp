@@ -50,6 +50,16 @@ PgOptions options_for(const test::PgSchema& schema) {
   return o;
 }
 
+// The readers' fence is the oldest transaction open anywhere on the server, and other tests write to the same
+// server at the same time: wait until the log readers can see `position` (at most 30 s).
+void wait_visible(EventStore& store, std::uint64_t position) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (store.last_position().value() < position) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "position " << position << " never became visible");
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
 std::vector<std::uint64_t> positions(EventStore& store) {
   std::vector<std::uint64_t> out;
   for (const auto& e : store.read_all(1, 1000).value().events) out.push_back(e.position);
@@ -62,8 +72,10 @@ TEST_CASE("pg store: a transaction that commits late is read in its place, never
           "back until it ends") {
   test::PgSchema schema;
   PgEventStore store(options_for(schema));
-  REQUIRE(store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)}));
-  const std::uint64_t first = store.last_position().value();
+  auto appended = store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)});
+  REQUIRE(appended);
+  const std::uint64_t first = appended->last_position;
+  wait_visible(store, first);
 
   // Another writer takes its transaction id now and commits last: its event sorts before the ones
   // appended meanwhile. (It writes evs's rows by hand, as a stalled evs writer would have.)
@@ -94,6 +106,7 @@ TEST_CASE("pg store: a transaction that commits late is read in its place, never
             " (SELECT id FROM event_types WHERE name = 'test.late'), 1, 0, 0, '', '', NULL, ''::bytea");
   late.exec("COMMIT");
 
+  wait_visible(store, later->last_position);
   const auto all = store.read_all(1, 1000).value().events;
   REQUIRE(all.size() == 4);
   CHECK(all[0].position == first);
@@ -135,8 +148,9 @@ TEST_CASE("pg store: after a restore that reset transaction ids, new events stil
   std::uint64_t stored = 0;
   {
     PgEventStore store(options_for(schema));
-    REQUIRE(store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)}));
-    stored = store.last_position().value();
+    auto appended = store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)});
+    REQUIRE(appended);
+    stored = appended->last_position;
   }
   // What a dump restored into a younger cluster looks like: a stored position far ahead of the ids.
   const std::uint64_t ahead = stored + (std::uint64_t{5000000} << 20);
@@ -148,6 +162,7 @@ TEST_CASE("pg store: after a restore that reset transaction ids, new events stil
   auto r = store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(2)});
   REQUIRE(r);
   CHECK(r->first_position > ahead);
+  wait_visible(store, r->last_position);
   CHECK(positions(store) == std::vector<std::uint64_t>{ahead, r->first_position});
 }
 
