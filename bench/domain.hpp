@@ -118,11 +118,11 @@ using Balances = BalancesOf<Deposited, Withdrawn>;
 
 // SQL read model: one upsert per event.
 constexpr const char* balances_ddl =
-    "CREATE TABLE IF NOT EXISTS balances(account TEXT PRIMARY KEY, balance INTEGER NOT NULL, "
-    "events INTEGER NOT NULL)";
+    "CREATE TABLE IF NOT EXISTS balances(account TEXT PRIMARY KEY, balance BIGINT NOT NULL, "
+    "events BIGINT NOT NULL)";
 constexpr const char* balances_upsert =
     "INSERT INTO balances(account, balance, events) VALUES(?1, ?2, 1) "
-    "ON CONFLICT(account) DO UPDATE SET balance = balance + excluded.balance, events = events + 1";
+    "ON CONFLICT(account) DO UPDATE SET balance = balances.balance + excluded.balance, events = balances.events + 1";
 
 class BalanceTable : public evs::SqlProjection<BalanceTable, Deposited, Withdrawn> {
  public:

@@ -25,6 +25,7 @@
 //   pg_append_batch          100 and 1,000 events per append vs raw multi-row inserts
 //   pg_read_all              read_all over 100k events in pages of 1,000 vs raw paged SELECT
 //   pg_catchup_memory        an in-memory projection catching up over 100k events vs raw paged SELECT + decode
+//   pg_rebuild_sql           a SQL read model in PostgreSQL rebuilt from 100k events vs raw paged SELECT + upserts
 //   pg_live_latency          append here -> projection in another process vs raw NOTIFY/LISTEN round trip
 //
 // Usage: evs_bench [--quick] [--pg] [--scenario NAME]... [--reps N] [--dir DIR] [--list]
@@ -108,6 +109,7 @@ constexpr Scenario scenarios[] = {
     {"pg_append_batch", EVS_BENCH_PG(scenario_pg_append_batch), nullptr, true},
     {"pg_read_all", EVS_BENCH_PG(scenario_pg_read_all), nullptr, true},
     {"pg_catchup_memory", EVS_BENCH_PG(scenario_pg_catchup_memory), nullptr, true},
+    {"pg_rebuild_sql", EVS_BENCH_PG(scenario_pg_rebuild_sql), nullptr, true},
     {"pg_live_latency", EVS_BENCH_PG(scenario_pg_live_latency), nullptr, true},
 };
 

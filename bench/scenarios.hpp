@@ -52,6 +52,7 @@ int child_pg_append_multi(const std::string& mode, const std::string& url, const
                           std::size_t process, std::size_t appends, std::size_t writers, std::int64_t start_ns);
 // pg_read.cpp
 void scenario_pg_read_all(const Config& cfg, DataSets& data);
+void scenario_pg_rebuild_sql(const Config& cfg, DataSets& data);
 void scenario_pg_catchup_memory(const Config& cfg, DataSets& data);
 // pg_live.cpp
 void scenario_pg_live_latency(const Config& cfg, DataSets& data);

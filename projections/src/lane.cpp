@@ -38,7 +38,7 @@ bool Lane::already_done(const RecordedEvent& e) {
 
 void Lane::open_batch() {
   if (kind() != ProjectionKind::sql) return;
-  db->begin();
+  db->begin_batch(name);
   // The stored checkpoint is the truth: a rebuild may have swapped in a newer read model meanwhile.
   if (auto stored = db->load_checkpoint(name, index)) checkpoint = stored->position;
 }

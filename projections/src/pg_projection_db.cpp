@@ -46,7 +46,7 @@ std::unique_ptr<PgProjectionDb> PgProjectionDb::open(const std::string& url, con
   pg::PgConnectOptions options;
   options.search_path = schema;
   options.application_name = "evs projections";
-  auto db = std::make_unique<PgProjectionDb>(must(pg::PgConnection::connect(url, options)));
+  auto db = std::make_unique<PgProjectionDb>(must(pg::PgConnection::connect(url, options)), schema);
   pg::PgConnection& c = db->connection_;
   const std::string open = "open the projection database";
   must(c.exec("BEGIN", open));
@@ -76,6 +76,13 @@ pg::PgResult PgProjectionDb::run(std::string_view sql, const pg::PgParams& param
 void PgProjectionDb::begin() {
   must(connection().exec("BEGIN", action));
   in_transaction_ = true;
+}
+
+void PgProjectionDb::begin_batch(const std::string& projection) {
+  begin();
+  pg::PgParams key;
+  key.int64(pg::projection_batch_key(schema_, projection));
+  run("SELECT pg_advisory_xact_lock_shared($1)", key);
 }
 
 void PgProjectionDb::commit() {

@@ -23,6 +23,7 @@ class PgProjectionDb final : public ProjectionDb {
 
   SqlSession& session() override { return session_; }
   void begin() override;
+  void begin_batch(const std::string& projection) override;
   void commit() override;
   void rollback() noexcept override;
   bool in_transaction() const override { return in_transaction_; }
@@ -43,7 +44,8 @@ class PgProjectionDb final : public ProjectionDb {
   void inbox_add(const std::string& projection, const Uuid& event_id) override;
   std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) override;
 
-  explicit PgProjectionDb(pg::PgConnection c) : connection_(std::move(c)), session_(connection_) {}
+  PgProjectionDb(pg::PgConnection c, std::string schema)
+      : connection_(std::move(c)), session_(connection_), schema_(std::move(schema)) {}
 
  private:
   // The connection, made again first when it was lost outside a transaction.
@@ -52,6 +54,7 @@ class PgProjectionDb final : public ProjectionDb {
 
   pg::PgConnection connection_;
   PgSqlSession session_;
+  std::string schema_;
   bool in_transaction_ = false;
 };
 

@@ -59,6 +59,13 @@ class ProjectionDb {
   virtual SqlSession& session() = 0;
 
   virtual void begin() = 0;  // SQLite: BEGIN IMMEDIATE
+  // Opens the transaction of one batch of a SQL projection. On PostgreSQL it also takes the projection's
+  // batch lock (shared), which a rebuild's swap takes exclusively: a batch never straddles a swap, and
+  // the checkpoint it reads next is the swapped-in one. SQLite's write lock does that already.
+  virtual void begin_batch(const std::string& projection) {
+    (void)projection;
+    begin();
+  }
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
   virtual bool in_transaction() const = 0;

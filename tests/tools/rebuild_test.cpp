@@ -2,6 +2,7 @@
 #include "../support/child_process.hpp"
 #include "cli_support.hpp"
 #include "../support/temp_dir.hpp"
+#include "background_deposits.hpp"
 #include "totals_projection.hpp"
 
 #include <evs/eventstore/sqlite_event_store.hpp>
@@ -136,16 +137,9 @@ TEST_CASE("rebuild swaps in a rebuilt read model while the live projection keeps
     sqlite3_close(db);
   }
   // Appends continue during the rebuild.
-  std::atomic<bool> writing{true};
-  std::thread writer([&] {
-    for (int i = 0; writing; ++i) {
-      (void)store.append("acc-" + std::to_string(i % 13), evs::ExpectedVersion::any(), std::vector{testdomain::deposit(3)});
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
+  rebuildtest::BackgroundDeposits writer(store);
   auto run = run_app({"--db", events, "rebuild", "totals"}, read_model);
-  writing = false;
-  writer.join();
+  writer.stop();
   INFO(run.out);
   CHECK(run.exit_code == 0);
   CHECK(run.out.find("swapped in the rebuilt totals") != std::string::npos);

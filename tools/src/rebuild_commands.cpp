@@ -1,18 +1,19 @@
-// `rebuild NAME` and `replay NAME --until ...`.
+// `rebuild NAME` and `replay NAME --until ...`, on SQLite and PostgreSQL read models (read_model_db.hpp).
 //
-// rebuild builds the projection into a shadow database file next to the live one
-// ("<database>.rebuild-<name>") while the live read model keeps serving and following new events. When the
-// shadow has caught up with the head it is swapped in with one transaction on the live database: the
-// projection's tables are replaced by the shadow's and its checkpoints set to the shadow's. A running
-// engine re-reads its checkpoint at each batch, so it continues from the swapped-in state. Until that
+// rebuild builds the projection into a shadow copy beside the live database (a file "<database>.rebuild-
+// <name>", or a schema "<schema>_rebuild_<name>") while the live read model keeps serving and following new
+// events. When the shadow has caught up with the head it is swapped in with one transaction on the live
+// database: the projection's tables are replaced by the shadow's and its checkpoints set to the shadow's. A
+// running engine re-reads its checkpoint at each batch, so it continues from the swapped-in state. Until that
 // transaction commits, the live read model is untouched: an interrupted rebuild (Ctrl-C, kill) changes
 // nothing there, and running it again resumes from the shadow's checkpoint.
 #include "commands.hpp"
 #include "format.hpp"
+#include "read_model_db.hpp"
 
+#include "evs/eventstore/open_store.hpp"
 #include "evs/projections/engine.hpp"
 
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,107 +49,6 @@ class InterruptGuard {
   void (*old_int_)(int);
   void (*old_term_)(int);
 };
-
-// A raw connection for the swap and the comparison (the engine's own connections are internal).
-class Db {
- public:
-  explicit Db(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
-      const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      throw Failure("cannot open " + path + ": " + msg);
-    }
-    sqlite3_busy_timeout(db_, 10000);
-  }
-  ~Db() { sqlite3_close(db_); }
-  Db(const Db&) = delete;
-  Db& operator=(const Db&) = delete;
-
-  void exec(const std::string& sql) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
-      std::string text = msg ? msg : "unknown error";
-      sqlite3_free(msg);
-      throw Failure(text + " (in: " + sql.substr(0, 120) + ")");
-    }
-  }
-  // Calls f(stmt) for each row of `sql` with text parameters bound in order.
-  sqlite3* handle() const { return db_; }
-
-  template <class F>
-  void each(const std::string& sql, const std::vector<std::string>& params, F&& f) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-      throw Failure(std::string(sqlite3_errmsg(db_)) + " (in: " + sql + ")");
-    for (std::size_t i = 0; i < params.size(); ++i)
-      sqlite3_bind_text(st, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) f(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) throw Failure(std::string(sqlite3_errmsg(db_)) + " (in: " + sql + ")");
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
-std::string quote_identifier(const std::string& name) {
-  std::string q = "\"";
-  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-// The projection's own tables in a shadow database: every table but evs_* and sqlite_*, with its SQL.
-std::vector<std::pair<std::string, std::string>> projection_tables(Db& db, const std::string& schema) {
-  std::vector<std::pair<std::string, std::string>> out;
-  db.each("SELECT name, sql FROM " + schema +
-              ".sqlite_master WHERE type = 'table' AND name NOT LIKE 'evs\\_%' ESCAPE '\\' "
-              "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-          {}, [&](sqlite3_stmt* st) {
-            out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                             reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
-          });
-  return out;
-}
-
-// Row count and an order-independent checksum (sum of per-row FNV-1a hashes) of a table.
-struct TableSummary {
-  bool exists = false;
-  std::uint64_t rows = 0;
-  std::uint64_t checksum = 0;
-};
-
-TableSummary summarize(Db& db, const std::string& schema, const std::string& table) {
-  TableSummary s;
-  bool found = false;
-  db.each("SELECT 1 FROM " + schema + ".sqlite_master WHERE type = 'table' AND name = ?1", {table},
-          [&](sqlite3_stmt*) { found = true; });
-  if (!found) return s;
-  s.exists = true;
-  db.each("SELECT * FROM " + schema + "." + quote_identifier(table), {}, [&](sqlite3_stmt* st) {
-    std::uint64_t h = 14695981039346656037ULL;
-    const auto mix = [&](const void* p, std::size_t n) {
-      for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 1099511628211ULL;
-    };
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      const int type = sqlite3_column_type(st, c);
-      mix(&type, sizeof type);
-      if (type == SQLITE_INTEGER) {
-        const auto v = sqlite3_column_int64(st, c);
-        mix(&v, sizeof v);
-      } else if (type == SQLITE_FLOAT) {
-        const auto v = sqlite3_column_double(st, c);
-        mix(&v, sizeof v);
-      } else if (type != SQLITE_NULL) {
-        const void* p = type == SQLITE_BLOB ? sqlite3_column_blob(st, c) : sqlite3_column_text(st, c);
-        mix(p, static_cast<std::size_t>(sqlite3_column_bytes(st, c)));
-      }
-    }
-    ++s.rows;
-    s.checksum += h;
-  });
-  return s;
-}
 
 std::string format_duration(double seconds) {
   if (!(seconds >= 0) || seconds > 1e7) return "--:--";
@@ -218,32 +118,6 @@ bool build_until(Context& ctx, EventStore& store, const ProjectionEntry& entry, 
   return done;
 }
 
-// The projection's checkpoint in `db`: the least (or, with `furthest`, the greatest) of its partitions'; 0
-// when it has none.
-std::uint64_t live_checkpoint(Db& db, const std::string& schema, const std::string& name, bool furthest = false) {
-  std::uint64_t position = 0;
-  bool any = false;
-  db.each(std::string("SELECT ") + (furthest ? "max" : "min") + "(position), count(*) FROM " + schema +
-              ".evs_checkpoints WHERE projection = ?1",
-          {name},
-          [&](sqlite3_stmt* st) {
-            any = sqlite3_column_int64(st, 1) > 0;
-            position = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
-          });
-  return any ? position : 0;
-}
-
-bool has_table(Db& db, const std::string& schema, const std::string& table) {
-  bool found = false;
-  db.each("SELECT 1 FROM " + schema + ".sqlite_master WHERE type = 'table' AND name = ?1", {table},
-          [&](sqlite3_stmt*) { found = true; });
-  return found;
-}
-
-void remove_database_files(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-}
-
 const ProjectionEntry& sql_projection(Context& ctx, const std::string& name, const char* command) {
   const ProjectionEntry& entry = ctx.projection(name);
   if (entry.projection->kind() == ProjectionKind::effect)
@@ -255,98 +129,34 @@ const ProjectionEntry& sql_projection(Context& ctx, const std::string& name, con
   return entry;
 }
 
-// Replaces the projection's tables in `live` by those of `shadow`, and its checkpoints, inside the
-// transaction open on `live`. Rows are copied through bound values, so the shadow need not be attached.
-void swap_tables(Db& live, Db& shadow, const std::string& name) {
-  const auto copy = [&](const std::string& table, const std::string& where, const std::vector<std::string>& params) {
-    sqlite3_stmt* insert = nullptr;
-    int columns = 0;
-    shadow.each("SELECT * FROM " + quote_identifier(table) + where, params, [&](sqlite3_stmt* row) {
-      if (!insert) {
-        columns = sqlite3_column_count(row);
-        std::string sql = "INSERT INTO main." + quote_identifier(table) + " VALUES (";
-        for (int c = 0; c < columns; ++c) sql += c ? ",?" : "?";
-        if (sqlite3_prepare_v2(live.handle(), (sql + ")").c_str(), -1, &insert, nullptr) != SQLITE_OK)
-          throw Failure(std::string(sqlite3_errmsg(live.handle())) + " (in: " + sql + ")");
-      }
-      for (int c = 0; c < columns; ++c) sqlite3_bind_value(insert, c + 1, sqlite3_column_value(row, c));
-      const int rc = sqlite3_step(insert);
-      sqlite3_reset(insert);
-      if (rc != SQLITE_DONE) {
-        sqlite3_finalize(insert);
-        throw Failure(std::string(sqlite3_errmsg(live.handle())) + " (copying " + table + ")");
-      }
-    });
-    sqlite3_finalize(insert);
-  };
-  for (const auto& [table, sql] : projection_tables(shadow, "main")) {
-    live.exec("DROP TABLE IF EXISTS main." + quote_identifier(table));
-    live.exec(sql);
-    copy(table, "", {});
-  }
-  std::vector<std::string> indexes;
-  shadow.each("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name NOT LIKE "
-              "'evs\\_%' ESCAPE '\\'",
-              {}, [&](sqlite3_stmt* st) { indexes.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))); });
-  for (const auto& sql : indexes) live.exec(sql);
-  live.exec(
-      "CREATE TABLE IF NOT EXISTS main.evs_checkpoints (projection TEXT NOT NULL, partition INTEGER NOT NULL, "
-      "partitions INTEGER NOT NULL, position INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
-      "PRIMARY KEY (projection, partition)) WITHOUT ROWID");
-  live.each("DELETE FROM main.evs_checkpoints WHERE projection = ?1", {name}, [](sqlite3_stmt*) {});
-  copy("evs_checkpoints", " WHERE projection = ?1", {name});
-}
-
 // Builds the projection into a fresh shadow up to the position of the live read model and compares the
 // two, table by table (row count and an order-independent checksum). The live read model is read in one
 // snapshot, so a live projection that keeps committing neither blocks nor skews the comparison: when the
 // snapshot is further than the first build, the shadow catches up to it. Exit code 3 when they differ.
 void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::string& name) {
-  const std::string live = entry.options.database.string();
-  const std::string shadow = live + ".dryrun-" + name;
-  remove_database_files(shadow);
+  auto db = open_read_model_db(entry.options.database.string());
+  const std::string copy = db->copy_location("dryrun", name);
+  remove_read_model_db(copy);
   auto store = ctx.open_store(false, SchemaCheck::refuse);
   InterruptGuard guard;
-  const bool live_exists = std::filesystem::exists(live);
 
-  // Builds the shadow up to `position` (a fresh engine each time: until_position is fixed at start; the
-  // shadow's checkpoint carries the progress over).
+  // Builds the copy up to `position` (a fresh engine each time: until_position is fixed at start; the
+  // copy's checkpoint carries the progress over).
   const auto build_to = [&](std::uint64_t position) {
-    if (!build_until(ctx, *store, entry, name, shadow, position, "building (dry run)")) {
-      remove_database_files(shadow);
+    if (!build_until(ctx, *store, entry, name, copy, position, "building (dry run)"))
       throw Failure("interrupted; nothing was compared or changed");
-    }
   };
+  TableComparison tables;
   std::uint64_t position = 0;
-  if (live_exists) {
-    Db first(live);
-    if (has_table(first, "main", "evs_checkpoints")) position = live_checkpoint(first, "main", name, true);
+  try {
+    position = db->checkpoint(name, true);
+    build_to(position);
+    position = db->compare(copy, name, position, build_to, tables);
+  } catch (...) {
+    remove_read_model_db(copy);
+    throw;
   }
-  build_to(position);
-
-  std::map<std::string, std::pair<TableSummary, TableSummary>> tables;
-  if (live_exists) {
-    Db db(live);
-    db.exec("ATTACH DATABASE " + quote_identifier(shadow) + " AS shadow");
-    db.exec("BEGIN");  // one read snapshot of the live read model for the position and every table
-    const std::uint64_t at =
-        has_table(db, "main", "evs_checkpoints") ? live_checkpoint(db, "main", name, true) : 0;
-    if (at < position) {
-      db.exec("ROLLBACK");
-      remove_database_files(shadow);
-      throw Failure("the live read model went back from position " + std::to_string(position) + " to " +
-                    std::to_string(at) + " during the dry run (a rebuild swapped it in?); run the dry run again");
-    }
-    if (at > position) build_to(position = at);
-    for (const auto& [table, sql] : projection_tables(db, "shadow"))
-      tables[table] = {summarize(db, "main", table), summarize(db, "shadow", table)};
-    db.exec("ROLLBACK");
-    db.exec("DETACH DATABASE shadow");
-  } else {
-    Db db(shadow);
-    for (const auto& [table, sql] : projection_tables(db, "main")) tables[table] = {{}, summarize(db, "main", table)};
-  }
-  remove_database_files(shadow);
+  remove_read_model_db(copy);
 
   bool differs = false;
   for (const auto& [table, pair] : tables) {
@@ -354,15 +164,12 @@ void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::stri
     const bool same = a.exists && a.rows == b.rows && a.checksum == b.checksum;
     differs = differs || !same;
     if (ctx.json) {
-      std::ostringstream live_sum, rebuilt_sum;
-      live_sum << std::hex << a.checksum;
-      rebuilt_sum << std::hex << b.checksum;
       ctx.out << JsonObject()
                      .str("table", table)
                      .num("live_rows", a.rows)
                      .num("rebuilt_rows", b.rows)
-                     .str("live_checksum", live_sum.str())
-                     .str("rebuilt_checksum", rebuilt_sum.str())
+                     .str("live_checksum", a.checksum)
+                     .str("rebuilt_checksum", b.checksum)
                      .boolean("same", same)
                      .text()
               << "\n";
@@ -383,14 +190,14 @@ void dry_run_rebuild(Context& ctx, const ProjectionEntry& entry, const std::stri
 void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scratch) {
   const ProjectionEntry& entry = sql_projection(ctx, name, "rebuild");
   if (dry_run) return dry_run_rebuild(ctx, entry, name);
-  const std::string live = entry.options.database.string();
-  const std::string shadow = live + ".rebuild-" + name;
-  if (from_scratch) remove_database_files(shadow);
+  auto db = open_read_model_db(entry.options.database.string());
+  const std::string copy = db->copy_location("rebuild", name);
+  if (from_scratch) remove_read_model_db(copy);
   auto store = ctx.open_store(false, SchemaCheck::refuse);
   InterruptGuard guard;
 
   ProjectionOptions options = entry.options;
-  options.database = shadow;
+  options.database = copy;
   ProjectionEngine engine(*store);
   engine.add(*entry.projection, options);
   engine.start();
@@ -400,28 +207,15 @@ void rebuild(Context& ctx, const std::string& name, bool dry_run, bool from_scra
     throw Failure("interrupted; the live read model is untouched; run the rebuild again to resume");
   }
 
-  // Swap. Take the live database's write lock first, so the live projection cannot commit; let the shadow
-  // catch up with what the live one had committed; then replace the tables and commit. Readers of the live
-  // read model keep reading throughout (WAL); the live projection's commits wait for the lock.
-  Db db(live);
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const std::uint64_t live_at = has_table(db, "main", "evs_checkpoints") ? live_checkpoint(db, "main", name) : 0;
+  // Swap: the live projection is held at its next batch, the copy catches up with what the live one had
+  // committed, then the tables and checkpoints are replaced in one transaction.
+  db->swap_in(copy, name, [&](std::uint64_t live_at) {
     if (!engine.wait_for(name, live_at, std::chrono::seconds(60)))
       throw Failure("the shadow could not catch up with the live projection at position " + std::to_string(live_at));
     engine.stop();
-    Db from(shadow);
-    swap_tables(db, from, name);
-    db.exec("COMMIT");
-  } catch (...) {
-    try {
-      db.exec("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
-  }
-  const auto position = live_checkpoint(db, "main", name);
-  remove_database_files(shadow);
+  });
+  const auto position = db->checkpoint(name, false);
+  remove_read_model_db(copy);
   if (ctx.json)
     ctx.out << JsonObject().str("rebuilt", name).num("position", position).text() << "\n";
   else
@@ -470,13 +264,14 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
   const std::uint64_t head = store->last_position().value();
   if (position > head)
     throw Failure("position " + std::to_string(position) + " is beyond the end of the log (" + std::to_string(head) + ")");
-  if (target.empty()) target = entry.options.database.string() + ".replay-" + name + "-" + std::to_string(position);
-  if (std::filesystem::absolute(target) == std::filesystem::absolute(entry.options.database))
-    throw Failure("the replay target must not be the live database " + target);
-  remove_database_files(target);
+  auto db = open_read_model_db(entry.options.database.string());
+  if (target.empty()) target = db->copy_location("replay", name + "-" + std::to_string(position));
+  if (db->is_live(target)) throw Failure("the replay target must not be the live database " + target);
+  // A target on the other backend (a SQLite file for a PostgreSQL read model, or the reverse) is fine.
+  remove_read_model_db(target);
   InterruptGuard guard;
   if (!build_until(ctx, *store, entry, name, target, position, "replaying")) {
-    remove_database_files(target);
+    remove_read_model_db(target);
     throw Failure("interrupted; nothing was kept");
   }
   if (ctx.json)
@@ -486,6 +281,27 @@ void replay(Context& ctx, const std::string& name, const std::string& until, std
 }
 
 }  // namespace
+
+std::unique_ptr<ReadModelDb> open_read_model_db(const std::string& location) {
+  const StoreLocation parsed = parse_location("the projection database", location);
+  if (parsed.backend == StoreBackend::sqlite) return open_sqlite_read_model_db(parsed.target);
+#ifdef EVS_HAS_POSTGRESQL
+  return open_pg_read_model_db(parsed.target, parsed.schema);
+#else
+  throw Failure("this tool was built without the PostgreSQL backend (configure evs with EVS_POSTGRESQL=ON)");
+#endif
+}
+
+void remove_read_model_db(const std::string& location) {
+  const StoreLocation parsed = parse_location("the projection database", location);
+  if (parsed.backend == StoreBackend::sqlite) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(parsed.target + suffix);
+    return;
+  }
+#ifdef EVS_HAS_POSTGRESQL
+  remove_pg_schema(parsed.target, parsed.schema);
+#endif
+}
 
 void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   if (ctx.app.projections.empty()) return;  // the standalone tool knows no projections
@@ -524,7 +340,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
   };
   auto replay_args = std::make_shared<ReplayArgs>();
   auto* replay_cmd = cli.add_subcommand(
-      "replay", "Build a SQL projection as of a point in history (time travel) into a separate database file");
+      "replay", "Build a SQL projection as of a point in history (time travel) into a separate database");
   replay_cmd->add_option("name", replay_args->name, "projection name")->required()->check(projection_name);
   replay_cmd
       ->add_option("--until", replay_args->until,
@@ -534,7 +350,7 @@ void add_rebuild_commands(CLI::App& cli, Context& ctx) {
       ->required()
       ->check(until_value());
   replay_cmd->add_option("--target", replay_args->target,
-                         "the database file to build into (default: next to the live one)");
+                         "the database to build into: a SQLite file or a postgresql:// location (default: beside the live one)");
   replay_cmd->callback([&ctx, a = replay_args] { replay(ctx, a->name, a->until, a->target); });
 }
 

@@ -101,6 +101,10 @@ std::int64_t advisory_key(std::string_view schema, std::string_view name) {
   return static_cast<std::int64_t>(h);
 }
 
+std::int64_t projection_batch_key(std::string_view schema, std::string_view projection) {
+  return advisory_key(schema, "\x02projection " + std::string(projection));
+}
+
 Result<void> open_pg_schema(PgConnection& c, std::string_view schema, bool read_only) {
   const std::string action = "open the event store in";
   auto tx = PgTransaction::begin(c, action);

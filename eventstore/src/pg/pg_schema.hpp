@@ -26,6 +26,10 @@ inline constexpr std::string_view fence_sql =
 
 // A 64-bit advisory-lock key for `name` within the store's `schema` (FNV-1a).
 std::int64_t advisory_key(std::string_view schema, std::string_view name);
+// The lock a SQL projection's batch holds shared and a rebuild's swap takes exclusively, for the projection
+// `projection` whose database is the schema `schema` (projections/src/pg_projection_db.cpp,
+// tools/src/pg_read_model_db.cpp).
+std::int64_t projection_batch_key(std::string_view schema, std::string_view projection);
 
 // Raises the tx offset, inside the transaction open on `connection` (it takes that transaction's id), when
 // the newest stored position is at or past what the next transaction would get, so new events sort after
