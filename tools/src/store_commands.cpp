@@ -4,12 +4,15 @@
 #include "sql.hpp"
 #include "store_sql.hpp"
 
+#include "evs/eventstore/pg_event_store.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <optional>
@@ -255,6 +258,11 @@ void stats(Context& ctx) {
                       "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"))
          : file_size_or_zero(ctx.location().target);
   sql->end_read();
+  // PostgreSQL: the sessions whose open transactions hold every log reader back (docs/postgresql.md).
+  std::vector<PgFenceHolder> holders;
+#ifdef EVS_HAS_POSTGRESQL
+  if (auto* pg_store = dynamic_cast<PgEventStore*>(store.get())) holders = must(pg_store->fence_holders());
+#endif
 
   const std::string where = ctx.where();
   const std::uint64_t wal = pg ? 0 : file_size_or_zero(where + "-wal");
@@ -286,6 +294,16 @@ void stats(Context& ctx) {
     for (const auto& r : categories)
       cats.emplace_back().str("category", r.name).num("streams", r.streams).num("events", r.events);
     o.objects("categories", cats);
+    if (pg) {
+      std::vector<JsonObject> held;
+      for (const auto& h : holders)
+        held.emplace_back()
+            .inum("pid", h.pid)
+            .str("application_name", h.application_name)
+            .str("state", h.state)
+            .inum("age_ms", h.age.count());
+      o.objects("readers_held_back_by", held);
+    }
     ctx.out << o.text() << '\n';
     return;
   }
@@ -305,6 +323,16 @@ void stats(Context& ctx) {
   if (events > 0) {
     summary.row({"first event", first_at});
     summary.row({"last event", last_at});
+  }
+  if (pg) {
+    std::string held = holders.empty() ? "nobody" : "";
+    for (const auto& h : holders) {
+      std::ostringstream one;
+      one << (held.empty() ? "" : "; ") << "pid " << h.pid << " (" << h.application_name << ", " << h.state << ", open "
+          << std::fixed << std::setprecision(1) << static_cast<double>(h.age.count()) / 1000.0 << " s)";
+      held += one.str();
+    }
+    summary.row({"fence held by", held});  // the log readers wait for these sessions
   }
   // Print without the (empty) header line.
   std::ostringstream text;
