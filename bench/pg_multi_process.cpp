@@ -79,12 +79,13 @@ std::vector<ProcessWaits> run_pg_multi(const Config& cfg, const std::string& mod
 
 void scenario_pg_append_multi_process(const Config& cfg, DataSets&) {
   PgSchema evs_schema(cfg, "append_multi_process"), raw_schema(cfg, "append_multi_process_raw");
-  const std::size_t evs_appends = cfg.scale(100, 2);  // per appender: 16 x 8 x 100 = 12,800 events
-  const std::size_t raw_appends = cfg.scale(400, 4);  // per client: 16 x 400 = 6,400 events
+  const std::size_t evs_appends = cfg.scale(1000, 2);  // per appender: 16 x 8 x 1,000 = 128,000 events
+  const std::size_t raw_appends = cfg.scale(4000, 4);  // per client: 16 x 4,000 = 64,000 events
   // evs's default number of writer connections per process (the target), and one writer with deeper groups.
   const std::size_t default_writers = evs::PgOptions{}.writers;
-  for (const std::size_t writers : {default_writers, std::size_t(1)}) {
-    if (writers == 1 && default_writers == 1) break;
+  std::vector<std::size_t> writer_counts{default_writers};
+  if (default_writers != 1) writer_counts.push_back(1);
+  for (const std::size_t writers : writer_counts) {
     std::vector<Sample> evs_s, raw_s;
     ProcessRuns evs_runs, raw_runs;
     for (int r = 0; r < cfg.reps; ++r) {

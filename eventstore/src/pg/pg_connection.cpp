@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -171,33 +172,93 @@ Result<PgResult> PgConnection::query(std::string_view sql, const PgParams& param
                action);
 }
 
+Result<std::string> PgConnection::statement_name(std::string_view sql, const PgParams& params,
+                                                 std::string_view action) {
+  const Oid* types = params.types();
+  const std::size_t n = static_cast<std::size_t>(params.size());
+  auto same_types = [&](const Prepared& p) { return p.types.size() == n && std::equal(p.types.begin(), p.types.end(), types); };
+  auto it = state_->statements.find(sql);
+  if (it != state_->statements.end()) {
+    const auto found = std::find_if(it->second.begin(), it->second.end(), same_types);
+    if (found != it->second.end()) return found->name;
+  }
+  std::string name = "evs_" + std::to_string(state_->next_statement++);
+  const std::string text(sql);
+  auto r = check(PQprepare(state_->conn, name.c_str(), text.c_str(), params.size(), types), action);
+  if (!r) return r.error();
+  if (it == state_->statements.end()) it = state_->statements.emplace(text, std::vector<Prepared>{}).first;
+  it->second.push_back({std::vector<Oid>(types, types + n), name});
+  return name;
+}
+
 Result<PgResult> PgConnection::prepared(std::string_view sql, const PgParams& params, std::string_view action,
                                         ResultFormat format) {
   if (broken()) return broken_error(action);
   if (params.oversized() != 0) return query(sql, params, action, format);  // the same refusal, nothing prepared
-
-  const Oid* types = params.types();
-  const std::size_t n = static_cast<std::size_t>(params.size());
-  auto same_types = [&](const Prepared& p) { return p.types.size() == n && std::equal(p.types.begin(), p.types.end(), types); };
-
-  auto it = state_->statements.find(sql);
-  const Prepared* statement = nullptr;
-  if (it != state_->statements.end()) {
-    const auto found = std::find_if(it->second.begin(), it->second.end(), same_types);
-    if (found != it->second.end()) statement = &*found;
-  }
-  if (statement == nullptr) {
-    std::string name = "evs_" + std::to_string(state_->next_statement++);
-    const std::string text(sql);
-    auto r = check(PQprepare(state_->conn, name.c_str(), text.c_str(), params.size(), types), action);
-    if (!r) return r.error();
-    if (it == state_->statements.end()) it = state_->statements.emplace(text, std::vector<Prepared>{}).first;
-    it->second.push_back({std::vector<Oid>(types, types + n), std::move(name)});
-    statement = &it->second.back();
-  }
-  return check(PQexecPrepared(state_->conn, statement->name.c_str(), params.size(), params.values(),
-                              params.lengths(), params.formats(), static_cast<int>(format)),
+  auto name = statement_name(sql, params, action);
+  if (!name) return name.error();
+  return check(PQexecPrepared(state_->conn, name->c_str(), params.size(), params.values(), params.lengths(),
+                              params.formats(), static_cast<int>(format)),
                action);
+}
+
+Result<std::vector<PgResult>> PgConnection::pipeline(std::span<const Statement> statements, std::string_view action) {
+  if (broken()) return broken_error(action);
+  static const PgParams none;
+  std::vector<std::string> names(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const PgParams& params = statements[i].params ? *statements[i].params : none;
+    if (params.oversized() != 0) {  // the same refusal as query()
+      auto refused = query(statements[i].sql, params, action);
+      return refused.error();
+    }
+    if (!statements[i].prepare) continue;
+    auto name = statement_name(statements[i].sql, params, action);
+    if (!name) return name.error();
+    names[i] = std::move(*name);
+  }
+  PGconn* conn = state_->conn;
+  // A send that fails means the connection did; the session is dropped (a reconnect starts a fresh one).
+  const auto lost = [&]() -> Error {
+    state_->broken = true;
+    return connection_error(PQerrorMessage(conn), state_->target, action);
+  };
+  if (PQenterPipelineMode(conn) != 1) return lost();
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const Statement& st = statements[i];
+    const PgParams& params = st.params ? *st.params : none;
+    const int sent =
+        st.prepare ? PQsendQueryPrepared(conn, names[i].c_str(), params.size(), params.values(), params.lengths(),
+                                         params.formats(), static_cast<int>(st.format))
+                   : PQsendQueryParams(conn, std::string(st.sql).c_str(), params.size(), params.types(),
+                                       params.values(), params.lengths(), params.formats(), static_cast<int>(st.format));
+    if (sent != 1) return lost();
+  }
+  if (PQpipelineSync(conn) != 1) return lost();
+
+  std::vector<PgResult> results;
+  results.reserve(statements.size());
+  std::optional<Error> failure;
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    PGresult* raw = PQgetResult(conn);
+    if (raw == nullptr) return lost();
+    if (PQresultStatus(raw) == PGRES_PIPELINE_ABORTED) {  // skipped after an earlier failure
+      PQclear(raw);
+      results.emplace_back();
+    } else {
+      auto r = check(raw, action);
+      if (!r && !failure) failure = r.error();
+      results.push_back(r ? std::move(*r) : PgResult());
+      if (broken()) return failure ? *failure : lost();
+    }
+    if (PQgetResult(conn) != nullptr) return lost();  // each statement's results end with a null
+  }
+  PGresult* sync = PQgetResult(conn);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn) != 1) return lost();
+  if (failure) return *failure;
+  return results;
 }
 
 Result<void> PgConnection::reconnect(std::string_view action) {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -87,6 +88,20 @@ class PgConnection {
   Result<PgResult> prepared(std::string_view sql, const PgParams& params, std::string_view action,
                             ResultFormat format = ResultFormat::binary);
 
+  // One statement of a pipeline(): `sql` with `params` (none when null), through the prepared-statement cache
+  // unless `prepare` is false.
+  struct Statement {
+    std::string_view sql;
+    const PgParams* params = nullptr;
+    bool prepare = true;
+    ResultFormat format = ResultFormat::binary;
+  };
+  // Runs `statements` in order in one round trip (libpq pipeline mode, one sync at the end) and returns
+  // their results in order. When one fails, PostgreSQL skips the rest: the first failure is returned (a
+  // transaction open on the connection is then aborted on the server, as after a failed query()).
+  // Statements new to the prepared-statement cache are prepared first, one round trip each.
+  Result<std::vector<PgResult>> pipeline(std::span<const Statement> statements, std::string_view action);
+
   // Whether the connection is known to be lost (a call found it so, or PQstatus says so). A broken
   // connection answers every call with unavailable until reconnect().
   bool broken() const;
@@ -115,6 +130,8 @@ class PgConnection {
   // Turns a finished call's PGresult into a PgResult or the mapped error, marking the connection broken
   // when the failure means it is lost.
   Result<PgResult> check(PGresult* result, std::string_view action);
+  // The server-side name of `sql` prepared for `params`' types, preparing it on first use.
+  Result<std::string> statement_name(std::string_view sql, const PgParams& params, std::string_view action);
   Result<void> apply_session_settings(std::string_view action);
   Error broken_error(std::string_view action) const;
 

@@ -324,12 +324,16 @@ Result<std::uint64_t> PgEventStore::count_events(std::uint64_t after, std::uint6
 }
 
 std::uint64_t PgEventStore::add_commit_listener(CommitListener listener) {
+  impl_->follower->want_notifications();
   return impl_->shared.listeners.add(std::move(listener));
 }
 
 void PgEventStore::remove_commit_listener(std::uint64_t id) { impl_->shared.listeners.remove(id); }
 
-Result<std::uint64_t> PgEventStore::change_token() { return impl_->shared.changes.load(); }
+Result<std::uint64_t> PgEventStore::change_token() {
+  impl_->follower->want_notifications();
+  return impl_->shared.changes.load();
+}
 
 Result<void> PgEventStore::save_snapshot(const Snapshot& snapshot) {
   if (impl_->shared.options.read_only) return impl_->refuse_write("save a snapshot in");

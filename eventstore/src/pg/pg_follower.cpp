@@ -37,7 +37,7 @@ PgFollower::PgFollower(StoreShared& shared) : shared_(shared) {
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   // The starting point is taken before the constructor returns, so every later commit is heard.
   if (auto c = PgConnection::connect(shared_.options.url, shared_.connect); c) {
-    if (c->exec("SET synchronous_commit = off; LISTEN " + quote_identifier(shared_.channel), "follow")) {
+    if (c->exec("SET synchronous_commit = off", "follow")) {
       if (auto head = read_head(*c)) start_ = head->readable;
       connection_.emplace(std::move(*c));
     }
@@ -57,6 +57,10 @@ void PgFollower::committed() {
   poke();
 }
 
+void PgFollower::want_notifications() {
+  if (!listen_wanted_.exchange(true)) poke();
+}
+
 void PgFollower::poke() {
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
@@ -67,8 +71,8 @@ void PgFollower::run() {
   std::optional<std::uint64_t> announced = start_;  // the last head the listeners heard (the start point at first)
   auto fast = 1ms;                          // the fast poll while events wait above the fence
   auto backoff = 10ms;
-  const std::string listen =
-      "SET synchronous_commit = off; LISTEN " + quote_identifier(shared_.channel);
+  const std::string listen = "LISTEN " + quote_identifier(shared_.channel);
+  bool listening = false;
   while (!stopping_) {
     if (!c || c->broken()) {
       Result<void> ready = c ? c->reconnect("follow") : [&]() -> Result<void> {
@@ -77,7 +81,8 @@ void PgFollower::run() {
         c.emplace(std::move(*made));
         return {};
       }();
-      if (ready) ready = c->exec(listen, "follow");
+      if (ready) ready = c->exec("SET synchronous_commit = off", "follow");
+      listening = false;
       if (!ready) {
         pollfd wake{wake_fd_, POLLIN, 0};
         ::poll(&wake, 1, static_cast<int>(backoff.count()));
@@ -88,6 +93,14 @@ void PgFollower::run() {
       ++shared_.changes;  // notifications sent while away are lost: whatever happened, look
     }
 
+    if (listen_wanted_ && !listening) {
+      if (c->exec(listen, "follow")) {
+        listening = true;
+        ++shared_.changes;  // whoever read the token before the LISTEN looks again
+      } else if (c->broken()) {
+        continue;  // reconnect above; a server error leaves the connection usable: try again next turn
+      }
+    }
     if (notify_wanted_.exchange(false)) {
       PgParams channel;
       channel.text(shared_.channel);
@@ -96,9 +109,10 @@ void PgFollower::run() {
       if (c->broken()) continue;
     }
     std::chrono::milliseconds wait = shared_.options.poll_interval;
-    if (shared_.listeners.empty()) {
-      // Nobody to call: a wake-up only bumps the change token, without asking the server for the head (with
-      // many processes, each commit's notification would otherwise cost one query in every one of them).
+    if (shared_.listeners.empty() && !listen_wanted_) {
+      // Nobody follows the log here: a wake-up only bumps the change token, without asking the server for
+      // the head (with many appending processes, each commit's notification would otherwise cost one query
+      // in every one of them).
       // `announced` stays: a listener added later hears the first head beyond it, covering what it missed.
     } else if (auto head = read_head(*c); head) {
       if (!announced) {

@@ -1,14 +1,19 @@
 // The PostgreSQL store's follower (internal): watches the readable head and calls the commit listeners.
 //
-// One thread with its own connection (never a pooled one, never through a transaction-mode pooler) that
-// LISTENs on the store's channel. It reads the head below the fence after a wake-up from this process's
-// writers, after a notification from any process, and at least every PgOptions::poll_interval; when the
-// head moved it bumps the change token and calls the listeners with it. A notification's payload is never
-// trusted: it only means "look". While committed events wait above the fence (an older transaction is
-// still open), it polls fast (1 ms, doubling) until the fence passes them. After a lost connection it
-// reconnects with backoff, LISTENs again and looks at once, since notifications sent meanwhile are lost.
-// Without listeners it reads nothing: a notification or a commit of this process only bumps the change
-// token.
+// One thread with its own connection (never a pooled one, never through a transaction-mode pooler). Once this
+// process follows the log (want_notifications(): a commit listener, or a change_token() caller such as the
+// projection engine or `evs tail`), it LISTENs on the store's channel and reads the head below the fence
+// after a wake-up from this process's writers, after a notification from any process, and at least every
+// PgOptions::poll_interval; when the head moved it bumps the change token and calls the listeners with it.
+// A notification's payload is never trusted: it only means "look". While committed events wait above the
+// fence (an older transaction is still open), it polls fast (1 ms, doubling) until the fence passes them,
+// so a commit that became readable only once an older transaction ended is noticed too. After a lost
+// connection it reconnects with backoff, LISTENs again and looks at once, since notifications sent meanwhile
+// are lost.
+//
+// A process that only appends never LISTENs and reads nothing: PostgreSQL delivers every notification to
+// every listening session, and with many appending processes listening for nothing the server spent four
+// times the CPU of the appends on it (pg_append_multi_process). Its commits only bump the change token.
 //
 // It also sends this process's notifications: after a commit, `pg_notify` in a transaction of its own on
 // the follower's session, with synchronous_commit off. Never inside the append's transaction: a transaction
@@ -36,6 +41,9 @@ class PgFollower {
   // A writer of this process committed: look at the head now, and notify the other processes. Commits
   // made before the follower gets to it share one notification.
   void committed();
+  // This process follows the log: LISTEN from now on. When the LISTEN is in place the change token moves,
+  // so a caller who read the token before then looks again and misses no commit of another process.
+  void want_notifications();
 
  private:
   void run();
@@ -47,6 +55,7 @@ class PgFollower {
 
   int wake_fd_ = -1;  // eventfd: committed() and the destructor wake the thread's poll()
   std::atomic<bool> notify_wanted_{false};
+  std::atomic<bool> listen_wanted_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -19,6 +19,10 @@ class PgTransaction {
   static Result<PgTransaction> begin(PgConnection& connection, std::string_view action, std::string_view mode = {},
                                      std::string_view then = {});
 
+  // A transaction whose BEGIN went out otherwise (first statement of a PgConnection::pipeline that
+  // succeeded): this object rolls it back unless it is committed.
+  static PgTransaction begun(PgConnection& connection) { return PgTransaction(connection); }
+
   PgTransaction() = default;
   ~PgTransaction() { rollback(); }
   PgTransaction(PgTransaction&& other) noexcept : connection_(std::exchange(other.connection_, nullptr)) {}
@@ -30,6 +34,8 @@ class PgTransaction {
   // with ROLLBACK, and commit() returns io_error saying so. After any failure the transaction is over
   // (rolled back by the server, or lost with the connection).
   Result<void> commit(std::string_view action);
+  // The transaction was committed otherwise (a COMMIT in a pipeline that succeeded): nothing left to do.
+  void committed() noexcept { connection_ = nullptr; }
   // Rolls back now; a no-op once committed or rolled back, or when the connection is broken.
   void rollback() noexcept;
 
