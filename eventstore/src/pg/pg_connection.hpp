@@ -49,6 +49,10 @@ struct PgConnectOptions {
   // The schema unqualified table names resolve to (SET search_path after each (re)connect); empty: the
   // server's default.
   std::string search_path;
+  // SET enable_seqscan = off: for sessions whose statements all have an index to use (the writers). Their
+  // prepared statements get generic plans after five runs; one made while a table was nearly empty would
+  // otherwise keep scanning the whole table once it has grown.
+  bool index_plans = false;
 };
 
 // `name` as a quoted SQL identifier ("my schema" -> "\"my schema\""), safe to splice into SQL text.

@@ -131,8 +131,7 @@ class Group {
         {"SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
          " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
          " WHERE e.event_id = ANY($2::uuid[])",
-         &load, /*prepare=*/false}};  // planned for its ids every time: a generic plan made while the table was
-                                      // small scans all of events (measured: 2,400 full scans in 5 s)
+         &load}};
     auto r = c_.pipeline(statements, action);
     if (!r) {
       if (!c_.broken()) (void)c_.exec("ROLLBACK", action);  // BEGIN ran, a later statement failed

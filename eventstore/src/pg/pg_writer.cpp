@@ -82,7 +82,9 @@ void PgWriter::run(std::size_t) {
       if (!connection || connection->broken()) {
         Result<void> ready = connection ? connection->reconnect("append to")
                                         : [&]() -> Result<void> {
-          auto c = PgConnection::connect(shared_.options.url, shared_.connect);
+          PgConnectOptions writer = shared_.connect;
+          writer.index_plans = true;
+          auto c = PgConnection::connect(shared_.options.url, writer);
           if (!c) return c.error();
           connection.emplace(std::move(*c));
           return {};
