@@ -79,10 +79,16 @@ void PgProjectionDb::begin() {
 }
 
 void PgProjectionDb::begin_batch(const std::string& projection) {
-  begin();
   pg::PgParams key;
   key.int64(pg::projection_batch_key(schema_, projection));
-  run("SELECT pg_advisory_xact_lock_shared($1)", key);
+  const pg::PgConnection::Statement statements[] = {{"BEGIN", nullptr, false},
+                                                    {"SELECT pg_advisory_xact_lock_shared($1)", &key}};
+  auto r = connection().pipeline(statements, action);  // one round trip
+  if (!r) {
+    if (!connection_.broken()) (void)connection_.exec("ROLLBACK", action);  // BEGIN ran, the lock failed
+    throw Exception(r.error());
+  }
+  in_transaction_ = true;
 }
 
 void PgProjectionDb::commit() {

@@ -2,8 +2,7 @@
 #include "../support/child_process.hpp"
 #include "cli_support.hpp"
 #include "../support/temp_dir.hpp"
-#include "background_deposits.hpp"
-#include "totals_projection.hpp"
+#include "rebuild_support.hpp"
 
 #include <evs/eventstore/sqlite_event_store.hpp>
 #include <evs/projections/engine.hpp>
@@ -81,34 +80,8 @@ std::map<std::string, std::pair<std::int64_t, std::int64_t>> read_totals(const s
   return out;
 }
 
-// What the totals must be for events up to `until`, computed straight from the log.
-std::map<std::string, std::pair<std::int64_t, std::int64_t>> expected_totals(evs::EventStore& store,
-                                                                              std::uint64_t until = UINT64_MAX) {
-  std::map<std::string, std::pair<std::int64_t, std::int64_t>> out;
-  for (std::uint64_t from = 1;;) {
-    auto batch = store.read_all(from, 5000).value();
-    if (batch.events.empty()) break;
-    for (const auto& e : batch.events) {
-      if (e.position > until) return out;
-      auto d = evs::decode<testdomain::Deposited>(e.payload, e.encoding).value();
-      out[e.stream_id].first += d.cents;
-      out[e.stream_id].second += 1;
-    }
-    from = batch.next_position;
-  }
-  return out;
-}
-
-void fill(evs::EventStore& store, int events, int offset = 0) {
-  std::vector<evs::EventData> batch;
-  for (int i = 0; i < events; ++i) {
-    batch.push_back(testdomain::deposit(1 + (i + offset) % 97));
-    if (batch.size() == 500 || i + 1 == events) {
-      REQUIRE(store.append("acc-" + std::to_string((i + offset) % 13), evs::ExpectedVersion::any(), batch));
-      batch.clear();
-    }
-  }
-}
+using rebuildtest::expected_totals;
+using rebuildtest::fill;
 
 }  // namespace
 
@@ -119,13 +92,8 @@ TEST_CASE("rebuild swaps in a rebuilt read model while the live projection keeps
   evs::SqliteEventStore store({events, evs::Durability::normal});
   fill(store, 20000);
 
-  rebuildtest::Totals live_totals;
-  evs::ProjectionEngine live(store);
-  evs::ProjectionOptions options;
-  options.database = read_model;
-  live.add(live_totals, options);
-  live.start();
-  REQUIRE(live.wait_for("totals", store.last_position().value(), std::chrono::seconds(30)));
+  rebuildtest::LiveTotals live(store, read_model);
+  REQUIRE(live.wait_for(store.last_position().value()));
   CHECK(read_totals(read_model) == expected_totals(store));
 
   // Corrupt the live read model behind the projection's back: the rebuild must repair it.
@@ -146,10 +114,9 @@ TEST_CASE("rebuild swaps in a rebuilt read model while the live projection keeps
 
   // The live engine continues from the swapped-in state: after the final appends, the read model equals a
   // clean replay of the whole log, with no event lost or applied twice.
-  fill(store, 100, 7);
-  REQUIRE(live.wait_for("totals", store.last_position().value(), std::chrono::seconds(30)));
+  REQUIRE(live.wait_for(fill(store, 100, 7)));
   CHECK(read_totals(read_model) == expected_totals(store));
-  live.stop();
+  live.engine.stop();
   CHECK_FALSE(std::filesystem::exists(read_model + ".rebuild-totals"));
 }
 

@@ -58,7 +58,8 @@ void PgFollower::committed() {
 }
 
 void PgFollower::want_notifications() {
-  if (!listen_wanted_.exchange(true)) poke();
+  // Called at every change_token(): a plain load first, so the common case writes nothing.
+  if (!listen_wanted_.load(std::memory_order_relaxed) && !listen_wanted_.exchange(true)) poke();
 }
 
 void PgFollower::poke() {
