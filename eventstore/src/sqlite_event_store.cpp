@@ -588,10 +588,15 @@ struct SqliteEventStore::Impl {
       auto statement = must(c.cached(
           "SELECT position, recorded_at FROM events WHERE position >= ?1 ORDER BY position LIMIT 1", action));
       statement->bind(1, to_db(position));
-      if (!must(statement->step(action)))
-        throw StorageFailure{{errc::io_error, "read " + path + ": no position at or after " + std::to_string(position) +
-                                                  " below the head " + std::to_string(head) + " (the file is damaged)"}};
-      return std::pair(to_u64(statement->column_int64(0)), statement->column_int64(1));
+      const auto damaged = [&] {
+        return StorageFailure{{errc::io_error, "read " + path + ": no position at or after " + std::to_string(position) +
+                                                   " below the head " + std::to_string(head) + " (the file is damaged)"}};
+      };
+      if (!must(statement->step(action))) throw damaged();
+      const std::uint64_t found = to_u64(statement->column_int64(0));
+      // A damaged b-tree can answer a seek with a smaller key; the search below relies on progress.
+      if (found < position) throw damaged();
+      return std::pair(found, statement->column_int64(1));
     };
     if (head == 0) return 0;
     const auto first = stored_at_or_after(1);
