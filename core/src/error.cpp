@@ -31,6 +31,7 @@ class Category final : public std::error_category {
       case errc::rejected: return "rejected";
       case errc::schema_drift: return "event schema drift";
       case errc::unavailable: return "database server unavailable";
+      case errc::fenced: return "claim lost (fenced)";
     }
     return "unknown evs error " + std::to_string(c);
   }

@@ -10,6 +10,9 @@ Lane::Lane(Projection& p, const ProjectionOptions& o, std::size_t i, boost::asio
     : projection(p), name(p.name()), options(o), index(i), strand(boost::asio::make_strand(io)) {}
 
 std::optional<std::string> Lane::attempt(const RecordedEvent& e, bool guarded) {
+  // A node whose lease may have run out (a long batch, a pause) handles nothing more: its commit would be
+  // fenced anyway, and an effect must not run twice because of it.
+  if (claims() && (!epoch || std::chrono::steady_clock::now() >= lease_end)) fence_before_commit();
   if (kind() == ProjectionKind::effect) prune_inbox_if_due();
   guarded = guarded && kind() == ProjectionKind::sql;
   if (guarded) db->savepoint();
@@ -26,6 +29,7 @@ std::optional<std::string> Lane::attempt(const RecordedEvent& e, bool guarded) {
     db->begin();
     db->inbox_add(name, e.event_id);
     db->save_checkpoint(name, index, options.partitions, std::max(checkpoint, e.position));
+    fence_before_commit();
     db->commit();
     checkpoint = std::max(checkpoint, e.position);
   }
@@ -49,6 +53,7 @@ void Lane::close_batch(std::uint64_t position) {
     const bool own = !db->in_transaction();
     if (own) db->begin();
     db->save_checkpoint(name, index, options.partitions, std::max(position, checkpoint));
+    fence_before_commit();
     db->commit();
   }
   checkpoint = std::max(position, checkpoint);
@@ -63,11 +68,56 @@ void Lane::park(const RecordedEvent& e, const std::string& error, int attempts) 
     db->begin();
     db->park(name, e, error, attempts);
     if (kind() != ProjectionKind::memory) db->save_checkpoint(name, index, options.partitions, e.position);
+    fence_before_commit();
     db->commit();
   } else {
     ++parked_in_memory;
   }
   checkpoint = e.position;
+}
+
+bool Lane::refresh_claim() {
+  if (!claims()) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < claim_due) return false;
+  lease_end = now + options.lease;
+  const std::optional<std::uint64_t> before = epoch;
+  epoch.reset();
+  held = false;
+  claim_due = now + options.lease / 3;  // renewed well before it runs out; unheld, tried again then
+  epoch = db->claim(name, index, options.node, options.lease);
+  held = epoch.has_value();
+  if (!epoch || epoch == before) return false;
+  // Taken (over): the checkpoint is the one in the database, wherever the previous owner left it.
+  const auto stored = db->load_checkpoint(name, index);
+  checkpoint = stored ? stored->position : 0;
+  return true;
+}
+
+void Lane::release_claim() noexcept {
+  if (!claims() || !epoch) return;
+  try {
+    db->release(name, index, options.node, *epoch);
+  } catch (...) {  // the lease runs out by itself
+  }
+  epoch.reset();
+  held = false;
+}
+
+void Lane::fence_before_commit() {
+  if (!claims()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (epoch && now < lease_end && db->fence(name, index, options.node, *epoch, options.lease)) {
+    claim_due = now + options.lease / 3;
+    lease_end = now + options.lease;
+    return;
+  }
+  epoch.reset();
+  held = false;
+  ++fenced;
+  throw Exception(errc::fenced, "projection " + name + " partition " + std::to_string(index) + ": node " +
+                                    options.node + " no longer holds it (its lease ran out or another node took it "
+                                    "over); the batch was rolled back");
 }
 
 void Lane::prune_inbox_if_due() noexcept {

@@ -37,6 +37,14 @@ CREATE TABLE IF NOT EXISTS evs_inbox (
   processed_at bigint NOT NULL,
   PRIMARY KEY (projection, event_id)
 );
+CREATE TABLE IF NOT EXISTS evs_claims (
+  projection  text NOT NULL,
+  partition   integer NOT NULL,
+  owner       text,
+  epoch       bigint NOT NULL,
+  lease_until bigint NOT NULL,
+  PRIMARY KEY (projection, partition)
+);
 )sql";
 
 
@@ -229,6 +237,48 @@ std::size_t PgProjectionDb::prune_inbox(const std::string& projection, std::int6
   const auto deleted = static_cast<std::size_t>(r.affected_rows());
   commit();
   return deleted;
+}
+
+// The lease's clock is the server's: nodes on several machines compare against one clock.
+constexpr std::string_view server_now_us = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+
+std::optional<std::uint64_t> PgProjectionDb::claim(const std::string& projection, std::size_t partition,
+                                                  const std::string& node, std::chrono::milliseconds lease) {
+  static const std::string sql =
+      "WITH now AS (SELECT " + std::string(server_now_us) + " AS us) "
+      "INSERT INTO evs_claims AS c (projection, partition, owner, epoch, lease_until) "
+      "SELECT $1, $2, $3, 1, now.us + $4 FROM now "
+      "ON CONFLICT (projection, partition) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, "
+      "epoch = CASE WHEN c.owner IS NOT DISTINCT FROM excluded.owner AND c.lease_until >= excluded.lease_until - $4 "
+      "THEN c.epoch ELSE c.epoch + 1 END "
+      "WHERE c.owner IS NOT DISTINCT FROM excluded.owner OR c.owner IS NULL OR c.lease_until < excluded.lease_until - $4 "
+      "RETURNING c.epoch";
+  pg::PgParams p;
+  p.text(projection).int64(static_cast<std::int64_t>(partition)).text(node);
+  p.int64(std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+  auto r = run(sql, p);
+  if (r.rows() == 0) return std::nullopt;
+  return static_cast<std::uint64_t>(r.int64(0, 0));
+}
+
+bool PgProjectionDb::fence(const std::string& projection, std::size_t partition, const std::string& node,
+                           std::uint64_t epoch, std::chrono::milliseconds lease) {
+  static const std::string sql =
+      "UPDATE evs_claims SET lease_until = " + std::string(server_now_us) + " + $5 WHERE projection = $1 AND "
+      "partition = $2 AND owner = $3 AND epoch = $4 AND lease_until >= " + std::string(server_now_us);
+  pg::PgParams p;
+  p.text(projection).int64(static_cast<std::int64_t>(partition)).text(node).int64(static_cast<std::int64_t>(epoch));
+  p.int64(std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+  return run(sql, p).affected_rows() == 1;
+}
+
+void PgProjectionDb::release(const std::string& projection, std::size_t partition, const std::string& node,
+                             std::uint64_t epoch) {
+  pg::PgParams p;
+  p.text(projection).int64(static_cast<std::int64_t>(partition)).text(node).int64(static_cast<std::int64_t>(epoch));
+  run("UPDATE evs_claims SET owner = NULL, lease_until = 0 WHERE projection = $1 AND partition = $2 AND owner = $3"
+      " AND epoch = $4",
+      p);
 }
 
 }  // namespace evs::detail

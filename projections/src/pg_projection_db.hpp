@@ -43,6 +43,12 @@ class PgProjectionDb final : public ProjectionDb {
   bool inbox_contains(const std::string& projection, const Uuid& event_id) override;
   void inbox_add(const std::string& projection, const Uuid& event_id) override;
   std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) override;
+  std::optional<std::uint64_t> claim(const std::string& projection, std::size_t partition, const std::string& node,
+                                     std::chrono::milliseconds lease) override;
+  bool fence(const std::string& projection, std::size_t partition, const std::string& node, std::uint64_t epoch,
+             std::chrono::milliseconds lease) override;
+  void release(const std::string& projection, std::size_t partition, const std::string& node,
+               std::uint64_t epoch) override;
 
   PgProjectionDb(pg::PgConnection c, std::string schema)
       : connection_(std::move(c)), session_(connection_), schema_(std::move(schema)) {}

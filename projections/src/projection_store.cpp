@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS evs_inbox (
   processed_at INTEGER NOT NULL,
   PRIMARY KEY (projection, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evs_claims (
+  projection  TEXT NOT NULL,
+  partition   INTEGER NOT NULL,
+  owner       TEXT,
+  epoch       INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,
+  PRIMARY KEY (projection, partition)
+) WITHOUT ROWID;
 )sql";
 
 
@@ -193,6 +201,55 @@ std::size_t SqliteProjectionDb::prune_inbox(const std::string& projection, std::
   const auto deleted = static_cast<std::size_t>(sqlite3_changes(connection_.handle()));
   commit();
   return deleted;
+}
+
+std::optional<std::uint64_t> SqliteProjectionDb::claim(const std::string& projection, std::size_t partition,
+                                                      const std::string& node, std::chrono::milliseconds lease) {
+  auto st = must(connection_.cached(
+      "INSERT INTO evs_claims (projection, partition, owner, epoch, lease_until) VALUES (?1, ?2, ?3, 1, ?4 + ?5) "
+      "ON CONFLICT (projection, partition) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, "
+      "epoch = CASE WHEN evs_claims.owner IS excluded.owner AND evs_claims.lease_until >= ?4 THEN evs_claims.epoch "
+      "ELSE evs_claims.epoch + 1 END "
+      "WHERE evs_claims.owner IS excluded.owner OR evs_claims.owner IS NULL OR evs_claims.lease_until < ?4 "
+      "RETURNING epoch",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(partition));
+  st->bind_text(3, node);
+  st->bind(4, now_us());
+  st->bind(5, static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lease).count()));
+  std::optional<std::uint64_t> epoch;
+  while (must(st->step(action))) epoch = static_cast<std::uint64_t>(st->column_int64(0));  // to the end: commits
+  return epoch;
+}
+
+bool SqliteProjectionDb::fence(const std::string& projection, std::size_t partition, const std::string& node,
+                               std::uint64_t epoch, std::chrono::milliseconds lease) {
+  auto st = must(connection_.cached(
+      "UPDATE evs_claims SET lease_until = ?5 + ?6 WHERE projection = ?1 AND partition = ?2 AND owner = ?3 "
+      "AND epoch = ?4 AND lease_until >= ?5",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(partition));
+  st->bind_text(3, node);
+  st->bind(4, static_cast<std::int64_t>(epoch));
+  st->bind(5, now_us());
+  st->bind(6, static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lease).count()));
+  must(st->run(action));
+  return sqlite3_changes(connection_.handle()) == 1;
+}
+
+void SqliteProjectionDb::release(const std::string& projection, std::size_t partition, const std::string& node,
+                                 std::uint64_t epoch) {
+  auto st = must(connection_.cached(
+      "UPDATE evs_claims SET owner = NULL, lease_until = 0 WHERE projection = ?1 AND partition = ?2 AND owner = ?3 "
+      "AND epoch = ?4",
+      action));
+  st->bind_text(1, projection);
+  st->bind(2, static_cast<std::int64_t>(partition));
+  st->bind_text(3, node);
+  st->bind(4, static_cast<std::int64_t>(epoch));
+  must(st->run(action));
 }
 
 std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& location,

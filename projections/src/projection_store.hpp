@@ -98,6 +98,23 @@ class ProjectionDb {
   // `before_us` (microseconds since the epoch) whose event has no dead-letter row. Returns how many.
   // Call with no transaction open.
   virtual std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) = 0;
+
+  // Claims (ProjectionOptions::node): one row per (projection, partition) in evs_claims with its owner, an
+  // epoch that grows with every change of owner (and every retake after a lease ran out), and the lease's
+  // end in the database's clock (microseconds; SQLite: this machine's clock).
+  // claim() takes the partition for `node` when it is free, expired or already `node`'s (then it renews
+  // the lease), in a transaction of its own; returns the epoch, or nullopt while another node's lease runs.
+  virtual std::optional<std::uint64_t> claim(const std::string& projection, std::size_t partition,
+                                             const std::string& node, std::chrono::milliseconds lease) = 0;
+  // Inside a batch's transaction, right before it commits: renews the lease when `node` still holds the
+  // partition at `epoch` and the lease has not run out. False otherwise: the batch must roll back. The row
+  // stays locked until the commit, so a node taking the partition over waits for it, then sees a lease
+  // that runs.
+  virtual bool fence(const std::string& projection, std::size_t partition, const std::string& node,
+                     std::uint64_t epoch, std::chrono::milliseconds lease) = 0;
+  // Gives the partition up (a graceful stop): the next claimer takes it at once, with a new epoch.
+  virtual void release(const std::string& projection, std::size_t partition, const std::string& node,
+                       std::uint64_t epoch) = 0;
 };
 
 // Opens the projection database at `location` (ProjectionOptions::database): a postgresql:// URL (with
@@ -133,6 +150,12 @@ class SqliteProjectionDb final : public ProjectionDb {
   bool inbox_contains(const std::string& projection, const Uuid& event_id) override;
   void inbox_add(const std::string& projection, const Uuid& event_id) override;
   std::size_t prune_inbox(const std::string& projection, std::int64_t before_us, std::size_t limit) override;
+  std::optional<std::uint64_t> claim(const std::string& projection, std::size_t partition, const std::string& node,
+                                     std::chrono::milliseconds lease) override;
+  bool fence(const std::string& projection, std::size_t partition, const std::string& node, std::uint64_t epoch,
+             std::chrono::milliseconds lease) override;
+  void release(const std::string& projection, std::size_t partition, const std::string& node,
+               std::uint64_t epoch) override;
 
   explicit SqliteProjectionDb(sqlite::Connection c) : connection_(std::move(c)), session_(connection_) {}
 

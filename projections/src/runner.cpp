@@ -158,10 +158,37 @@ bool Runner::abandoned() const {
   return gave_up;
 }
 
+// The least checkpoint of the lanes this node works (all of them without claims; the first lane's when it
+// holds none).
 std::uint64_t Runner::min_checkpoint() const {
-  std::uint64_t m = lanes.front()->checkpoint;
-  for (const auto& lane : lanes) m = std::min(m, lane->checkpoint);
-  return m;
+  std::optional<std::uint64_t> m;
+  for (const auto& lane : lanes)
+    if (lane->owned()) m = std::min(m.value_or(lane->checkpoint), lane->checkpoint);
+  return m.value_or(lanes.front()->checkpoint);
+}
+
+bool Runner::refresh_claims() {
+  if (!lanes.front()->claims()) return true;
+  bool taken = false;
+  try {
+    for (auto& lane : lanes) taken = lane->refresh_claim() || taken;
+  } catch (...) {
+    record_error(describe(std::current_exception()));
+    return false;
+  }
+  if (taken) {
+    const std::uint64_t from = min_checkpoint();
+    MutexLock lock(mutex);
+    position = std::min(position, from);
+  }
+  return true;
+}
+
+SteadyClock::time_point Runner::claims_due() const {
+  auto due = SteadyClock::time_point::max();
+  for (const auto& lane : lanes)
+    if (lane->claims()) due = std::min(due, lane->claim_due);
+  return due;
 }
 
 void Runner::set_state(ProjectionState s, std::string error) {
@@ -275,7 +302,7 @@ asio::awaitable<void> Runner::run() {
   std::uint64_t token = value_or(store.change_token(), std::uint64_t{0});
   auto poll = engine_options.poll_min;
   while (!stop_requested) {
-    if (!redeliver_dead_letters()) {
+    if (!refresh_claims() || !redeliver_dead_letters()) {
       co_await sleep_unless_stopped(engine_options.poll_max * 10, stop_requested);
       continue;
     }
@@ -326,7 +353,11 @@ asio::awaitable<void> Runner::run() {
           poll = engine_options.poll_min;
           break;
         }
-        wake.expires_after(poll);
+        const auto due = claims_due();
+        if (SteadyClock::now() >= due) break;  // a claim to renew, or a partition to try again
+        wake.expires_after(due == SteadyClock::time_point::max()
+                               ? poll
+                               : std::min<SteadyClock::duration>(poll, due - SteadyClock::now()));
         auto [ec] = co_await wake.async_wait(use_tuple);
         if (ec || stop_requested) continue;  // cancelled (poked: wake_pending set), or stopping
         save_skipped(false);  // idle: store skipped progress that was held back
@@ -361,7 +392,10 @@ asio::awaitable<void> Runner::run() {
     }
   }
   if (ahead) co_await ahead->take();  // its read uses the store: finish before the runner does
-  if (!abandoned()) save_skipped(true);
+  if (!abandoned()) {
+    save_skipped(true);
+    for (auto& lane : lanes) lane->release_claim();  // a graceful stop: the next node takes over at once
+  }
   co_return;
 }
 
@@ -375,7 +409,7 @@ bool Runner::save_skipped(bool due) {
   if (!due && last_skip_save && now - *last_skip_save < engine_options.idle_checkpoint_interval) return true;
   try {
     for (auto& lane : lanes) {
-      if (lane->checkpoint >= unsaved_skip) continue;
+      if (lane->checkpoint >= unsaved_skip || !lane->owned()) continue;
       lane->open_batch();  // SQL: loads the stored checkpoint (a rebuild may have moved it on)
       lane->close_batch(unsaved_skip);
     }
@@ -407,6 +441,7 @@ bool Runner::redeliver_dead_letters() {
       }
       const RecordedEvent& e = found->events.front();
       Lane& owner = *lanes[partition_of(e.stream_id, lanes.size())];
+      if (!owner.owned()) continue;  // another node holds that partition: it re-delivers
       std::optional<std::string> error;
       if (!owner.already_done(e)) {
         owner.open_batch();
@@ -476,6 +511,7 @@ asio::awaitable<LaneOutcome> Runner::process(const ReadAllBatch& batch) {
 asio::awaitable<LaneOutcome> Runner::process_lane(Lane& lane, const std::vector<const RecordedEvent*>& events,
                                                   std::uint64_t end, std::uint64_t& handled) {
   if (abandoned()) co_return LaneOutcome::stopped;  // queued before the engine let go: touch nothing
+  if (!lane.owned()) co_return LaneOutcome::done;   // another node works this partition
   std::optional<std::pair<std::uint64_t, std::string>> first_failure;  // (position, error)
   try {
     if (lane.kind() == ProjectionKind::sql) {

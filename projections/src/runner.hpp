@@ -98,6 +98,12 @@ struct Runner : std::enable_shared_from_this<Runner> {
   struct ReadAhead;
   boost::asio::awaitable<void> run();
   bool redeliver_dead_letters();
+  // Claims: takes, renews or retries each lane's claim when due (Lane::refresh_claim). When a lane has
+  // just been taken, the read position goes back to the least checkpoint of the lanes held. False on a
+  // storage error (recorded as the last error).
+  bool refresh_claims();
+  // Claims: the earliest time a lane's claim is due (time_point::max() without claims).
+  SteadyClock::time_point claims_due() const;
   // Stores the progress past unhandled events: at once when `due`, else at most once per
   // EngineOptions::idle_checkpoint_interval. False on a storage error (recorded as the last error).
   bool save_skipped(bool due);

@@ -72,6 +72,11 @@ ProjectionHealth Runner::health() {
     }
     since_progress = SteadyClock::now() - last_progress;
   }
+  h.node = options.node;
+  for (const auto& lane : lanes) {
+    h.partitions_held += lane->held ? 1 : 0;
+    h.fenced += lane->fenced;
+  }
   h.head = h.position;
   if (auto lag = projection_lag(store, h.position, filter)) {
     h.head = lag->head;

@@ -4,6 +4,9 @@
 //     Runs the ShopStats SQL projection over the store STORE into READMODEL until it has caught up
 //     with the store's last position, prints "caught-up <position>", stops the engine and exits 0. The
 //     parent SIGKILLs it at random moments.
+//   projection_child work STORE READMODEL PARTITIONS NODE LEASE_MS
+//     Runs ShopStats as the worker node NODE (claims with a lease of LEASE_MS) until SIGTERM, then stops
+//     the engine (giving its claims up), prints "fenced <batches rolled back>" and exits 0.
 //   projection_child append STORE STREAM
 //     Appends one OrderPlaced to STREAM and prints "<position>".
 // STORE and READMODEL are SQLite paths or postgresql:// URLs (evs::open_store locations).
@@ -15,6 +18,7 @@
 #include <memory>
 #include <evs/projections/engine.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -53,6 +57,29 @@ int main(int argc, char** argv) {
       }
       engine.stop();
       std::printf("caught-up %llu\n", static_cast<unsigned long long>(last));
+      return 0;
+    }
+    if (mode == "work" && argc == 7) {
+      sigset_t term;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      pthread_sigmask(SIG_BLOCK, &term, nullptr);  // before the engine's threads start: they inherit it
+      const auto opened = open(argv[2]);
+      shop::ShopStats stats;
+      evs::ProjectionEngine engine(*opened);
+      evs::ProjectionOptions po;
+      po.database = argv[3];
+      po.partitions = std::stoul(argv[4]);
+      po.batch_size = 100;
+      po.node = argv[5];
+      po.lease = std::chrono::milliseconds(std::stol(argv[6]));
+      engine.add(stats, po);
+      engine.start();
+      int signal = 0;
+      sigwait(&term, &signal);
+      const std::uint64_t fenced = engine.health(shop::ShopStats::name).value().fenced;
+      engine.stop();
+      std::printf("fenced %llu\n", static_cast<unsigned long long>(fenced));
       return 0;
     }
     if (mode == "append" && argc == 4) {

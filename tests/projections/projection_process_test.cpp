@@ -1,15 +1,9 @@
 // Projection tests with real child processes: a projection SIGKILLed at random moments keeps its read model
 // equal to a clean replay (exactly-once effect), and a projection notices appends of another process.
-#include "projection_test_support.hpp"
-
-#include "../support/child_process.hpp"
-#include "../support/temp_dir.hpp"
+#include "projection_processes.hpp"
 
 #include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
-#ifdef EVS_TEST_POSTGRESQL
-#include "../support/pg_server.hpp"
-#endif
 #include <evs/projections/engine.hpp>
 
 #include <doctest/doctest.h>
@@ -35,54 +29,24 @@ using evs::test::check_read_model;
 using evs::test::LogEvent;
 
 using evs::test::ChildProcess;
+using evs::test::kill_and_reap;
+using evs::test::KillRoundsSetup;
+using evs::test::wait_exit;
 
-ChildProcess spawn(std::vector<std::string> args) { return evs::test::spawn_child(EVS_PROJECTION_CHILD, std::move(args)); }
+ChildProcess spawn(std::vector<std::string> args) { return evs::test::spawn_projection_child(std::move(args)); }
 
 std::string read_all_output(int fd) { return evs::test::read_to_end(fd); }
-
-// Waits up to `limit` for the child to exit on its own. Returns true with its status, or false if still running.
-bool wait_exit(pid_t pid, std::chrono::milliseconds limit, int& status) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    REQUIRE(r >= 0);
-    if (r == pid) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
-void kill_and_reap(pid_t pid) {
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
 
 // Fills a store with `events` events, then runs projection_child over it `kills` times, each SIGKILLed after a
 // random delay (unless it finished first), and finally once to completion; after every run the read model
 // must equal a clean replay of the log up to the stored checkpoint(s). Before each later round the parent
 // appends `more` events, so every restart has work to do, and it aims the random kill moment at the child's
 // expected run time (estimated from the previous rounds), so most kills land mid-run.
-// Where the store and the read model live, and how the test reads the read model back.
-struct KillRoundsSetup {
-  std::string store;
-  std::string model;
-  std::function<evs::test::ReadModelCheck(const std::vector<LogEvent>&)> check;
-};
-
 void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std::size_t more,
                      const KillRoundsSetup& where) {
   const std::string& store_path = where.store;
   const std::string& model_path = where.model;
-  std::unique_ptr<evs::EventStore> opened;
-  if (evs::parse_store_location(store_path).value().backend == evs::StoreBackend::sqlite) {
-    evs::SqliteOptions o;
-    o.path = store_path;
-    o.durability = evs::Durability::normal;
-    opened = std::make_unique<evs::SqliteEventStore>(o);
-  } else {
-    opened = evs::open_store(store_path);
-  }
+  const auto opened = evs::test::open_test_store(store_path);
   evs::EventStore& store = *opened;
   shop::Generator gen(12345 + static_cast<unsigned>(partitions), 300, 40);
   evs::test::fill(store, gen, events);
@@ -146,12 +110,7 @@ void run_kill_rounds(std::size_t partitions, std::size_t events, int kills, std:
   CHECK(killed_mid_run > 0);
 }
 
-// Both files in a fresh temporary directory.
-struct SqliteSetup {
-  evs::test::TempDir dir;
-  KillRoundsSetup where{(dir / "events.db").string(), (dir / "read-model.db").string(),
-                        [this](const std::vector<LogEvent>& log) { return check_read_model(where.model, log); }};
-};
+using evs::test::SqliteSetup;
 
 }  // namespace
 
@@ -166,21 +125,7 @@ TEST_CASE("a partitioned SQL projection SIGKILLed at random moments keeps every 
 }
 
 #ifdef EVS_TEST_POSTGRESQL
-namespace {
-
-// The store and the read model (with the checkpoints) in two schemas of the test server.
-struct PgSetup {
-  evs::test::PgSchema store_schema, model_schema;
-  static std::string location(const evs::test::PgSchema& s) {
-    return s.url() + (s.url().find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + s.name();
-  }
-  KillRoundsSetup where{location(store_schema), location(model_schema), [this](const std::vector<LogEvent>& log) {
-                          evs::test::PgRawDb db(model_schema.url(), model_schema.name());
-                          return evs::test::check_read_model_in(db, log);
-                        }};
-};
-
-}  // namespace
+using evs::test::PgSetup;
 
 TEST_CASE("a SQL projection on PostgreSQL SIGKILLed at random moments keeps its read model equal to a replay up to "
           "its checkpoint") {

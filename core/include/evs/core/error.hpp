@@ -34,6 +34,7 @@ enum class errc : int {
   rejected = 17,               // the domain refused the command (a business rule said no; see evs::reject)
   schema_drift = 18,           // a registered event type differs from the one that first stored its version
   unavailable = 19,            // the database server cannot be reached or closed the connection; retry later
+  fenced = 20,                 // this node's claim on a projection partition had gone: its batch was rolled back
 };
 
 }  // namespace evs

@@ -53,6 +53,12 @@ struct ProjectionHealth {
   std::uint64_t processed = 0;       // events handled since start
   std::uint64_t dead_letters = 0;    // events parked by this projection (all time, if stored)
   std::string last_error;            // the most recent handler or storage error, or empty
+  // Claims (ProjectionOptions::node): this node's name, how many partitions it holds now, and how many of
+  // its batches were rolled back because its claim had gone (fenced). With claims, `position` is how far
+  // this node has read; each partition's stored checkpoint says how far it is processed.
+  std::string node;
+  std::size_t partitions_held = 0;
+  std::uint64_t fenced = 0;
 };
 
 struct EngineOptions {

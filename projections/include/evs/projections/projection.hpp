@@ -78,6 +78,15 @@ struct ProjectionOptions {
   // retention when that is shorter) and in small transactions, except those of events that have a
   // dead-letter row. Zero or less: never deleted.
   std::chrono::milliseconds inbox_retention = std::chrono::hours(24 * 7);
+  // Several worker processes ("nodes") may run this SQL or effect projection over one projection database:
+  // give each a `node` name unique among them. Each partition is then worked by one node at a time, under
+  // a claim in the database (evs_claims) with a lease of `lease`, renewed while the node works and given
+  // up when it stops; a node whose lease ran out (killed, paused, cut off) loses the partition to the next
+  // node that claims it, and a batch it still commits is rolled back (fenced). See docs/projections.md,
+  // "Several nodes". Empty (the default): this process works every partition without claims. Memory
+  // projections ignore it (every process keeps its own view).
+  std::string node;
+  std::chrono::milliseconds lease = std::chrono::seconds(10);
 };
 
 // The type-erased projection the engine runs. Implemented by the typed bases; rarely implemented by hand.
