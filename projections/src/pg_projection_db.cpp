@@ -2,6 +2,7 @@
 
 #include "pg/pg_schema.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace evs::detail {
@@ -50,22 +51,23 @@ CREATE TABLE IF NOT EXISTS evs_claims (
 
 }  // namespace
 
-std::unique_ptr<PgProjectionDb> PgProjectionDb::open(const std::string& url, const std::string& schema) {
+std::unique_ptr<PgProjectionDb> PgProjectionDb::open(const std::string& url, const std::string& schema,
+                                                    std::chrono::milliseconds claim_lease) {
   pg::PgConnectOptions options;
+  if (claim_lease.count() > 0)
+    options.idle_in_transaction_timeout = std::min(options.idle_in_transaction_timeout, claim_lease);
   options.search_path = schema;
   options.application_name = "evs projections";
   auto db = std::make_unique<PgProjectionDb>(must(pg::PgConnection::connect(url, options)), schema);
   pg::PgConnection& c = db->connection_;
   const std::string open = "open the projection database";
-  must(c.exec("BEGIN", open));
-  pg::PgParams key;
-  key.int64(pg::advisory_key(schema, "\x01projections"));
-  must(c.query("SELECT pg_advisory_xact_lock($1)", key, open));  // concurrent openers create the tables once
+  db->begin_setup();  // concurrent openers create the tables once
   must(c.exec("CREATE SCHEMA IF NOT EXISTS " + pg::quote_identifier(schema), open));
   must(c.exec(tables, open));
-  must(c.exec("COMMIT", open));
+  db->commit();
   return db;
 }
+
 
 pg::PgConnection& PgProjectionDb::connection() {
   if (connection_.broken()) {
@@ -87,10 +89,17 @@ void PgProjectionDb::begin() {
 }
 
 void PgProjectionDb::begin_batch(const std::string& projection) {
-  pg::PgParams key;
-  key.int64(pg::projection_batch_key(schema_, projection));
-  const pg::PgConnection::Statement statements[] = {{"BEGIN", nullptr, false},
-                                                    {"SELECT pg_advisory_xact_lock_shared($1)", &key}};
+  begin_locked("SELECT pg_advisory_xact_lock_shared($1)", pg::projection_batch_key(schema_, projection));
+}
+
+void PgProjectionDb::begin_setup() {
+  begin_locked("SELECT pg_advisory_xact_lock($1)", pg::advisory_key(schema_, "\x01projections"));
+}
+
+void PgProjectionDb::begin_locked(const char* lock_sql, std::int64_t key) {
+  pg::PgParams params;
+  params.int64(key);
+  const pg::PgConnection::Statement statements[] = {{"BEGIN", nullptr, false}, {lock_sql, &params}};
   auto r = connection().pipeline(statements, action);  // one round trip
   if (!r) {
     if (!connection_.broken()) (void)connection_.exec("ROLLBACK", action);  // BEGIN ran, the lock failed

@@ -19,11 +19,13 @@ namespace evs::detail {
 class PgProjectionDb final : public ProjectionDb {
  public:
   // Connects to `url` with the schema `schema` (created if missing) and creates the tables if missing.
-  static std::unique_ptr<PgProjectionDb> open(const std::string& url, const std::string& schema);
+  static std::unique_ptr<PgProjectionDb> open(const std::string& url, const std::string& schema,
+                                              std::chrono::milliseconds claim_lease = {});
 
   SqlSession& session() override { return session_; }
   void begin() override;
   void begin_batch(const std::string& projection) override;
+  void begin_setup() override;
   void commit() override;
   void rollback() noexcept override;
   bool in_transaction() const override { return in_transaction_; }
@@ -54,6 +56,8 @@ class PgProjectionDb final : public ProjectionDb {
       : connection_(std::move(c)), session_(connection_), schema_(std::move(schema)) {}
 
  private:
+  // BEGIN and the advisory lock `lock_sql` takes on `key`, in one round trip.
+  void begin_locked(const char* lock_sql, std::int64_t key);
   // The connection, made again first when it was lost outside a transaction.
   pg::PgConnection& connection();
   pg::PgResult run(std::string_view sql, const pg::PgParams& params);

@@ -253,11 +253,12 @@ void SqliteProjectionDb::release(const std::string& projection, std::size_t part
 }
 
 std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& location,
-                                                 std::chrono::milliseconds busy_timeout) {
+                                                 std::chrono::milliseconds busy_timeout,
+                                                 std::chrono::milliseconds claim_lease) {
   auto parsed = parse_store_location(location.string());
   if (parsed && parsed->backend == StoreBackend::postgresql) {
 #ifdef EVS_HAS_POSTGRESQL
-    return PgProjectionDb::open(parsed->target, parsed->schema);
+    return PgProjectionDb::open(parsed->target, parsed->schema, claim_lease);
 #else
     throw Exception(errc::invalid_argument, "the projection database " + location.string() +
                                                 " is on PostgreSQL, but this evs was built without it "

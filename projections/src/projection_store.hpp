@@ -66,6 +66,10 @@ class ProjectionDb {
     (void)projection;
     begin();
   }
+  // Opens the transaction of a SQL projection's setup. On PostgreSQL it also takes the schema's setup lock
+  // (exclusive; opening the projection database takes it too): setups in several processes run one after
+  // the other, as CREATE TABLE IF NOT EXISTS run concurrently fails there. Batches never wait for it.
+  virtual void begin_setup() { begin(); }
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
   virtual bool in_transaction() const = 0;
@@ -119,9 +123,12 @@ class ProjectionDb {
 
 // Opens the projection database at `location` (ProjectionOptions::database): a postgresql:// URL (with
 // evs_schema=...) opens a PgProjectionDb, anything else the SQLite file at that path (created if needed, WAL,
-// synchronous=NORMAL). Creates the tables if missing.
+// synchronous=NORMAL). Creates the tables if missing. `claim_lease` (workers under claims; zero otherwise):
+// on PostgreSQL the server ends a session idle inside a transaction for that long, so a node paused inside a
+// batch (whose commit would be fenced anyway) does not keep the rows it locked from the partition's next owner.
 std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& location,
-                                                 std::chrono::milliseconds busy_timeout);
+                                                 std::chrono::milliseconds busy_timeout,
+                                                 std::chrono::milliseconds claim_lease = {});
 
 // The SQLite implementation.
 class SqliteProjectionDb final : public ProjectionDb {

@@ -75,7 +75,8 @@ void Runner::open(std::uint64_t memory_resume) {
   for (std::size_t i = 0; i < options.partitions; ++i) {
     auto lane = std::make_unique<Lane>(projection, options, i, io);
     if (projection.kind() == ProjectionKind::memory) lane->checkpoint = memory_resume;  // its state is still there
-    if (!options.database.empty()) lane->db = open_projection_db(options.database, busy);
+    if (!options.database.empty())
+      lane->db = open_projection_db(options.database, busy, options.node.empty() ? std::chrono::milliseconds{} : options.lease);
     if (projection.kind() == ProjectionKind::sql) lane->session = &lane->db->session();
     lanes.push_back(std::move(lane));
   }
@@ -93,7 +94,7 @@ void Runner::open(std::uint64_t memory_resume) {
     }
     parked = first.db->dead_letter_count(name);
     if (projection.kind() == ProjectionKind::sql) {
-      first.db->begin();
+      first.db->begin_setup();
       try {
         projection.setup(*first.session);
       } catch (...) {

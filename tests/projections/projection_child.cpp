@@ -5,8 +5,9 @@
 //     with the store's last position, prints "caught-up <position>", stops the engine and exits 0. The
 //     parent SIGKILLs it at random moments.
 //   projection_child work STORE READMODEL PARTITIONS NODE LEASE_MS
-//     Runs ShopStats as the worker node NODE (claims with a lease of LEASE_MS) until SIGTERM, then stops
-//     the engine (giving its claims up), prints "fenced <batches rolled back>" and exits 0.
+//     Runs ShopStats as the worker node NODE (claims with a lease of LEASE_MS): prints "working" once
+//     started, works until SIGTERM, then stops the engine (giving its claims up), prints
+//     "fenced <batches rolled back>" and exits 0.
 //   projection_child append STORE STREAM
 //     Appends one OrderPlaced to STREAM and prints "<position>".
 // STORE and READMODEL are SQLite paths or postgresql:// URLs (evs::open_store locations).
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
       po.lease = std::chrono::milliseconds(std::stol(argv[6]));
       engine.add(stats, po);
       engine.start();
+      std::printf("working\n");  // set up: the claims table exists
+      std::fflush(stdout);
       int signal = 0;
       sigwait(&term, &signal);
       const std::uint64_t fenced = engine.health(shop::ShopStats::name).value().fenced;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <utility>
 
 namespace {
 
@@ -18,14 +19,30 @@ using evs::test::KillRoundsSetup;
 
 constexpr std::size_t partitions = 4;
 
+// A worker process; one still running when the test ends (a failed check) is killed, even if stopped.
 struct Worker {
   std::string node;
   ChildProcess process;
+  Worker(std::string n, ChildProcess p) : node(std::move(n)), process(p) {}
+  Worker(Worker&& other) noexcept : node(std::move(other.node)), process(std::exchange(other.process, {})) {}
+  Worker& operator=(Worker&& other) noexcept {
+    std::swap(node, other.node);
+    std::swap(process, other.process);
+    return *this;
+  }
+  ~Worker() {
+    if (process.pid > 0) evs::test::kill_and_reap(process.pid);
+    if (process.out >= 0) close(process.out);
+  }
 };
 
+// Starts a worker and waits until it has started its engine (its claims table exists).
 Worker start_worker(const KillRoundsSetup& where, const std::string& node, std::chrono::milliseconds lease) {
-  return {node, evs::test::spawn_projection_child({"work", where.store, where.model, std::to_string(partitions), node,
-                                                   std::to_string(lease.count())})};
+  Worker w(node, evs::test::spawn_projection_child({"work", where.store, where.model, std::to_string(partitions), node,
+                                                    std::to_string(lease.count())}));
+  const auto line = evs::test::read_line_within(w.process.out, 30s);
+  REQUIRE_MESSAGE(line == std::optional<std::string>("working"), node << " did not start");
+  return w;
 }
 
 // node -> partitions it holds now (lease still running by the database's clock is not checked: the test
@@ -59,7 +76,8 @@ std::uint64_t stop_workers(std::vector<Worker>& workers) {
     int status = 0;
     const bool exited = evs::test::wait_exit(w.process.pid, 60s, status);
     if (!exited) evs::test::kill_and_reap(w.process.pid);
-    const std::string out = evs::test::read_to_end(w.process.out);
+    w.process.pid = -1;
+    const std::string out = evs::test::read_to_end(std::exchange(w.process.out, -1));
     CHECK_MESSAGE(exited, w.node << " did not stop within 60 s");
     CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), w.node << " failed: status " << status << ": " << out);
     if (out.rfind("fenced ", 0) == 0) fenced += std::stoull(out.substr(7));
@@ -103,9 +121,7 @@ void run_failover(const KillRoundsSetup& where, int rounds) {
     auto victim = std::find_if(workers.begin(), workers.end(), [&](const Worker& w) { return held.contains(w.node); });
     if (victim == workers.end()) victim = workers.begin() + static_cast<std::ptrdiff_t>(rng() % workers.size());
     else ++failovers;
-    evs::test::kill_and_reap(victim->process.pid);
-    close(victim->process.out);
-    workers.erase(victim);
+    workers.erase(victim);  // SIGKILLed
     workers.push_back(start_worker(where, "node-" + std::to_string(started++), lease));
   }
   evs::test::fill(*store, gen, 1000);
@@ -146,7 +162,7 @@ TEST_CASE("a worker paused past its lease on PostgreSQL commits nothing after it
   evs::test::fill(*store, gen, 3000);  // work in hand when it stops
   kill(workers[0].process.pid, SIGSTOP);
   std::this_thread::sleep_for(lease + 500ms);
-  workers.push_back(start_worker(where, "successor", 3000ms));  // outlasts waiting for the paused one's row locks
+  workers.push_back(start_worker(where, "successor", lease));
   wait_held(where, "successor", static_cast<int>(partitions));
   const std::int64_t epoch_taken = max_epoch(where);
   CHECK(epoch_taken >= 2);

@@ -4,7 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <csignal>
+#include <optional>
+#include <poll.h>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +54,23 @@ inline std::string read_to_end(int fd) {
   while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
   close(fd);
   return out;
+}
+
+// Reads one line (without its newline) from the pipe, waiting at most `limit`; nullopt when the limit passes
+// or the child closes the pipe first.
+inline std::optional<std::string> read_line_within(int fd, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string line;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char c = 0;
+    if (read(fd, &c, 1) != 1) return std::nullopt;
+    if (c == '\n') return line;
+    line += c;
+  }
 }
 
 // Waits for the child: its exit code, or minus the signal that ended it.
