@@ -87,6 +87,7 @@ bool Lane::refresh_claim() {
   claim_due = now + options.lease / 3;  // renewed well before it runs out; unheld, tried again then
   epoch = db->claim(name, index, options.node, options.lease);
   held = epoch.has_value();
+  if (before && epoch != before) ++fenced;  // lost meanwhile (the lease ran out): counted like a rejected batch
   if (!epoch || epoch == before) return false;
   // Taken (over): the checkpoint is the one in the database, wherever the previous owner left it.
   const auto stored = db->load_checkpoint(name, index);

@@ -39,7 +39,7 @@ struct Lane {
   std::chrono::steady_clock::time_point claim_due{};
   std::chrono::steady_clock::time_point lease_end{};  // by this machine's clock: no event is handled after it
   std::atomic<bool> held{false};           // epoch.has_value(), for health on other threads
-  std::atomic<std::uint64_t> fenced{0};    // batches rolled back because the claim had gone
+  std::atomic<std::uint64_t> fenced{0};    // batches rolled back, or renewals refused, because the claim had gone
 
   Lane(Projection& p, const ProjectionOptions& o, std::size_t i, boost::asio::io_context& io);
 

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS evs_claims (
   lease_until bigint NOT NULL,
   PRIMARY KEY (projection, partition)
 );
+CREATE TABLE IF NOT EXISTS evs_nodes (
+  projection  text NOT NULL,
+  node        text NOT NULL,
+  lease_until bigint NOT NULL,
+  PRIMARY KEY (projection, node)
+);
 )sql";
 
 
@@ -288,6 +294,40 @@ void PgProjectionDb::release(const std::string& projection, std::size_t partitio
   run("UPDATE evs_claims SET owner = NULL, lease_until = 0 WHERE projection = $1 AND partition = $2 AND owner = $3"
       " AND epoch = $4",
       p);
+}
+
+ClaimCensus PgProjectionDb::census(const std::string& projection, const std::string& node,
+                                   std::chrono::milliseconds lease) {
+  // The presence, then the live nodes and the claims with the server's clock, in one statement.
+  static const std::string sql =
+      "WITH now AS (SELECT " + std::string(server_now_us) + " AS us), "
+      "beat AS (INSERT INTO evs_nodes (projection, node, lease_until) SELECT $1, $2, now.us + $3 FROM now "
+      "ON CONFLICT (projection, node) DO UPDATE SET lease_until = excluded.lease_until RETURNING node) "
+      "SELECT 0 AS kind, now.us, node, 0, 0, 0 FROM evs_nodes, now WHERE projection = $1 AND lease_until >= now.us "
+      "AND node <> $2 "
+      "UNION ALL SELECT 0, now.us, node, 0, 0, 0 FROM beat, now "
+      "UNION ALL SELECT 1, now.us, coalesce(owner, ''), partition, epoch, lease_until FROM evs_claims, now "
+      "WHERE projection = $1 "
+      "UNION ALL SELECT 2, now.us, '', 0, 0, 0 FROM now ORDER BY 1, 4, 3";
+  pg::PgParams p;
+  p.text(projection).text(node).int64(std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+  const auto r = run(sql, p);
+  ClaimCensus census;
+  for (int row = 0; row < r.rows(); ++row) {
+    census.now_us = r.int64(row, 1);
+    if (r.int64(row, 0) == 0) census.nodes.emplace_back(r.text(row, 2));
+    if (r.int64(row, 0) == 1)
+      census.claims.push_back({static_cast<std::size_t>(r.int64(row, 3)), std::string(r.text(row, 2)),
+                               static_cast<std::uint64_t>(r.int64(row, 4)),
+                               Timestamp(std::chrono::microseconds(r.int64(row, 5)))});
+  }
+  return census;
+}
+
+void PgProjectionDb::leave(const std::string& projection, const std::string& node) {
+  pg::PgParams p;
+  p.text(projection).text(node);
+  run("DELETE FROM evs_nodes WHERE projection = $1 AND node = $2", p);
 }
 
 }  // namespace evs::detail

@@ -51,6 +51,8 @@ class PgProjectionDb final : public ProjectionDb {
              std::chrono::milliseconds lease) override;
   void release(const std::string& projection, std::size_t partition, const std::string& node,
                std::uint64_t epoch) override;
+  ClaimCensus census(const std::string& projection, const std::string& node, std::chrono::milliseconds lease) override;
+  void leave(const std::string& projection, const std::string& node) override;
 
   PgProjectionDb(pg::PgConnection c, std::string schema)
       : connection_(std::move(c)), session_(connection_), schema_(std::move(schema)) {}

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS evs_claims (
   lease_until INTEGER NOT NULL,
   PRIMARY KEY (projection, partition)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evs_nodes (
+  projection  TEXT NOT NULL,
+  node        TEXT NOT NULL,
+  lease_until INTEGER NOT NULL,
+  PRIMARY KEY (projection, node)
+) WITHOUT ROWID;
 )sql";
 
 
@@ -249,6 +255,42 @@ void SqliteProjectionDb::release(const std::string& projection, std::size_t part
   st->bind(2, static_cast<std::int64_t>(partition));
   st->bind_text(3, node);
   st->bind(4, static_cast<std::int64_t>(epoch));
+  must(st->run(action));
+}
+
+ClaimCensus SqliteProjectionDb::census(const std::string& projection, const std::string& node,
+                                       std::chrono::milliseconds lease) {
+  ClaimCensus census;
+  census.now_us = now_us();
+  auto beat = must(connection_.cached(
+      "INSERT INTO evs_nodes (projection, node, lease_until) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (projection, node) DO UPDATE SET lease_until = excluded.lease_until",
+      action));
+  beat->bind_text(1, projection);
+  beat->bind_text(2, node);
+  beat->bind(3, census.now_us + std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+  must(beat->run(action));
+  auto nodes = must(connection_.cached(
+      "SELECT node FROM evs_nodes WHERE projection = ?1 AND lease_until >= ?2 ORDER BY node", action));
+  nodes->bind_text(1, projection);
+  nodes->bind(2, census.now_us);
+  while (must(nodes->step(action))) census.nodes.emplace_back(nodes->column_text(0));
+  auto claims = must(connection_.cached(
+      "SELECT partition, coalesce(owner, ''), epoch, lease_until FROM evs_claims WHERE projection = ?1 "
+      "ORDER BY partition",
+      action));
+  claims->bind_text(1, projection);
+  while (must(claims->step(action)))
+    census.claims.push_back({static_cast<std::size_t>(claims->column_int64(0)), std::string(claims->column_text(1)),
+                             static_cast<std::uint64_t>(claims->column_int64(2)),
+                             Timestamp(std::chrono::microseconds(claims->column_int64(3)))});
+  return census;
+}
+
+void SqliteProjectionDb::leave(const std::string& projection, const std::string& node) {
+  auto st = must(connection_.cached("DELETE FROM evs_nodes WHERE projection = ?1 AND node = ?2", action));
+  st->bind_text(1, projection);
+  st->bind_text(2, node);
   must(st->run(action));
 }
 

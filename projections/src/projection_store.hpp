@@ -10,6 +10,10 @@
 //                     status TEXT 'parked' | 'retry' | 'retried' | 'skipped')  UNIQUE (projection, event_id)
 //                     (the states and their transitions: docs/projections.md, "Dead-letter states")
 //   evs_inbox        (projection TEXT, event_id BLOB(16), processed_at INTEGER)  PRIMARY KEY (projection, event_id)
+//   evs_claims       (projection TEXT, partition INTEGER, owner TEXT or NULL, epoch INTEGER,
+//                     lease_until INTEGER microseconds)                    PRIMARY KEY (projection, partition)
+//   evs_nodes        (projection TEXT, node TEXT, lease_until INTEGER microseconds)  PRIMARY KEY (projection, node)
+//                     (claims and nodes: docs/projections.md, "Several nodes")
 #pragma once
 
 #include "sqlite_connection.hpp"
@@ -17,6 +21,7 @@
 
 #include "evs/core/envelope.hpp"
 #include "evs/core/error.hpp"
+#include "evs/projections/engine.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -51,6 +56,13 @@ struct StoredCheckpoint {
 // One connection to a projection database: a SQLite file (SqliteProjectionDb) or a PostgreSQL schema
 // (PgProjectionDb, same tables). Used by one thread at a time. Every method throws evs::Exception on a
 // storage failure (the engine catches it and retries the batch later).
+// What ProjectionDb::census read: the live nodes of a projection and its claims, with the database's clock.
+struct ClaimCensus {
+  std::int64_t now_us = 0;
+  std::vector<std::string> nodes;     // alive: their presence has not run out
+  std::vector<PartitionClaim> claims;  // one per partition ever claimed
+};
+
 class ProjectionDb {
  public:
   virtual ~ProjectionDb() = default;
@@ -119,6 +131,12 @@ class ProjectionDb {
   // Gives the partition up (a graceful stop): the next claimer takes it at once, with a new epoch.
   virtual void release(const std::string& projection, std::size_t partition, const std::string& node,
                        std::uint64_t epoch) = 0;
+  // Records that `node` is alive for `projection` until the lease's end (evs_nodes), then reads the live
+  // nodes and every partition's claim: what a node needs to take its fair share. Its own transaction.
+  virtual ClaimCensus census(const std::string& projection, const std::string& node,
+                             std::chrono::milliseconds lease) = 0;
+  // Removes `node` from the live nodes of `projection` (a graceful stop). Its own transaction.
+  virtual void leave(const std::string& projection, const std::string& node) = 0;
 };
 
 // Opens the projection database at `location` (ProjectionOptions::database): a postgresql:// URL (with
@@ -163,6 +181,8 @@ class SqliteProjectionDb final : public ProjectionDb {
              std::chrono::milliseconds lease) override;
   void release(const std::string& projection, std::size_t partition, const std::string& node,
                std::uint64_t epoch) override;
+  ClaimCensus census(const std::string& projection, const std::string& node, std::chrono::milliseconds lease) override;
+  void leave(const std::string& projection, const std::string& node) override;
 
   explicit SqliteProjectionDb(sqlite::Connection c) : connection_(std::move(c)), session_(connection_) {}
 

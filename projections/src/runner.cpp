@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <random>
 
 namespace evs::detail {
@@ -169,10 +170,29 @@ std::uint64_t Runner::min_checkpoint() const {
 }
 
 bool Runner::refresh_claims() {
-  if (!lanes.front()->claims()) return true;
+  if (!lanes.front()->claims() || SteadyClock::now() < claims_due()) return true;
   bool taken = false;
   try {
-    for (auto& lane : lanes) taken = lane->refresh_claim() || taken;
+    ClaimCensus read = lanes.front()->db->census(name, options.node, options.lease);
+    std::size_t held = 0;
+    for (auto& lane : lanes)
+      if (lane->owned()) {
+        taken = lane->refresh_claim() || taken;
+        held += lane->owned() ? 1 : 0;
+      }
+    const std::size_t share = fair_share(read, options.node, lanes.size());
+    for (auto it = lanes.rbegin(); it != lanes.rend() && held > share; ++it)
+      if ((*it)->owned()) {
+        (*it)->release_claim();  // between batches: the next owner starts from its stored checkpoint
+        --held;
+      }
+    for (auto& lane : lanes)
+      if (!lane->owned() && held < share) {
+        taken = lane->refresh_claim() || taken;
+        held += lane->owned() ? 1 : 0;
+      }
+    MutexLock lock(mutex);
+    census = std::move(read);
   } catch (...) {
     record_error(describe(std::current_exception()));
     return false;
@@ -183,6 +203,20 @@ bool Runner::refresh_claims() {
     position = std::min(position, from);
   }
   return true;
+}
+
+std::size_t fair_share(const ClaimCensus& census, const std::string& node, std::size_t partitions) {
+  const std::size_t nodes = std::max<std::size_t>(1, census.nodes.size());
+  const std::size_t floor = partitions / nodes, extra = partitions % nodes;
+  // The nodes other than this one holding more than the floor take up the extra partitions first.
+  std::map<std::string, std::size_t> holding;
+  for (const auto& c : census.claims)
+    if (!c.owner.empty() && c.owner != node && c.lease_until.time_since_epoch().count() >= census.now_us)
+      ++holding[c.owner];
+  std::size_t above = 0;
+  for (const auto& [owner, count] : holding)
+    if (count > floor && std::find(census.nodes.begin(), census.nodes.end(), owner) != census.nodes.end()) ++above;
+  return floor + (above < extra ? 1 : 0);
 }
 
 SteadyClock::time_point Runner::claims_due() const {
@@ -396,6 +430,10 @@ asio::awaitable<void> Runner::run() {
   if (!abandoned()) {
     save_skipped(true);
     for (auto& lane : lanes) lane->release_claim();  // a graceful stop: the next node takes over at once
+    if (lanes.front()->claims()) try {
+        lanes.front()->db->leave(name, options.node);  // the others' fair share grows at their next census
+      } catch (...) {  // the presence runs out by itself
+      }
   }
   co_return;
 }

@@ -42,6 +42,11 @@ struct Waiter {
   std::shared_ptr<boost::asio::steady_timer> timer;
 };
 
+// Claims: how many of `partitions` partitions `node` may hold, given the live nodes and claims of a census.
+// Each live node gets the floor of partitions / nodes; the remainder goes to nodes already above the floor
+// first, then to whoever claims first. Stable once reached: with 4 partitions on 3 nodes, 2 + 1 + 1.
+std::size_t fair_share(const ClaimCensus& census, const std::string& node, std::size_t partitions);
+
 struct Runner : std::enable_shared_from_this<Runner> {
   Projection& projection;
   const std::string name;
@@ -98,9 +103,10 @@ struct Runner : std::enable_shared_from_this<Runner> {
   struct ReadAhead;
   boost::asio::awaitable<void> run();
   bool redeliver_dead_letters();
-  // Claims: takes, renews or retries each lane's claim when due (Lane::refresh_claim). When a lane has
-  // just been taken, the read position goes back to the least checkpoint of the lanes held. False on a
-  // storage error (recorded as the last error).
+  // Claims, when one is due: records this node's presence and reads the others' (ProjectionDb::census),
+  // renews the lanes held, gives up those beyond this node's fair share and takes free or expired ones up
+  // to it (fair_share). When a lane has just been taken, the read position goes back to the least checkpoint
+  // of the lanes held. False on a storage error (recorded as the last error).
   bool refresh_claims();
   // Claims: the earliest time a lane's claim is due (time_point::max() without claims).
   SteadyClock::time_point claims_due() const;
@@ -122,6 +128,7 @@ struct Runner : std::enable_shared_from_this<Runner> {
   SteadyClock::time_point last_progress EVS_GUARDED_BY(mutex) = SteadyClock::now();
   std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> rate_samples EVS_GUARDED_BY(mutex);
   std::list<Waiter> waiters EVS_GUARDED_BY(mutex);
+  ClaimCensus census EVS_GUARDED_BY(mutex);  // claims: what the last census read, for health
   bool accepting_waiters EVS_GUARDED_BY(mutex) = false;  // from spawn() until request_stop()
   bool loop_started EVS_GUARDED_BY(mutex) = false;       // the read loop ran its first step
   bool gave_up EVS_GUARDED_BY(mutex) = false;            // abandon() was called

@@ -71,6 +71,8 @@ ProjectionHealth Runner::health() {
       if (dt > 0) h.events_per_second = static_cast<double>(rate_samples.back().second - rate_samples.front().second) / dt;
     }
     since_progress = SteadyClock::now() - last_progress;
+    h.claims = census.claims;
+    h.nodes = census.nodes;
   }
   h.node = options.node;
   for (const auto& lane : lanes) {

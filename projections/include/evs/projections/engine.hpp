@@ -41,6 +41,14 @@ enum class ProjectionState : std::uint8_t {
 
 std::string_view to_string(ProjectionState state);
 
+// One partition's claim (ProjectionOptions::node), as the database held it when last read.
+struct PartitionClaim {
+  std::size_t partition = 0;
+  std::string owner;      // the node holding it; empty when free (released, or never claimed)
+  std::uint64_t epoch = 0;  // grows with every change of owner
+  Timestamp lease_until{};  // by the database's clock (SQLite: the machine's); past it, the claim is free
+};
+
 struct ProjectionHealth {
   std::string name;
   ProjectionKind kind = ProjectionKind::memory;
@@ -53,12 +61,16 @@ struct ProjectionHealth {
   std::uint64_t processed = 0;       // events handled since start
   std::uint64_t dead_letters = 0;    // events parked by this projection (all time, if stored)
   std::string last_error;            // the most recent handler or storage error, or empty
-  // Claims (ProjectionOptions::node): this node's name, how many partitions it holds now, and how many of
-  // its batches were rolled back because its claim had gone (fenced). With claims, `position` is how far
+  // Claims (ProjectionOptions::node): this node's name, how many partitions it holds now, and how often it
+  // found a claim gone (fenced): a batch rolled back, or a renewal refused, after its lease had run out. With claims, `position` is how far
   // this node has read; each partition's stored checkpoint says how far it is processed.
   std::string node;
   std::size_t partitions_held = 0;
   std::uint64_t fenced = 0;
+  // Every partition's claim and the nodes alive for this projection (those renewing their presence), as
+  // this node last read them (at most a third of the lease ago).
+  std::vector<PartitionClaim> claims;
+  std::vector<std::string> nodes;
 };
 
 struct EngineOptions {
