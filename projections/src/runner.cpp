@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 #include <random>
 
 namespace evs::detail {
@@ -72,6 +71,7 @@ Runner::Runner(Projection& p, ProjectionOptions o, EventStore& s, const EngineOp
 
 void Runner::open(std::uint64_t memory_resume) {
   lanes.clear();
+  reported_claims.clear();
   const auto busy = std::chrono::milliseconds(10000);
   for (std::size_t i = 0; i < options.partitions; ++i) {
     auto lane = std::make_unique<Lane>(projection, options, i, io);
@@ -167,63 +167,6 @@ std::uint64_t Runner::min_checkpoint() const {
   for (const auto& lane : lanes)
     if (lane->owned()) m = std::min(m.value_or(lane->checkpoint), lane->checkpoint);
   return m.value_or(lanes.front()->checkpoint);
-}
-
-bool Runner::refresh_claims() {
-  if (!lanes.front()->claims() || SteadyClock::now() < claims_due()) return true;
-  bool taken = false;
-  try {
-    ClaimCensus read = lanes.front()->db->census(name, options.node, options.lease);
-    std::size_t held = 0;
-    for (auto& lane : lanes)
-      if (lane->owned()) {
-        taken = lane->refresh_claim() || taken;
-        held += lane->owned() ? 1 : 0;
-      }
-    const std::size_t share = fair_share(read, options.node, lanes.size());
-    for (auto it = lanes.rbegin(); it != lanes.rend() && held > share; ++it)
-      if ((*it)->owned()) {
-        (*it)->release_claim();  // between batches: the next owner starts from its stored checkpoint
-        --held;
-      }
-    for (auto& lane : lanes)
-      if (!lane->owned() && held < share) {
-        taken = lane->refresh_claim() || taken;
-        held += lane->owned() ? 1 : 0;
-      }
-    MutexLock lock(mutex);
-    census = std::move(read);
-  } catch (...) {
-    record_error(describe(std::current_exception()));
-    return false;
-  }
-  if (taken) {
-    const std::uint64_t from = min_checkpoint();
-    MutexLock lock(mutex);
-    position = std::min(position, from);
-  }
-  return true;
-}
-
-std::size_t fair_share(const ClaimCensus& census, const std::string& node, std::size_t partitions) {
-  const std::size_t nodes = std::max<std::size_t>(1, census.nodes.size());
-  const std::size_t floor = partitions / nodes, extra = partitions % nodes;
-  // The nodes other than this one holding more than the floor take up the extra partitions first.
-  std::map<std::string, std::size_t> holding;
-  for (const auto& c : census.claims)
-    if (!c.owner.empty() && c.owner != node && c.lease_until.time_since_epoch().count() >= census.now_us)
-      ++holding[c.owner];
-  std::size_t above = 0;
-  for (const auto& [owner, count] : holding)
-    if (count > floor && std::find(census.nodes.begin(), census.nodes.end(), owner) != census.nodes.end()) ++above;
-  return floor + (above < extra ? 1 : 0);
-}
-
-SteadyClock::time_point Runner::claims_due() const {
-  auto due = SteadyClock::time_point::max();
-  for (const auto& lane : lanes)
-    if (lane->claims()) due = std::min(due, lane->claim_due);
-  return due;
 }
 
 void Runner::set_state(ProjectionState s, std::string error) {

@@ -4,14 +4,16 @@
 //     Runs the ShopStats SQL projection over the store STORE into READMODEL until it has caught up
 //     with the store's last position, prints "caught-up <position>", stops the engine and exits 0. The
 //     parent SIGKILLs it at random moments.
-//   projection_child work STORE READMODEL PARTITIONS NODE LEASE_MS
-//     Runs ShopStats as the worker node NODE (claims with a lease of LEASE_MS): prints "working" once
+//   projection_child work STORE READMODEL PARTITIONS NODE LEASE_MS [EFFECTS_FILE]
+//     Runs ShopStats (and, with EFFECTS_FILE, OrderMailer writing to it and OrderWatch: shop_workers.hpp)
+//     as the worker node NODE (claims with a lease of LEASE_MS): prints "working" once
 //     started, works until SIGTERM, then stops the engine (giving its claims up), prints
 //     "fenced <batches rolled back>" and exits 0.
 //   projection_child append STORE STREAM
 //     Appends one OrderPlaced to STREAM and prints "<position>".
 // STORE and READMODEL are SQLite paths or postgresql:// URLs (evs::open_store locations).
 #include "shop_read_model.hpp"
+#include "shop_workers.hpp"
 
 #include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
@@ -60,13 +62,15 @@ int main(int argc, char** argv) {
       std::printf("caught-up %llu\n", static_cast<unsigned long long>(last));
       return 0;
     }
-    if (mode == "work" && argc == 7) {
+    if (mode == "work" && (argc == 7 || argc == 8)) {
       sigset_t term;
       sigemptyset(&term);
       sigaddset(&term, SIGTERM);
       pthread_sigmask(SIG_BLOCK, &term, nullptr);  // before the engine's threads start: they inherit it
       const auto opened = open(argv[2]);
       shop::ShopStats stats;
+      std::unique_ptr<shop::OrderMailer> mailer;  // outlive the engine
+      std::unique_ptr<shop::OrderWatch> watch;
       evs::ProjectionEngine engine(*opened);
       evs::ProjectionOptions po;
       po.database = argv[3];
@@ -75,12 +79,26 @@ int main(int argc, char** argv) {
       po.node = argv[5];
       po.lease = std::chrono::milliseconds(std::stol(argv[6]));
       engine.add(stats, po);
+      // With EFFECTS_FILE: an effect handler and a process manager run under the same claims.
+      if (argc == 8) {
+        mailer = std::make_unique<shop::OrderMailer>(argv[7]);
+        engine.add(*mailer, po);
+        watch = std::make_unique<shop::OrderWatch>(*opened);
+        watch->attach(engine, po);
+      }
       engine.start();
       std::printf("working\n");  // set up: the claims table exists
       std::fflush(stdout);
       int signal = 0;
       sigwait(&term, &signal);
-      const std::uint64_t fenced = engine.health(shop::ShopStats::name).value().fenced;
+      std::uint64_t fenced = 0;
+      for (const auto& h : engine.health()) {
+        fenced += h.fenced;
+        if (!h.last_error.empty())
+          std::fprintf(stderr, "projection_child %s: %s: %s\n", argv[5], h.name.c_str(), h.last_error.c_str());
+      }
+      if (watch && !watch->last_timer_error().empty())
+        std::fprintf(stderr, "projection_child %s: deadline timers: %s\n", argv[5], watch->last_timer_error().c_str());
       engine.stop();
       std::printf("fenced %llu\n", static_cast<unsigned long long>(fenced));
       return 0;

@@ -3,10 +3,13 @@
 // lease resumes; the read model must still equal a clean replay with no event applied twice, and the
 // partitions must have changed owner (their epochs grew).
 #include "projection_processes.hpp"
+#include "shop_workers.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <set>
 #include <map>
 #include <random>
 #include <utility>
@@ -36,10 +39,14 @@ struct Worker {
   }
 };
 
-// Starts a worker and waits until it has started its engine (its claims table exists).
-Worker start_worker(const KillRoundsSetup& where, const std::string& node, std::chrono::milliseconds lease) {
-  Worker w(node, evs::test::spawn_projection_child({"work", where.store, where.model, std::to_string(partitions), node,
-                                                    std::to_string(lease.count())}));
+// Starts a worker and waits until it has started its engine (its claims table exists). With `effects`, it
+// also runs OrderMailer (writing to that file) and OrderWatch.
+Worker start_worker(const KillRoundsSetup& where, const std::string& node, std::chrono::milliseconds lease,
+                    const std::string& effects = {}) {
+  std::vector<std::string> args{"work", where.store, where.model, std::to_string(partitions), node,
+                                std::to_string(lease.count())};
+  if (!effects.empty()) args.push_back(effects);
+  Worker w(node, evs::test::spawn_projection_child(std::move(args)));
   const auto line = evs::test::read_line_within(w.process.out, 30s);
   REQUIRE_MESSAGE(line == std::optional<std::string>("working"), node << " did not start");
   return w;
@@ -101,16 +108,85 @@ void finish_and_check(const KillRoundsSetup& where, evs::EventStore& store) {
   CHECK(check.processed_rows == evs::test::handled_positions(log).size());
 }
 
+// Positions of the events OrderMailer and OrderWatch handle, and the order streams.
+struct EffectEvents {
+  std::set<std::uint64_t> positions;
+  std::set<std::string> orders;
+};
+EffectEvents effect_events(const std::vector<evs::test::LogEvent>& log) {
+  EffectEvents out;
+  for (const auto& e : log) {
+    if (e.type == "shop.order_placed" || e.type == "shop.order_cancelled") out.positions.insert(e.position);
+    if (e.type == "shop.order_placed") out.orders.insert(e.stream);
+  }
+  return out;
+}
+
+// How often OrderMailer ran for each position.
+std::map<std::uint64_t, int> sent(const std::string& effects) {
+  std::map<std::uint64_t, int> out;
+  std::ifstream in(effects);
+  for (std::string line; std::getline(in, line);) ++out[std::stoull(line)];
+  return out;
+}
+
+// OrderWatch instances not ended yet (not started, or waiting for a cancellation or their deadline).
+std::size_t open_watches(evs::EventStore& store, const std::set<std::string>& orders) {
+  shop::OrderWatch watch(store);
+  std::size_t open = 0;
+  for (const auto& order : orders) {
+    auto state = watch.instance(order);
+    if (!state && state.error().is(evs::errc::stream_not_found)) {  // not started yet
+      ++open;
+      continue;
+    }
+    REQUIRE_MESSAGE(state, order << ": " << state.error().what());
+    open += state->status == evs::SagaStatus::running ? 1 : 0;
+  }
+  return open;
+}
+
+// With effects: waits (at most 60 s) until every order event was mailed and every order's watch ended, then
+// checks that mails repeated only within the crash window: at most one per partition per killed worker.
+void check_effects(const KillRoundsSetup& where, evs::EventStore& store, const std::string& effects, int kills) {
+  const auto expected = effect_events(evs::test::load_log(store));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    const auto mails = sent(effects);
+    std::size_t missing = 0;
+    for (const auto p : expected.positions) missing += mails.contains(p) ? 0 : 1;
+    const std::size_t open = open_watches(store, expected.orders);
+    if (missing == 0 && open == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      FAIL_CHECK(missing << " order events never mailed, " << open << " watches never ended");
+      for (const auto& row : where.query("SELECT c.projection, c.partition, c.owner, c.epoch, k.position FROM evs_claims c "
+                                          "LEFT JOIN evs_checkpoints k ON k.projection = c.projection AND k.partition = c.partition"))
+        MESSAGE(row.at(0) << " " << row.at(1) << " " << row.at(2) << " " << row.at(3) << " " << row.at(4));
+      return;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  int repeats = 0;
+  for (const auto& [position, count] : sent(effects)) {
+    CHECK(expected.positions.contains(position));
+    repeats += count - 1;
+  }
+  MESSAGE("mails repeated: " << repeats << " after " << kills << " kills; watches: " << expected.orders.size());
+  CHECK(repeats <= kills * static_cast<int>(partitions));
+}
+
 // Three workers; in each round the parent appends, then SIGKILLs a worker that holds a partition and starts
-// a new one. Their leases run out and the others take the partitions over.
-void run_failover(const KillRoundsSetup& where, int rounds) {
+// a new one. Their leases run out and the others take the partitions over. With `effects`, the workers run
+// OrderMailer and OrderWatch too.
+void run_failover(const KillRoundsSetup& where, int rounds, const std::string& effects = {}) {
   const auto store = evs::test::open_test_store(where.store);
   shop::Generator gen(4242, 300, 40);
   evs::test::fill(*store, gen, 4000);
   const auto lease = 700ms;
   std::vector<Worker> workers;
   int started = 0;
-  for (; started < 3; ++started) workers.push_back(start_worker(where, "node-" + std::to_string(started), lease));
+  for (; started < 3; ++started)
+    workers.push_back(start_worker(where, "node-" + std::to_string(started), lease, effects));
   std::mt19937 rng(std::random_device{}());
   int failovers = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -122,10 +198,11 @@ void run_failover(const KillRoundsSetup& where, int rounds) {
     if (victim == workers.end()) victim = workers.begin() + static_cast<std::ptrdiff_t>(rng() % workers.size());
     else ++failovers;
     workers.erase(victim);  // SIGKILLed
-    workers.push_back(start_worker(where, "node-" + std::to_string(started++), lease));
+    workers.push_back(start_worker(where, "node-" + std::to_string(started++), lease, effects));
   }
   evs::test::fill(*store, gen, 1000);
   std::this_thread::sleep_for(2s);  // the killed workers' leases run out; the rest take over
+  if (!effects.empty()) check_effects(where, *store, effects, rounds);
   const std::uint64_t fenced = stop_workers(workers);
   MESSAGE(failovers << " of " << rounds << " kills hit a worker holding partitions; max epoch " << max_epoch(where)
                     << ", fenced batches " << fenced);
@@ -180,10 +257,11 @@ TEST_CASE("partitions spread over joining workers and come back from leaving one
   run_rebalance(s.where);
 }
 
-TEST_CASE("worker processes of one partitioned SQL projection on SQLite take over the partitions of killed ones "
-          "without a gap or a repeat") {
+TEST_CASE("worker processes of a partitioned SQL projection, an effect handler and a process manager on SQLite "
+          "take over the partitions of killed ones without a gap or a repeat") {
   evs::test::SqliteSetup s;
-  run_failover(s.where, 5);
+  evs::test::TempDir dir;
+  run_failover(s.where, 5, (dir / "mails").string());
 }
 
 #ifdef EVS_TEST_POSTGRESQL
@@ -191,6 +269,14 @@ TEST_CASE("worker processes of one partitioned SQL projection on PostgreSQL take
           "without a gap or a repeat") {
   evs::test::PgSetup s;
   run_failover(s.where, 5);
+}
+
+TEST_CASE("worker processes running a SQL projection, an effect handler and a process manager on PostgreSQL "
+          "survive random kills: the read model equals a replay, effects repeat only in the crash window, every "
+          "deadline fires") {
+  evs::test::PgSetup s;
+  evs::test::TempDir dir;
+  run_failover(s.where, 6, (dir / "mails").string());
 }
 
 TEST_CASE("partitions spread over joining workers and come back from leaving ones without a gap or a repeat, "

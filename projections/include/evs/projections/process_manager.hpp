@@ -200,6 +200,11 @@ class ProcessManager : public Projection {
   std::string_view name() const override { return Derived::name; }
   // An effect projection: checkpoints, retries, inbox deduplication and dead letters come from the engine.
   ProjectionKind kind() const override { return ProjectionKind::effect; }
+  // Claims: a node arms the deadlines of the instances it reacts for; one that takes partitions over re-arms
+  // those of every open instance, so a deadline armed by a node that died is armed again elsewhere. A
+  // deadline armed on two nodes fires on both: firing re-reads the instance and appends
+  // SagaDeadlineReached with an id derived from it, so it is stored and handled once.
+  void on_partitions_taken() override { timers_.post([this] { return rearm_all(); }); }
   // Events... (and every old name upcast into them) plus evs.saga.deadline_reached (of every process
   // manager; others' are skipped by category).
   std::vector<std::string> event_types() const override {

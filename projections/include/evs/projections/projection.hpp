@@ -107,6 +107,10 @@ class Projection {
   // and rerun), and only one run's writes commit; so write only through `session`, and never end its
   // transaction (a handler statement that makes SQLite roll back stops the batch as a storage failure).
   virtual void handle(const RecordedEvent& event, SqlSession* session) = 0;
+  // Claims (ProjectionOptions::node): called on the engine's thread after this node took partitions whose
+  // earlier events another node handled: state kept beside the handlers (a process manager's deadline
+  // timers) is restored here. Never called without claims.
+  virtual void on_partitions_taken() {}
 };
 
 namespace detail {
