@@ -27,6 +27,9 @@
 //   pg_catchup_memory        an in-memory projection catching up over 100k events vs raw paged SELECT + decode
 //   pg_rebuild_sql           a SQL read model in PostgreSQL rebuilt from 100k events vs raw paged SELECT + upserts
 //   pg_live_latency          append here -> projection in another process vs raw NOTIFY/LISTEN round trip
+//   pg_workers_catchup       a 4-partition SQL projection built from 100k events by 2 and 4 worker processes
+//                            under claims, against 1 worker (scaling ratio)
+//   pg_workers_failover      two workers, one SIGKILLed: kill -> first commit of its partitions by the other
 //
 // Usage: evs_bench [--quick] [--pg] [--scenario NAME]... [--reps N] [--dir DIR] [--list]
 //   --quick     every scenario at 1/100 of its size, one repetition (the test suite runs this: it checks
@@ -111,6 +114,8 @@ constexpr Scenario scenarios[] = {
     {"pg_catchup_memory", EVS_BENCH_PG(scenario_pg_catchup_memory), nullptr, true},
     {"pg_rebuild_sql", EVS_BENCH_PG(scenario_pg_rebuild_sql), nullptr, true},
     {"pg_live_latency", EVS_BENCH_PG(scenario_pg_live_latency), nullptr, true},
+    {"pg_workers_catchup", EVS_BENCH_PG(scenario_pg_workers_catchup), nullptr, true},
+    {"pg_workers_failover", EVS_BENCH_PG(scenario_pg_workers_failover), nullptr, true},
 };
 
 // A child process's entry (--child-...): its arguments after the flag, or -1 if `a` is no child flag.
@@ -135,6 +140,10 @@ int run_child(std::string_view a, int argc, char** argv, int i) {
   if (a == "--child-pg-live") {
     has(4);
     return child_pg_live(argv[i + 1], argv[i + 2], argv[i + 3], std::stoul(argv[i + 4]));
+  }
+  if (a == "--child-pg-worker") {
+    has(5);
+    return child_pg_worker(argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4], std::stoll(argv[i + 5]));
   }
 #endif
   return -1;

@@ -59,5 +59,12 @@ void scenario_pg_live_latency(const Config& cfg, DataSets& data);
 // The follower of pg_live_latency (--child-pg-live evs|raw URL SCHEMA N): prints "ready" once it follows, then
 // {"applied_ns":[...]} once it has applied N events.
 int child_pg_live(const std::string& mode, const std::string& url, const std::string& schema, std::size_t n);
+// pg_workers.cpp
+void scenario_pg_workers_catchup(const Config& cfg, DataSets& data);
+void scenario_pg_workers_failover(const Config& cfg, DataSets& data);
+// A worker process of those (--child-pg-worker URL LOG MODEL NODE LEASE_MS): prints "ready <pid>", works the
+// SQL projection until SIGTERM, then prints {"fenced":N}.
+int child_pg_worker(const std::string& url, const std::string& log, const std::string& model, const std::string& node,
+                    std::int64_t lease_ms);
 
 }  // namespace bench

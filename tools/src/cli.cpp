@@ -215,6 +215,7 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
 
   add_store_commands(cli, ctx);
   add_projection_commands(cli, ctx);
+  add_worker_commands(cli, ctx);
   add_rebuild_commands(cli, ctx);
   add_snapshot_commands(cli, ctx);
 

@@ -109,6 +109,7 @@ void add_check_command(CLI::App& cli, Context& ctx);        // check (called by 
 void add_import_command(CLI::App& cli, Context& ctx);       // import (called by add_store_commands)
 void add_copy_command(CLI::App& cli, Context& ctx);         // copy (called by add_store_commands)
 void add_projection_commands(CLI::App& cli, Context& ctx);  // projections, dead-letters
+void add_worker_commands(CLI::App& cli, Context& ctx);      // workers
 void add_rebuild_commands(CLI::App& cli, Context& ctx);     // rebuild, replay
 void add_snapshot_commands(CLI::App& cli, Context& ctx);    // snapshots drop
 

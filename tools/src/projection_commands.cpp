@@ -1,7 +1,9 @@
 // projections, dead-letters: the projection tables (evs_checkpoints, evs_dead_letters) of a projection database.
+#include "claims.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
+#include "store_sql.hpp"
 
 #include "evs/projections/lag.hpp"
 
@@ -99,6 +101,7 @@ struct Stored {
   std::int64_t updated_at = 0;
   std::uint64_t parked = 0;
   std::uint64_t retry = 0;
+  std::vector<StoredClaim> claims;  // workers under claims (ProjectionOptions::node)
 };
 
 void projections(Context& ctx, const ProjectionsArgs& args) {
@@ -107,41 +110,41 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
 
   std::map<std::string, Stored> stored;
   for (const std::string& path : projection_databases(ctx, args.projections_db)) {
-    if (path != args.projections_db && !std::filesystem::exists(path)) continue;  // not created yet
-    auto c = open_sql(path, sqlite::Access::read);
-    constexpr std::string_view action = "read the projection checkpoints in";
-    if (has_table(c, "evs_checkpoints")) {
-      auto st = must(c.cached(
-          "SELECT projection, max(partitions), count(*), min(position), max(updated_at) FROM evs_checkpoints "
-          "GROUP BY projection",
-          action));
-      while (must(st->step(action))) {
-        const std::string name = text_column(*st, 0);
-        if (stored.contains(name) && stored[name].database != path) continue;  // the first database wins
-        Stored& s = stored[name];
-        s.database = path;
-        s.checkpointed = true;
-        s.partitions = static_cast<std::uint64_t>(st->column_int64(1));
-        // A partition without a row has processed nothing yet.
-        s.position = static_cast<std::uint64_t>(st->column_int64(2)) < s.partitions
-                         ? 0
-                         : static_cast<std::uint64_t>(st->column_int64(3));
-        s.updated_at = st->column_int64(4);
-      }
+    const bool sqlite_file = parse_location("the projection database", path).backend == StoreBackend::sqlite;
+    if (sqlite_file && path != args.projections_db && !std::filesystem::exists(path)) continue;  // not created yet
+    auto sql = open_sql_at(ctx, path, false);
+    if (sql->has_table("evs_checkpoints")) {
+      sql->each("SELECT projection, max(partitions), count(*), min(position), max(updated_at) FROM evs_checkpoints "
+                "GROUP BY projection",
+                {}, [&](const SqlRow& row) {
+                  const std::string name(row.text(0));
+                  if (stored.contains(name) && stored[name].database != path) return;  // the first database wins
+                  Stored& s = stored[name];
+                  s.database = path;
+                  s.checkpointed = true;
+                  s.partitions = static_cast<std::uint64_t>(row.integer(1));
+                  // A partition without a row has processed nothing yet.
+                  s.position = static_cast<std::uint64_t>(row.integer(2)) < s.partitions
+                                   ? 0
+                                   : static_cast<std::uint64_t>(row.integer(3));
+                  s.updated_at = row.integer(4);
+                });
     }
-    if (has_table(c, "evs_dead_letters")) {
-      auto st = must(c.cached(
-          "SELECT projection, sum(status = 'parked'), sum(status = 'retry') FROM evs_dead_letters GROUP BY projection",
-          action));
-      while (must(st->step(action))) {
-        const std::string name = text_column(*st, 0);
-        if (stored.contains(name) && stored[name].database != path) continue;
-        Stored& s = stored[name];
-        s.database = path;
-        s.parked = static_cast<std::uint64_t>(st->column_int64(1));
-        s.retry = static_cast<std::uint64_t>(st->column_int64(2));
-      }
+    if (sql->has_table("evs_dead_letters")) {
+      sql->each("SELECT projection, CAST(sum(CASE WHEN status = 'parked' THEN 1 ELSE 0 END) AS bigint), "
+                "CAST(sum(CASE WHEN status = 'retry' THEN 1 ELSE 0 END) AS bigint) FROM evs_dead_letters "
+                "GROUP BY projection",
+                {}, [&](const SqlRow& row) {
+                  const std::string name(row.text(0));
+                  if (stored.contains(name) && stored[name].database != path) return;
+                  Stored& s = stored[name];
+                  s.database = path;
+                  s.parked = static_cast<std::uint64_t>(row.integer(1));
+                  s.retry = static_cast<std::uint64_t>(row.integer(2));
+                });
     }
+    for (auto& [name, claims] : read_claims(*sql))
+      if (stored.contains(name) && stored[name].database == path) stored[name].claims = std::move(claims);
   }
 
   struct Row {
@@ -159,10 +162,12 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
   }
 
   const bool embedded = !ctx.app.projections.empty();
+  const bool claimed = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !r.second.s.claims.empty(); });
   std::vector<std::string> headers = {"projection"};
   if (embedded) headers.push_back("kind");
   for (const char* h : {"partitions", "position", "lag", "behind", "state", "last checkpoint", "dead letters"})
     headers.push_back(h);
+  if (claimed) headers.push_back("claims (node: partitions)");
   std::vector<bool> right(headers.size(), false);
   for (std::size_t i = 0; i < headers.size(); ++i)
     right[i] = headers[i] == "partitions" || headers[i] == "position" || headers[i] == "lag";
@@ -209,6 +214,14 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
       else
         o.null("last_checkpoint_at");
       o.num("dead_letters", r.s.parked).num("retry_queued", r.s.retry);
+      std::vector<JsonObject> claims;
+      for (const StoredClaim& c : r.s.claims) {
+        JsonObject claim;
+        claim.num("partition", c.partition).str_or_null("owner", c.held() ? c.owner : "").num("epoch", c.epoch);
+        claim.str("lease_until", iso_time(c.lease_until)).boolean("expired", c.lease_left < 0);
+        claims.push_back(std::move(claim));
+      }
+      o.objects("claims", claims);
       ctx.out << o.text() << '\n';
     } else {
       std::vector<std::string> cells = {name};
@@ -224,6 +237,7 @@ void projections(Context& ctx, const ProjectionsArgs& args) {
       cells.push_back(state);
       cells.push_back(r.s.checkpointed ? iso_time(r.s.updated_at) : "-");
       cells.push_back(dead);
+      if (claimed) cells.push_back(claims_summary(r.s.claims, r.s.partitions));
       table.row(std::move(cells));
     }
   }
@@ -457,8 +471,9 @@ void add_projection_commands(CLI::App& cli, Context& ctx) {
     auto args = std::make_shared<ProjectionsArgs>();
     auto* sub = cli.add_subcommand("projections", "Health of each projection: position, lag, state, dead letters");
     sub->add_option("--projections-db", args->projections_db,
-                    "the database with the projection tables, when the read models live outside --db")
-        ->option_text("PATH");
+                    "the database with the projection tables (a SQLite file or a postgresql:// location), when "
+                    "the read models live outside --db")
+        ->option_text("PATH|URL");
     sub->footer(
         "Read from the stored checkpoints (evs_checkpoints) and dead letters (evs_dead_letters) of --db, or of "
         "--projections-db; the embedded form also reads the databases its projections are configured with, and "
@@ -467,7 +482,8 @@ void add_projection_commands(CLI::App& cli, Context& ctx) {
         "is of a type the projection handles (standalone: any event). behind: the age of the oldest unprocessed "
         "event. state: 'idle' (caught up), 'behind', 'never run' (no checkpoint) or 'in memory' (an in-memory "
         "view keeps no checkpoint). The tool cannot see the live state of an engine in another process "
-        "(live, stalled, failed): ask the application's engine.health() for that.");
+        "(live, stalled, failed): ask the application's engine.health() for that. With workers under claims "
+        "(ProjectionOptions::node), a last column lists each node's partitions (see `workers`).");
     sub->callback([&ctx, args] { projections(ctx, *args); });
   }
 

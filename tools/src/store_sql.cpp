@@ -21,6 +21,13 @@ std::int64_t StoreSql::scalar(std::string_view sql, const Params& params) {
   return value;
 }
 
+bool StoreSql::has_table(std::string_view name) {
+  const std::string_view sql = postgres() ? "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                                            "current_schema() AND table_name = $1"
+                                          : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1";
+  return scalar(sql, {SqlParam::text(name)}) > 0;
+}
+
 namespace {
 
 constexpr std::string_view action = "read";
@@ -127,7 +134,12 @@ class PgSql final : public StoreSql {
 }  // namespace
 
 std::unique_ptr<StoreSql> open_store_sql(const Context& ctx, bool writable) {
-  const StoreLocation location = ctx.location();
+  ctx.location();  // --db is required
+  return open_sql_at(ctx, ctx.db, writable);
+}
+
+std::unique_ptr<StoreSql> open_sql_at(const Context& ctx, const std::string& where, bool writable) {
+  const StoreLocation location = parse_location("the database", where);
   if (location.backend == StoreBackend::sqlite)
     return std::make_unique<SqliteSql>(open_sql(location.target, writable ? sqlite::Access::write : sqlite::Access::read));
 #ifdef EVS_HAS_POSTGRESQL

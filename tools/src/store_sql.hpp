@@ -53,6 +53,8 @@ class StoreSql {
   virtual std::uint64_t change(std::string_view sql, const Params& params) = 0;
   // The first column of the first row; 0 without a row or for NULL.
   std::int64_t scalar(std::string_view sql, const Params& params = {});
+  // Whether the database (on PostgreSQL: its schema) has the table `name`.
+  bool has_table(std::string_view name);
 
   // Until end_read(), every query reads one snapshot of the store.
   virtual void begin_read() = 0;
@@ -63,5 +65,8 @@ class StoreSql {
 // checks it is an evs store and, when writable, brings its schema up to date). A read of a closed SQLite
 // file opens it as immutable (see closed_database).
 std::unique_ptr<StoreSql> open_store_sql(const Context& ctx, bool writable);
+// The same over any database named like --db: a projection database (ProjectionOptions::database), say. A
+// SQLite file must exist.
+std::unique_ptr<StoreSql> open_sql_at(const Context& ctx, const std::string& location, bool writable);
 
 }  // namespace evs::cli
