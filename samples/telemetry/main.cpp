@@ -1,6 +1,8 @@
 // telemetry demo DB [--fresh] [--short]   tells the telemetry story and checks its own results (exit 1 on a mismatch)
+// telemetry worker DB NODE                 works the read models as worker node NODE (the demo starts two)
 // telemetry <evs tool command> ...         the embedded evs tool, e.g. `telemetry --db demo-data/telemetry.db stats`
 #include "telemetry.hpp"
+#include "workers.hpp"
 
 #include <evs/cli/cli.hpp>
 #include <evs/eventstore/sqlite_event_store.hpp>
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +28,7 @@ namespace {
 // (demo-data/telemetry.db -> demo-data/telemetry.minute_rollups.db): SQL projections sharing one SQLite file
 // take turns on its write lock, and the slow one would hold up the others.
 std::filesystem::path read_db_for(std::filesystem::path db, std::string_view projection) {
-  return db.replace_extension("." + std::string(projection) + ".db");
+  return telemetry::projection_options(db, projection).database;
 }
 
 void remove_db(const std::filesystem::path& p) {
@@ -92,8 +95,8 @@ int demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   telemetry::Radio radio;
   telemetry::Uplink uplink(store, radio);
   evs::ProjectionEngine engine(store, {.threads = 3});
-  engine.add(latest, {.database = latest_db});
-  engine.add(rollups, {.database = rollups_db});
+  engine.add(latest, telemetry::projection_options(db, telemetry::RoverLatest::name));
+  engine.add(rollups, telemetry::projection_options(db, telemetry::MinuteRollups::name));
   engine.add(uplink, {.database = uplink_db,
                       .retry = {.max_attempts = 12, .initial_backoff = 50ms, .multiplier = 2.0, .max_backoff = 1s}});
   engine.start();
@@ -220,12 +223,68 @@ int demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
   checks.check(delivered_events == commands.size(), "one CommandDelivered per command in uplink-zhurong");
   checks.check(engine.health("uplink")->dead_letters == 0, "no command was parked as a dead letter");
   engine.stop();
+
+  // -------------------------------------------------------------------------------------------------
+  step(7, "Two worker processes take the read models over; one crashes, the other takes its partitions");
+  auto claims = [&](const char* when) {
+    for (const auto& [name, file] : {std::pair{"rover_latest", latest_db}, std::pair{"minute_rollups", rollups_db}}) {
+      std::string held;
+      const auto rows = telemetry::claims_of(file, name);
+      for (std::size_t p = 0; p < rows.size(); ++p) held += "  partition " + std::to_string(p) + ": " + rows[p];
+      std::printf("    %s %-15s%s\n", when, name, held.c_str());
+    }
+  };
+  std::vector<telemetry::WorkerProcess> workers = {telemetry::start_worker(db, "worker-a"),
+                                                   telemetry::start_worker(db, "worker-b")};
+  const auto spread_deadline = std::chrono::steady_clock::now() + 15s;
+  auto holders = [&] {
+    std::set<std::string> owners;
+    for (const auto& [name, file] : {std::pair{"rover_latest", latest_db}, std::pair{"minute_rollups", rollups_db}})
+      for (const auto& row : telemetry::claims_of(file, name)) owners.insert(row.substr(0, row.find('|')));
+    return owners;
+  };
+  while (holders().size() < 2 && std::chrono::steady_clock::now() < spread_deadline) std::this_thread::sleep_for(20ms);
+  claims("claims (owner|epoch):");
+  checks.check(holders() == std::set<std::string>{"worker-a", "worker-b"}, "the two workers share the partitions");
+  const std::size_t more = 2'000;
+  const auto second = telemetry::run_burst(
+      store, {.rovers = rovers, .readings = more, .duration = 300ms, .first_sample_ms = 1'700'003'600'000});
+  telemetry::kill_worker(workers[0], false);
+  const auto killed = std::chrono::steady_clock::now();
+  const auto head2 = store.last_position().value();
+  std::printf("    %zu more readings appended (head %llu); worker-a SIGKILLed with work in hand\n", second.acknowledged,
+              static_cast<unsigned long long>(head2));
+  auto reached = [&](const std::filesystem::path& file, const char* name) {
+    const auto rows = query(file, (std::string("SELECT count(*), min(position) FROM evs_checkpoints WHERE projection = '") +
+                                   name + "'").c_str());
+    std::size_t n = 0;
+    unsigned long long at = 0;
+    return !rows.empty() && std::sscanf(rows[0].c_str(), "%zu|%llu", &n, &at) == 2 &&
+           n == telemetry::projection_partitions && at >= head2;
+  };
+  while (!(reached(latest_db, "rover_latest") && reached(rollups_db, "minute_rollups")) &&
+         std::chrono::steady_clock::now() - killed < 60s)
+    std::this_thread::sleep_for(20ms);
+  std::printf("    worker-b committed everything %.1f s after the crash (lease %lld ms: the crashed worker's claims "
+              "ran out, then it took them)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count(),
+              static_cast<long long>(telemetry::worker_lease.count()));
+  claims("claims now:");
+  checks.check(holders() == std::set<std::string>{"worker-b"}, "worker-b holds every partition after the crash");
+  const auto totals = query(rollups_db, "SELECT sum(readings) FROM rover_minutes");
+  const auto latest_totals = query(latest_db, "SELECT sum(readings) FROM rover_latest");
+  const auto expected = std::to_string(total + more);
+  checks.check(!totals.empty() && totals[0] == expected,
+               "the rollups count " + expected + " readings: nothing lost or counted twice across the crash");
+  checks.check(!latest_totals.empty() && latest_totals[0] == expected, "rover_latest counts " + expected + " readings");
+  telemetry::kill_worker(workers[1], true);
   return checks.summary();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "worker") == 0) return telemetry::run_worker(argv[2], argv[3]);
   if (argc >= 2 && std::strcmp(argv[1], "demo") == 0) {
     if (argc < 3) {
       std::fprintf(stderr, "usage: telemetry demo DB [--fresh] [--short]\n");
@@ -251,7 +310,7 @@ int main(int argc, char** argv) {
   telemetry::RoverLatest latest;
   telemetry::MinuteRollups rollups;
   evs::cli::Application app{"telemetry", db};
-  app.projections.push_back({&latest, {.database = read_db_for(db, telemetry::RoverLatest::name)}});
-  app.projections.push_back({&rollups, {.database = read_db_for(db, telemetry::MinuteRollups::name)}});
+  app.projections.push_back({&latest, telemetry::projection_options(db, telemetry::RoverLatest::name)});
+  app.projections.push_back({&rollups, telemetry::projection_options(db, telemetry::MinuteRollups::name)});
   return evs::cli::run(app, argc, argv);
 }
