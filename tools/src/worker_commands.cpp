@@ -97,12 +97,14 @@ void workers(Context& ctx, const WorkersArgs& args) {
     const auto claims = read_claims(*sql);
     auto nodes = read_nodes(*sql);
     // Owners whose presence row is gone (a node from before presence rows, or removed by hand) still show.
-    for (const auto& [projection, list] : claims)
-      for (const StoredClaim& c : list)
+    for (const auto& entry : claims) {
+      const std::string& projection = entry.first;  // named: lambdas cannot capture structured bindings in C++20
+      for (const StoredClaim& c : entry.second)
         if (c.held() && std::none_of(nodes.begin(), nodes.end(), [&](const StoredNode& n) {
               return n.projection == projection && n.node == c.owner;
             }))
           nodes.push_back({projection, c.owner, c.lease_left});
+    }
     for (const StoredNode& n : nodes) {
       any = true;
       std::string partitions, epochs;
