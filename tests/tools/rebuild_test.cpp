@@ -45,9 +45,11 @@ Run run_app(const std::vector<std::string>& args, const std::string& read_model,
 }
 
 // Runs rebuild_app with stdout and stderr apart.
-clitest::Output run_split(const std::vector<std::string>& args, const std::string& read_model, bool doubled = false) {
+clitest::Output run_split(const std::vector<std::string>& args, const std::string& read_model, bool doubled = false,
+                          const std::string& partitions = {}) {
   std::vector<std::pair<std::string, std::string>> env{{"EVS_TEST_READ_MODEL", read_model}};
   if (doubled) env.emplace_back("EVS_TEST_TOTALS_DOUBLE", "1");
+  if (!partitions.empty()) env.emplace_back("EVS_TEST_PARTITIONS", partitions);
   return clitest::run(EVS_REBUILD_APP, args, {}, env);
 }
 
@@ -279,4 +281,36 @@ TEST_CASE("replay --until takes RFC 3339 times with fractions and zones, and ref
     CHECK(r.out.empty());
     CHECK(clitest::contains(r.err, "--until"));
   }
+}
+
+// The documented way to change a projection's partition count (docs/projections.md, "Several nodes"): stop it,
+// rebuild it with the new count, start it with the new count. Nothing is skipped or applied twice.
+TEST_CASE("rebuilding with another partition count changes it without skipping or repeating an event") {
+  evs::test::TempDir dir;
+  const std::string events = (dir / "events.db").string();
+  const std::string read_model = (dir / "read.db").string();
+  evs::SqliteEventStore store({events, evs::Durability::normal});
+  fill(store, 3000);
+  run_live(store, read_model, store.last_position().value());  // 1 partition
+  fill(store, 500, 3);  // not yet projected
+
+  rebuildtest::Totals totals;
+  evs::ProjectionOptions options;
+  options.database = read_model;
+  options.partitions = 3;
+  {
+    evs::ProjectionEngine refused(store);
+    refused.add(totals, options);
+    CHECK_THROWS_WITH_AS(refused.start(), doctest::Contains("rebuild it to change the partition count"), evs::Exception);
+  }
+  auto run = run_split({"--db", events, "rebuild", "totals"}, read_model, false, "3");
+  CAPTURE(run.err);
+  REQUIRE(run.code == 0);
+
+  evs::ProjectionEngine engine(store);
+  engine.add(totals, options);
+  engine.start();
+  REQUIRE(engine.wait_for("totals", fill(store, 200, 5), std::chrono::seconds(60)));
+  engine.stop();
+  CHECK(read_totals(read_model) == expected_totals(store));
 }
