@@ -302,6 +302,7 @@ std::unique_ptr<ProjectionDb> open_projection_db(const std::filesystem::path& lo
 #ifdef EVS_HAS_POSTGRESQL
     return PgProjectionDb::open(parsed->target, parsed->schema, claim_lease);
 #else
+    (void)claim_lease;
     throw Exception(errc::invalid_argument, "the projection database " + location.string() +
                                                 " is on PostgreSQL, but this evs was built without it "
                                                 "(configure with EVS_POSTGRESQL=ON)");
