@@ -8,6 +8,7 @@
 #include "pg_writer.hpp"
 
 #include <future>
+#include <algorithm>
 #include <limits>
 #include <map>
 
@@ -26,6 +27,8 @@ using UserMetadata = std::map<std::string, std::string>;
 #define EVS_PG_EVENT_JOINS " JOIN streams s ON s.id = e.stream JOIN event_types t ON t.id = e.type"
 
 constexpr std::uint64_t no_bound = std::numeric_limits<std::uint64_t>::max();
+
+bool by_position(const RecordedEvent& a, const RecordedEvent& b) { return a.position < b.position; }
 
 // Fills `out` from the event columns starting at `col`. `lean` leaves the envelope (id, time, metadata)
 // default. An undecodable id or metadata is corrupt_payload.
@@ -236,16 +239,19 @@ Result<void> PgEventStore::read_all_into(ReadAllBatch& batch, std::uint64_t from
                                          const ReadAllFilter& filter) {
   // One statement, so the fence, the head and the rows come from one snapshot: nothing at or below the head
   // can commit later, and nothing above it is returned.
-  // The batch is picked from events alone, in position order through the primary key, and only its rows
-  // are joined for their names: a join before the LIMIT lets the planner sort the whole rest of the log.
+  // The batch is picked from events alone, in position order through the primary key with both bounds as
+  // index conditions (the head is an InitPlan), and only its rows are joined for their names: a join before
+  // the LIMIT lets the planner sort the whole rest of the log. A subquery with a LIMIT is never flattened,
+  // and unlike a materialized CTE it does not copy the rows (payloads included) into a tuple store. The
+  // rows come back in the join's order: sorted here if the plan changed it.
   std::string sql = "WITH h AS MATERIALIZED (SELECT coalesce(max(position), 0) AS head FROM events WHERE position < " +
                     std::string(fence_sql) +
-                    "), x AS MATERIALIZED (SELECT e.* FROM events e, h WHERE e.position >= $1 AND e.position <= h.head";
+                    ") SELECT h.head, " EVS_PG_EVENT_COLUMNS " FROM h LEFT JOIN ((SELECT * FROM events e WHERE "
+                    "e.position >= $1 AND e.position <= (SELECT head FROM h)";
   if (!filter.event_types.empty()) sql += " AND e.type IN (SELECT id FROM event_types WHERE name = ANY($3::text[]))";
   if (!filter.categories.empty())
     sql += " AND e.stream IN (SELECT id FROM streams WHERE category = ANY($4::text[]))";
-  sql += " ORDER BY e.position LIMIT $2) SELECT h.head, " EVS_PG_EVENT_COLUMNS
-         " FROM h LEFT JOIN (x e" EVS_PG_EVENT_JOINS ") ON true ORDER BY e.position";
+  sql += " ORDER BY e.position LIMIT $2) e" EVS_PG_EVENT_JOINS ") ON true";
   PgArray types = text_array(filter.event_types), categories = text_array(filter.categories);
   return impl_->read<void>("read all events from", [&](PgConnection& c) -> Result<void> {
     std::vector<RecordedEvent>& out = batch.events;
@@ -267,6 +273,8 @@ Result<void> PgEventStore::read_all_into(ReadAllBatch& batch, std::uint64_t from
       if (auto d = decode_event(*r, row, 1, slot(out, n), false); !d) return d.error();
     }
     out.resize(n);
+    if (!std::is_sorted(out.begin(), out.end(), by_position))
+      std::sort(out.begin(), out.end(), by_position);
     if (start > head) return {};  // nothing to examine: next_position unchanged
     // A full batch stops at its last event; a short one examined everything up to the head.
     batch.next_position = n == max_count ? out.back().position + 1 : head + 1;
