@@ -262,11 +262,22 @@ int demo(const std::filesystem::path& db, bool fresh, bool short_mode) {
     return !rows.empty() && std::sscanf(rows[0].c_str(), "%zu|%llu", &n, &at) == 2 &&
            n == telemetry::projection_partitions && at >= head2;
   };
-  while (!(reached(latest_db, "rover_latest") && reached(rollups_db, "minute_rollups")) &&
+  // Taken over: worker-b holds every partition of both (worker-a's claims ran out), and has committed the
+  // new readings in all of them.
+  auto taken_over = [&] {
+    for (const auto& [name, file] : {std::pair{"rover_latest", latest_db}, std::pair{"minute_rollups", rollups_db}}) {
+      const auto rows = telemetry::claims_of(file, name);
+      if (rows.size() != telemetry::projection_partitions) return false;
+      for (const auto& row : rows)
+        if (row.rfind("worker-b|", 0) != 0) return false;
+    }
+    return true;
+  };
+  while (!(taken_over() && reached(latest_db, "rover_latest") && reached(rollups_db, "minute_rollups")) &&
          std::chrono::steady_clock::now() - killed < 60s)
     std::this_thread::sleep_for(20ms);
-  std::printf("    worker-b committed everything %.1f s after the crash (lease %lld ms: the crashed worker's claims "
-              "ran out, then it took them)\n",
+  std::printf("    worker-b holds everything and committed it %.1f s after the crash (lease %lld ms: the crashed "
+              "worker's claims ran out, then it took them)\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count(),
               static_cast<long long>(telemetry::worker_lease.count()));
   claims("claims now:");
