@@ -168,22 +168,39 @@ std::vector<evs::RecordedEvent> check_stored(const std::string& db, const std::v
                                              bool gap_free = true) {
   auto opened = evs::open_store(db);
   evs::EventStore& store = *opened;
-  const std::uint64_t last = store.last_position().value();
   // The whole log: gap-free positions, contiguous versions per stream, every event id once.
   std::vector<evs::RecordedEvent> log;
   std::map<std::string, std::uint64_t> versions;
   std::map<std::string, std::uint64_t> position_of_id;
-  for (std::uint64_t from = 1;;) {
-    auto batch = store.read_all(from, 5000).value();
-    if (batch.events.empty()) break;
-    for (auto& e : batch.events) {
-      if (gap_free) REQUIRE(e.position == log.size() + 1);
-      REQUIRE((log.empty() || e.position > log.back().position));
-      REQUIRE(e.version == ++versions[e.stream_id]);
-      REQUIRE(position_of_id.emplace(e.event_id.to_string(), e.position).second);
-      log.push_back(std::move(e));
+  const auto read_log = [&] {
+    log.clear();
+    versions.clear();
+    position_of_id.clear();
+    for (std::uint64_t from = 1;;) {
+      auto batch = store.read_all(from, 5000).value();
+      if (batch.events.empty()) break;
+      for (auto& e : batch.events) {
+        if (gap_free) REQUIRE(e.position == log.size() + 1);
+        REQUIRE((log.empty() || e.position > log.back().position));
+        REQUIRE(e.version == ++versions[e.stream_id]);
+        REQUIRE(position_of_id.emplace(e.event_id.to_string(), e.position).second);
+        log.push_back(std::move(e));
+      }
+      from = batch.next_position;
     }
-    from = batch.next_position;
+  };
+  // On PostgreSQL the log readers stop below the oldest transaction open anywhere in the cluster (the
+  // fence), which other tests' sessions and the killed writers' dying backends hold for a moment: read until
+  // the head before and after the log read agree with the log's end (the writers are all gone by now).
+  std::uint64_t last = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    last = store.last_position().value();
+    read_log();
+    const std::uint64_t end = log.empty() ? 0 : log.back().position;
+    if (end == last && store.last_position().value() == last) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;  // the check below reports it
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK((log.empty() ? 0 : log.back().position) == last);
   for (const auto& [stream, v] : versions) CHECK(store.stream_version(stream).value() == v);
