@@ -31,6 +31,10 @@ void PgSchema::create_empty_store() {
   evs::PgEventStore store(options());
 }
 
+std::string pg_location(const std::string& url, const std::string& schema) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + schema;
+}
+
 std::uint64_t build_pg_log(const PgSchema& schema, std::size_t events) {
   evs::PgEventStore store(schema.options());
   const std::size_t per_append = 100;

@@ -41,4 +41,7 @@ class PgSchema {
 // append round-robin over 100 streams (append_batches), then ANALYZEd. Returns the log's last position.
 std::uint64_t build_pg_log(const PgSchema& schema, std::size_t events);
 
+// The evs location of `schema` on the server `url` (ProjectionOptions::database, open_store).
+std::string pg_location(const std::string& url, const std::string& schema);
+
 }  // namespace bench

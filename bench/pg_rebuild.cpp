@@ -18,16 +18,13 @@ namespace bench {
 
 namespace {
 
-std::string location(const std::string& url, const std::string& schema) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + schema;
-}
 
 Sample evs_pg_rebuild(evs::PgEventStore& store, PgSchema& read_model, std::uint64_t head, std::size_t events) {
   read_model.reset();
   BalanceTable table;
   evs::ProjectionEngine engine(store);
   evs::ProjectionOptions o;
-  o.database = location(read_model.url(), read_model.name());
+  o.database = pg_location(read_model.url(), read_model.name());
   engine.add(table, o);
   const auto t0 = SteadyClock::now();
   engine.start();

@@ -30,9 +30,6 @@ namespace {
 
 constexpr std::size_t partitions = 4;
 
-std::string location(const std::string& url, const std::string& schema) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + schema;
-}
 
 }  // namespace
 
@@ -46,7 +43,7 @@ int child_pg_worker(const std::string& url, const std::string& log, const std::s
   BalanceTable table;
   evs::ProjectionEngine engine(store);
   evs::ProjectionOptions o;
-  o.database = location(url, model);
+  o.database = pg_location(url, model);
   o.partitions = partitions;
   o.node = node;
   o.lease = std::chrono::milliseconds(lease_ms);

@@ -209,6 +209,19 @@ std::size_t SqliteProjectionDb::prune_inbox(const std::string& projection, std::
   return deleted;
 }
 
+namespace {
+
+// ?1 projection, ?2 partition, ?3 node, ?4 epoch: the claim a fence or a release is about.
+void bind_claim(sqlite::Statement& st, const std::string& projection, std::size_t partition, const std::string& node,
+                std::uint64_t epoch) {
+  st.bind_text(1, projection);
+  st.bind(2, static_cast<std::int64_t>(partition));
+  st.bind_text(3, node);
+  st.bind(4, static_cast<std::int64_t>(epoch));
+}
+
+}  // namespace
+
 std::optional<std::uint64_t> SqliteProjectionDb::claim(const std::string& projection, std::size_t partition,
                                                       const std::string& node, std::chrono::milliseconds lease) {
   auto st = must(connection_.cached(
@@ -235,10 +248,7 @@ bool SqliteProjectionDb::fence(const std::string& projection, std::size_t partit
       "UPDATE evs_claims SET lease_until = ?5 + ?6 WHERE projection = ?1 AND partition = ?2 AND owner = ?3 "
       "AND epoch = ?4 AND lease_until >= ?5",
       action));
-  st->bind_text(1, projection);
-  st->bind(2, static_cast<std::int64_t>(partition));
-  st->bind_text(3, node);
-  st->bind(4, static_cast<std::int64_t>(epoch));
+  bind_claim(*st, projection, partition, node, epoch);
   st->bind(5, now_us());
   st->bind(6, static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lease).count()));
   must(st->run(action));
@@ -251,10 +261,7 @@ void SqliteProjectionDb::release(const std::string& projection, std::size_t part
       "UPDATE evs_claims SET owner = NULL, lease_until = 0 WHERE projection = ?1 AND partition = ?2 AND owner = ?3 "
       "AND epoch = ?4",
       action));
-  st->bind_text(1, projection);
-  st->bind(2, static_cast<std::int64_t>(partition));
-  st->bind_text(3, node);
-  st->bind(4, static_cast<std::int64_t>(epoch));
+  bind_claim(*st, projection, partition, node, epoch);
   must(st->run(action));
 }
 

@@ -71,7 +71,6 @@ Runner::Runner(Projection& p, ProjectionOptions o, EventStore& s, const EngineOp
 
 void Runner::open(std::uint64_t memory_resume) {
   lanes.clear();
-  reported_claims.clear();
   const auto busy = std::chrono::milliseconds(10000);
   for (std::size_t i = 0; i < options.partitions; ++i) {
     auto lane = std::make_unique<Lane>(projection, options, i, io);

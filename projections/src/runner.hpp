@@ -129,7 +129,6 @@ struct Runner : std::enable_shared_from_this<Runner> {
   std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> rate_samples EVS_GUARDED_BY(mutex);
   std::list<Waiter> waiters EVS_GUARDED_BY(mutex);
   ClaimCensus census EVS_GUARDED_BY(mutex);  // claims: what the last census read, for health
-  std::vector<bool> reported_claims;  // claims: the lanes held at the last census
   bool accepting_waiters EVS_GUARDED_BY(mutex) = false;  // from spawn() until request_stop()
   bool loop_started EVS_GUARDED_BY(mutex) = false;       // the read loop ran its first step
   bool gave_up EVS_GUARDED_BY(mutex) = false;            // abandon() was called

@@ -11,15 +11,19 @@ namespace evs::detail {
 
 bool Runner::refresh_claims() {
   if (!lanes.front()->claims() || SteadyClock::now() < claims_due()) return true;
+  // True when some lane was taken (over): its checkpoint was reloaded, and another node may have worked it.
   bool taken = false;
+  std::size_t held = 0;
+  const auto refresh = [&](Lane& lane) {
+    taken = lane.refresh_claim() || taken;
+    held += lane.owned() ? 1 : 0;
+  };
   try {
     ClaimCensus read = lanes.front()->db->census(name, options.node, options.lease);
-    std::size_t held = 0;
+    // Partitions beyond the configured count (left by a rebuild to fewer partitions) are nobody's work.
+    std::erase_if(read.claims, [&](const PartitionClaim& c) { return c.partition >= lanes.size(); });
     for (auto& lane : lanes)
-      if (lane->owned()) {
-        taken = lane->refresh_claim() || taken;
-        held += lane->owned() ? 1 : 0;
-      }
+      if (lane->owned()) refresh(*lane);
     const std::size_t share = fair_share(read, options.node, lanes.size());
     for (auto it = lanes.rbegin(); it != lanes.rend() && held > share; ++it)
       if ((*it)->owned()) {
@@ -28,21 +32,11 @@ bool Runner::refresh_claims() {
       }
     for (auto& lane : lanes) {
       if (lane->owned()) continue;
-      if (held < share) {
-        taken = lane->refresh_claim() || taken;
-        held += lane->owned() ? 1 : 0;
-      } else {
+      if (held < share)
+        refresh(*lane);
+      else
         lane->claim_due = SteadyClock::now() + options.lease / 3;  // looked at again at the next census
-      }
     }
-    std::vector<bool> now;
-    bool took = false;
-    for (std::size_t i = 0; i < lanes.size(); ++i) {
-      now.push_back(lanes[i]->owned());
-      took = took || (now[i] && (i >= reported_claims.size() || !reported_claims[i]));
-    }
-    reported_claims = now;
-    if (took) projection.on_partitions_taken();
     MutexLock lock(mutex);
     census = std::move(read);
   } catch (...) {
@@ -50,6 +44,7 @@ bool Runner::refresh_claims() {
     return false;
   }
   if (taken) {
+    projection.on_partitions_taken();
     const std::uint64_t from = min_checkpoint();
     MutexLock lock(mutex);
     position = std::min(position, from);

@@ -82,10 +82,7 @@ struct SqliteSetup {
 // The store and the read model (with the checkpoints) in two schemas of the test server.
 struct PgSetup {
   PgSchema store_schema, model_schema;
-  static std::string location(const PgSchema& s) {
-    return s.url() + (s.url().find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + s.name();
-  }
-  KillRoundsSetup where{location(store_schema), location(model_schema),
+  KillRoundsSetup where{store_schema.location(), model_schema.location(),
                         [this](const std::vector<LogEvent>& log) {
                           PgRawDb db(model_schema.url(), model_schema.name());
                           return check_read_model_in(db, log);

@@ -70,6 +70,10 @@ class PgSchema {
 
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
+  // As evs locations name it (open_store, ProjectionOptions::database): the URL with evs_schema=NAME.
+  std::string location() const {
+    return url_ + (url_.find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + name_;
+  }
 
  private:
   std::string url_;

@@ -18,10 +18,7 @@ using namespace clitest;
 namespace {
 
 // The --db location of a test schema.
-std::string location(const evs::test::PgSchema& schema) {
-  const std::string& url = schema.url();
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + schema.name();
-}
+std::string location(const evs::test::PgSchema& schema) { return schema.location(); }
 
 evs::PgOptions pg_options(const evs::test::PgSchema& schema) {
   evs::PgOptions o;

@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // Runs two nodes until the 4 partitions are spread 2 + 2, then checks what the tool shows, then stops one
-// node gracefully and checks that its presence is gone.
+// node gracefully and checks that the other takes its partitions at once and that its presence is gone.
 void check_workers(const std::string& store_at, const std::string& model_at) {
   const auto store = evs::open_store(store_at);
   for (int i = 0; i < 40; ++i)
@@ -34,7 +34,7 @@ void check_workers(const std::string& store_at, const std::string& model_at) {
   evs::ProjectionOptions po;
   po.database = model_at;
   po.partitions = 4;
-  po.lease = 600ms;
+  po.lease = 9s;  // a release is taken within 3 s (a census), an expiry only after 6 s (below)
   std::map<std::string, std::unique_ptr<evs::ProjectionEngine>> engines;
   for (const std::string node : {"alpha", "beta"}) {
     po.node = node;
@@ -89,7 +89,15 @@ void check_workers(const std::string& store_at, const std::string& model_at) {
   REQUIRE(docs.size() == 1);
   CHECK(docs[0]["claims"].GetArray().Size() == 4);
 
-  engines["beta"]->stop();  // gives its claims up and leaves
+  // A graceful stop gives the claims up and leaves: alpha takes them at its next census (every third of the
+  // lease), well before beta's leases would have run out.
+  const auto stopped = std::chrono::steady_clock::now();
+  engines["beta"]->stop();
+  while (engines["alpha"]->health(shop::ShopStats::name).value().partitions_held != 4) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() - stopped < 5500ms,
+                    "alpha did not take beta's released partitions before their lease would have run out");
+    std::this_thread::sleep_for(20ms);
+  }
   auto after = run(evs_bin, {"workers", "--projections-db", model_at, "--json"});
   REQUIRE(after.code == 0);
   const auto left = parse_json_lines(after.out);
@@ -108,9 +116,6 @@ TEST_CASE("evs workers and evs projections show each node's claims, on SQLite") 
 #ifdef EVS_TEST_POSTGRESQL
 TEST_CASE("evs workers and evs projections show each node's claims, on PostgreSQL") {
   evs::test::PgSchema store_schema, model_schema;
-  const auto at = [](const evs::test::PgSchema& s) {
-    return s.url() + (s.url().find('?') == std::string::npos ? "?" : "&") + "evs_schema=" + s.name();
-  };
-  check_workers(at(store_schema), at(model_schema));
+  check_workers(store_schema.location(), model_schema.location());
 }
 #endif
