@@ -1,44 +1,84 @@
-// The commit-listener registry every backend uses to implement add/remove_commit_listener.
+// The callback registries every backend uses to implement add/remove_commit_listener and
+// add/remove_append_observer.
 #pragma once
 
 #include "evs/eventstore/event_store.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace evs::detail {
 
-class CommitListeners {
+// Callbacks taking `Args`, called in registration order under one mutex.
+template <typename Callback, typename... Args>
+class Callbacks {
  public:
-  std::uint64_t add(EventStore::CommitListener listener) {
+  std::uint64_t add(Callback callback) {
     std::lock_guard lock(mutex_);
-    listeners_.emplace(++next_id_, std::move(listener));
+    callbacks_.emplace(++next_id_, std::move(callback));
     return next_id_;
   }
-  // Blocks while a notification is running, so the listener is never called after this returns.
+  // Blocks while a notification is running, so the callback is never called after this returns.
   void remove(std::uint64_t id) {
     std::lock_guard lock(mutex_);
-    listeners_.erase(id);
+    callbacks_.erase(id);
   }
   bool empty() {
     std::lock_guard lock(mutex_);
-    return listeners_.empty();
+    return callbacks_.empty();
   }
-  // Calls every listener; an exception from one is dropped so it cannot harm the committer.
-  void notify(std::uint64_t last_position) {
+  // Calls every callback; an exception from one is dropped so it cannot harm the committer.
+  void notify(Args... args) {
     std::lock_guard lock(mutex_);
-    for (auto& [id, listener] : listeners_) {
+    for (auto& [id, callback] : callbacks_) {
       try {
-        listener(last_position);
+        callback(args...);
       } catch (...) {
       }
     }
   }
 
  private:
-  std::mutex mutex_;  // held during notify: listeners must not add/remove listeners themselves
-  std::map<std::uint64_t, EventStore::CommitListener> listeners_;
+  std::mutex mutex_;  // held during notify: callbacks must not add/remove callbacks themselves
+  std::map<std::uint64_t, Callback> callbacks_;
   std::uint64_t next_id_ = 0;
+};
+
+using CommitListeners = Callbacks<EventStore::CommitListener, std::uint64_t>;
+
+// The append observers, and how a backend reports one commit to them.
+class AppendObservers : public Callbacks<EventStore::AppendObserver, const EventStore::AppendGroup&> {
+ public:
+  using Started = std::chrono::steady_clock::time_point;
+
+  // Collects one commit's appends; report() hands them to the observers (nothing when there are none).
+  class Group {
+   public:
+    void add(Started started, std::size_t events_stored, bool failed) {
+      latencies_.push_back(std::chrono::steady_clock::now() - started);
+      group_.events += events_stored;
+      if (failed) ++group_.failed;
+    }
+    void report(AppendObservers& observers) {
+      if (latencies_.empty() || observers.empty()) return;
+      group_.appends = latencies_.size();
+      group_.latencies = latencies_;
+      observers.notify(group_);
+    }
+
+   private:
+    EventStore::AppendGroup group_;
+    std::vector<std::chrono::nanoseconds> latencies_;
+  };
+
+  // The events an outcome stored: none for an error or an idempotent replay.
+  static std::size_t stored(const Result<AppendResult>& outcome) {
+    if (!outcome || outcome->idempotent_replay || outcome->last_position == 0) return 0;
+    return static_cast<std::size_t>(outcome->last_position - outcome->first_position + 1);
+  }
 };
 
 }  // namespace evs::detail

@@ -22,6 +22,7 @@ struct MemoryEventStore::Impl {
   std::map<std::string, Snapshot, std::less<>> snapshots;
   std::map<std::pair<std::string, std::uint32_t>, RecordedSchema> schemas;  // (type, schema version) -> record
   detail::CommitListeners listeners;
+  detail::AppendObservers observers;
   std::uint64_t changes = 0;  // change_token(): bumped by every append that stores events
   std::set<std::tuple<std::string, std::uint32_t, std::uint64_t>> warned;  // drifts warned about
 
@@ -111,7 +112,11 @@ MemoryEventStore::~MemoryEventStore() = default;
 Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, ExpectedVersion expected,
                                               std::span<const EventData> events) {
   std::vector<std::string> warnings;
+  const auto started = std::chrono::steady_clock::now();
   auto result = append_locked(stream_id, expected, events, warnings);
+  detail::AppendObservers::Group group;
+  group.add(started, detail::AppendObservers::stored(result), !result);
+  group.report(impl_->observers);
   for (const std::string& w : warnings) report_schema_warning(impl_->options.schema_warning, w);
   if (result && result->last_position != 0 && !result->idempotent_replay) impl_->notify_in_order(*result);
   return result;
@@ -163,6 +168,12 @@ std::uint64_t MemoryEventStore::add_commit_listener(CommitListener listener) {
 }
 
 void MemoryEventStore::remove_commit_listener(std::uint64_t id) { impl_->listeners.remove(id); }
+
+std::uint64_t MemoryEventStore::add_append_observer(AppendObserver observer) {
+  return impl_->observers.add(std::move(observer));
+}
+
+void MemoryEventStore::remove_append_observer(std::uint64_t id) { impl_->observers.remove(id); }
 
 Result<std::uint64_t> MemoryEventStore::change_token() {
   std::lock_guard lock(impl_->mutex);

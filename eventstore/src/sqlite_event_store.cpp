@@ -237,6 +237,7 @@ struct SqliteEventStore::Impl {
   // Destroyed after the readers (declaration order): the writer drains its queue, and its connection,
   // closing last, checkpoints the WAL into the main file and removes the -wal and -shm files.
   detail::CommitListeners listeners;  // outlives the writer, which notifies it
+  detail::AppendObservers observers;  // the same
   std::unique_ptr<Writer> writer;  // null when read-only
   ReaderPool readers;
   // A dedicated read connection for change_token(): PRAGMA data_version is per connection.
@@ -255,7 +256,7 @@ struct SqliteEventStore::Impl {
     }
     auto connection = open_writer();
     if (connection) {
-      writer = std::make_unique<Writer>(std::move(*connection), open_copier(), writer_limits(), listeners);
+      writer = std::make_unique<Writer>(std::move(*connection), open_copier(), writer_limits(), listeners, observers);
       return;
     }
     std::error_code ec;
@@ -736,6 +737,12 @@ std::uint64_t SqliteEventStore::add_commit_listener(CommitListener listener) {
 }
 
 void SqliteEventStore::remove_commit_listener(std::uint64_t id) { impl_->listeners.remove(id); }
+
+std::uint64_t SqliteEventStore::add_append_observer(AppendObserver observer) {
+  return impl_->observers.add(std::move(observer));
+}
+
+void SqliteEventStore::remove_append_observer(std::uint64_t id) { impl_->observers.remove(id); }
 
 Result<std::uint64_t> SqliteEventStore::change_token() {
   constexpr std::string_view action = "poll for changes in";

@@ -54,7 +54,7 @@ std::string too_big(std::size_t bytes, std::size_t limit) {
 thread_local const Writer* Writer::committing_here = nullptr;
 
 Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLimits limits,
-               detail::CommitListeners& listeners)
+               detail::CommitListeners& listeners, detail::AppendObservers& observers)
     : connection_(std::move(connection)),
       copier_(std::move(copier)),
       limits_([&] {
@@ -70,6 +70,7 @@ Writer::Writer(Connection connection, std::optional<Connection> copier, WriterLi
         return limits.max_event_bytes == 0 ? allowed : std::min(limits.max_event_bytes, allowed);
       }()),
       listeners_(listeners),
+      observers_(observers),
       // Next to the file SQLite really opened (symlinks resolved), as its -wal and -shm are.
       turn_([&] {
         const char* file = sqlite3_db_filename(connection_.handle(), "main");
@@ -293,6 +294,11 @@ void Writer::commit(std::optional<WriteJob> first) {
     notified_position_ = committed_position;
     listeners_.notify(notified_position_);
   }
+  detail::AppendObservers::Group observed;
+  for (const WriteJob& job : group)
+    if (const auto* append = std::get_if<AppendJob>(&job))
+      observed.add(append->started, detail::AppendObservers::stored(append->outcome), !append->outcome);
+  observed.report(observers_);
   for (WriteJob& job : group) complete(job);
   deliver_schema_warnings();
 }

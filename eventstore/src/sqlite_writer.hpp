@@ -48,6 +48,7 @@ struct AppendJob {
   std::vector<PendingEvent> events;
   EventStore::AppendCallback done;
   Result<AppendResult> outcome{};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // for append latency
 };
 
 struct SnapshotJob {
@@ -79,7 +80,7 @@ class Writer {
  public:
   // `copier`: a second read-write connection for background checkpoints (see checkpoint_pages), or none.
   Writer(Connection connection, std::optional<Connection> copier, WriterLimits limits,
-         detail::CommitListeners& listeners);
+         detail::CommitListeners& listeners, detail::AppendObservers& observers);
   // Commits everything queued, then stops the threads. The copier's connection closes first, so the
   // writer's (the last) checkpoints the WAL and removes it.
   ~Writer();
@@ -161,6 +162,7 @@ class Writer {
   const WriterLimits limits_;
   const std::size_t max_event_bytes_;  // limits_.max_event_bytes, or what SQLite's length limit allows
   detail::CommitListeners& listeners_;
+  detail::AppendObservers& observers_;
   WriteTurn turn_;
   std::uint64_t notified_position_ = 0;  // the last position listeners were told about
 

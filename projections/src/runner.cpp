@@ -171,12 +171,16 @@ std::uint64_t Runner::min_checkpoint() const {
 void Runner::set_state(ProjectionState s, std::string error) {
   MutexLock lock(mutex);
   state = s;
-  if (!error.empty()) last_error = std::move(error);
+  if (!error.empty()) {
+    last_error = std::move(error);
+    ++errors;
+  }
 }
 
 void Runner::record_error(std::string error) {
   MutexLock lock(mutex);
   last_error = std::move(error);
+  ++errors;
 }
 
 ProjectionState Runner::state_now() const {

@@ -125,6 +125,7 @@ struct Runner : std::enable_shared_from_this<Runner> {
   std::uint64_t processed EVS_GUARDED_BY(mutex) = 0;
   std::uint64_t dead_letters EVS_GUARDED_BY(mutex) = 0;
   std::string last_error EVS_GUARDED_BY(mutex);
+  std::uint64_t errors EVS_GUARDED_BY(mutex) = 0;  // handler and storage errors since start
   SteadyClock::time_point last_progress EVS_GUARDED_BY(mutex) = SteadyClock::now();
   std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> rate_samples EVS_GUARDED_BY(mutex);
   std::list<Waiter> waiters EVS_GUARDED_BY(mutex);

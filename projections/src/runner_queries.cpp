@@ -66,6 +66,7 @@ ProjectionHealth Runner::health() {
     h.processed = processed;
     h.dead_letters = dead_letters;
     h.last_error = last_error;
+    h.errors = errors;
     if (rate_samples.size() >= 2) {
       const double dt = std::chrono::duration<double>(rate_samples.back().first - rate_samples.front().first).count();
       if (dt > 0) h.events_per_second = static_cast<double>(rate_samples.back().second - rate_samples.front().second) / dt;
@@ -75,6 +76,7 @@ ProjectionHealth Runner::health() {
     h.nodes = census.nodes;
   }
   h.node = options.node;
+  h.partitions = lanes.size();
   for (const auto& lane : lanes) {
     h.partitions_held += lane->held ? 1 : 0;
     h.fenced += lane->fenced;

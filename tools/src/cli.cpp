@@ -218,6 +218,7 @@ int run(const Application& app, int argc, const char* const* argv, std::ostream&
   add_worker_commands(cli, ctx);
   add_rebuild_commands(cli, ctx);
   add_snapshot_commands(cli, ctx);
+  add_serve_command(cli, ctx);
 
   // Subcommand help does not show the parent's options: say which global options apply.
   const std::string globals = "Global options (before or after the command): --db LOCATION (a SQLite path, or "

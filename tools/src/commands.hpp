@@ -112,5 +112,6 @@ void add_projection_commands(CLI::App& cli, Context& ctx);  // projections, dead
 void add_worker_commands(CLI::App& cli, Context& ctx);      // workers
 void add_rebuild_commands(CLI::App& cli, Context& ctx);     // rebuild, replay
 void add_snapshot_commands(CLI::App& cli, Context& ctx);    // snapshots drop
+void add_serve_command(CLI::App& cli, Context& ctx);        // serve (Application::serve)
 
 }  // namespace evs::cli

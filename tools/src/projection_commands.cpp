@@ -1,5 +1,6 @@
 // projections, dead-letters: the projection tables (evs_checkpoints, evs_dead_letters) of a projection database.
 #include "claims.hpp"
+#include "stored_projections.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 #include "sql.hpp"
@@ -18,35 +19,6 @@ namespace {
 
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-std::string same_file_key(const std::string& path) {
-  std::error_code ec;
-  auto canonical = std::filesystem::weakly_canonical(path, ec);
-  return ec ? path : canonical.string();
-}
-
-const char* kind_name(ProjectionKind k) {
-  switch (k) {
-    case ProjectionKind::sql: return "sql";
-    case ProjectionKind::memory: return "memory";
-    case ProjectionKind::effect: return "effect";
-  }
-  return "?";
-}
-
-// The databases that hold projection tables: --projections-db when given; else --db (a SQLite store) and
-// every database the application's projections are configured with.
-std::vector<std::string> projection_databases(const Context& ctx, const std::string& explicit_db) {
-  if (!explicit_db.empty()) return {explicit_db};
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  auto add = [&](const std::string& p) {
-    if (!p.empty() && seen.insert(same_file_key(p)).second) out.push_back(p);
-  };
-  if (!ctx.db.empty() && !ctx.postgres()) add(ctx.location().target);
-  for (const ProjectionEntry& e : ctx.app.projections) add(e.options.database.string());
-  return out;
 }
 
 // The one database dead-letter commands work on: --projections-db; else the database the application's
@@ -93,64 +65,17 @@ struct ProjectionsArgs {
   std::string projections_db;
 };
 
-struct Stored {
-  std::string database;
-  bool checkpointed = false;
-  std::uint64_t partitions = 0;
-  std::uint64_t position = 0;
-  std::int64_t updated_at = 0;
-  std::uint64_t parked = 0;
-  std::uint64_t retry = 0;
-  std::vector<StoredClaim> claims;  // workers under claims (ProjectionOptions::node)
-};
-
 void projections(Context& ctx, const ProjectionsArgs& args) {
   auto store = ctx.open_store();
   const std::uint64_t head = must(store->last_position());
 
-  std::map<std::string, Stored> stored;
-  for (const std::string& path : projection_databases(ctx, args.projections_db)) {
-    const bool sqlite_file = parse_location("the projection database", path).backend == StoreBackend::sqlite;
-    if (sqlite_file && path != args.projections_db && !std::filesystem::exists(path)) continue;  // not created yet
-    auto sql = open_sql_at(ctx, path, false);
-    if (sql->has_table("evs_checkpoints")) {
-      sql->each("SELECT projection, max(partitions), count(*), min(position), max(updated_at) FROM evs_checkpoints "
-                "GROUP BY projection",
-                {}, [&](const SqlRow& row) {
-                  const std::string name(row.text(0));
-                  if (stored.contains(name) && stored[name].database != path) return;  // the first database wins
-                  Stored& s = stored[name];
-                  s.database = path;
-                  s.checkpointed = true;
-                  s.partitions = static_cast<std::uint64_t>(row.integer(1));
-                  // A partition without a row has processed nothing yet.
-                  s.position = static_cast<std::uint64_t>(row.integer(2)) < s.partitions
-                                   ? 0
-                                   : static_cast<std::uint64_t>(row.integer(3));
-                  s.updated_at = row.integer(4);
-                });
-    }
-    if (sql->has_table("evs_dead_letters")) {
-      sql->each("SELECT projection, CAST(sum(CASE WHEN status = 'parked' THEN 1 ELSE 0 END) AS bigint), "
-                "CAST(sum(CASE WHEN status = 'retry' THEN 1 ELSE 0 END) AS bigint) FROM evs_dead_letters "
-                "GROUP BY projection",
-                {}, [&](const SqlRow& row) {
-                  const std::string name(row.text(0));
-                  if (stored.contains(name) && stored[name].database != path) return;
-                  Stored& s = stored[name];
-                  s.database = path;
-                  s.parked = static_cast<std::uint64_t>(row.integer(1));
-                  s.retry = static_cast<std::uint64_t>(row.integer(2));
-                });
-    }
-    for (auto& [name, claims] : read_claims(*sql))
-      if (stored.contains(name) && stored[name].database == path) stored[name].claims = std::move(claims);
-  }
+  const std::map<std::string, StoredProjection> stored =
+      read_stored_projections(ctx, projection_databases(ctx, args.projections_db), args.projections_db);
 
   struct Row {
     std::string name;
     const ProjectionEntry* entry = nullptr;
-    Stored s;
+    StoredProjection s;
   };
   std::map<std::string, Row> rows;
   for (const auto& [name, s] : stored) rows[name] = Row{name, nullptr, s};

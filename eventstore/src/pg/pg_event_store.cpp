@@ -338,6 +338,12 @@ std::uint64_t PgEventStore::add_commit_listener(CommitListener listener) {
 
 void PgEventStore::remove_commit_listener(std::uint64_t id) { impl_->shared.listeners.remove(id); }
 
+std::uint64_t PgEventStore::add_append_observer(AppendObserver observer) {
+  return impl_->shared.observers.add(std::move(observer));
+}
+
+void PgEventStore::remove_append_observer(std::uint64_t id) { impl_->shared.observers.remove(id); }
+
 Result<std::uint64_t> PgEventStore::change_token() {
   impl_->follower->want_notifications();
   return impl_->shared.changes.load();

@@ -39,6 +39,7 @@ struct StoreShared {
   PgConnectOptions connect;    // with search_path = the store's schema
   const EventRegistry* registry = nullptr;
   detail::CommitListeners listeners;
+  detail::AppendObservers observers;
   std::atomic<std::uint64_t> changes{0};  // change_token()
 
   // Interned event type names (only ids of committed rows), both directions. Guarded by cache_mutex.

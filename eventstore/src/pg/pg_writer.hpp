@@ -17,6 +17,7 @@
 
 #include "evs/eventstore/event_store.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -39,6 +40,7 @@ struct PendingAppend {
   std::vector<PendingEvent> events;
   std::size_t bytes = 0;
   EventStore::AppendCallback done;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // for append latency
 };
 
 class PgWriter {

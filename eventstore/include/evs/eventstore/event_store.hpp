@@ -18,6 +18,8 @@
 #include "evs/core/expected_version.hpp"
 #include "evs/eventstore/schema_drift.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -183,6 +185,29 @@ class EventStore {
   virtual std::uint64_t add_commit_listener(CommitListener listener) = 0;
   // After it returns, the listener is not running and will not be called again.
   virtual void remove_commit_listener(std::uint64_t id) = 0;
+
+  // ---- Append figures (what metrics read) ----
+
+  // One commit's appends, as the backend committed them: a group commit on SQLite and PostgreSQL (every
+  // append answered by one transaction, or by one failed attempt), one append on the in-memory store.
+  struct AppendGroup {
+    std::size_t appends = 0;  // appends answered by this commit, failed ones included
+    std::size_t failed = 0;   // of them, the ones answered with an error
+    std::size_t events = 0;   // events stored (an idempotent replay or a failure stores none)
+    // One per append: from the append()/append_async() call to its outcome being known.
+    std::span<const std::chrono::nanoseconds> latencies;
+  };
+  using AppendObserver = std::function<void(const AppendGroup&)>;
+  // Calls `observer` after each commit of appends made through this object, on the committing thread, before
+  // the appenders are answered. The same rules as a commit listener: quick, no blocking calls into this
+  // store, no adding or removing observers from inside it. Returns an id for remove_append_observer.
+  // Thread-safe. The default (a backend that reports nothing) never calls it.
+  virtual std::uint64_t add_append_observer(AppendObserver observer) {
+    (void)observer;
+    return 0;
+  }
+  // After it returns, the observer is not running and will not be called again.
+  virtual void remove_append_observer(std::uint64_t id) { (void)id; }
 
   // A cheap number that changes whenever the store may have changed, including through other objects or
   // other processes (SQLite: PRAGMA data_version). Poll it to notice commits you were not told about.

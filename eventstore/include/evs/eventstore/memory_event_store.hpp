@@ -40,6 +40,8 @@ class MemoryEventStore final : public EventStore {
   [[nodiscard]] Result<std::uint64_t> position_at(Timestamp t) override;
   std::uint64_t add_commit_listener(CommitListener listener) override;
   void remove_commit_listener(std::uint64_t id) override;
+  std::uint64_t add_append_observer(AppendObserver observer) override;
+  void remove_append_observer(std::uint64_t id) override;
   [[nodiscard]] Result<std::uint64_t> change_token() override;
   [[nodiscard]] Result<void> save_snapshot(const Snapshot& snapshot) override;
   [[nodiscard]] Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,

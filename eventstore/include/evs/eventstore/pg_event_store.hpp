@@ -101,6 +101,8 @@ class PgEventStore final : public EventStore {
   Result<std::uint64_t> count_events(std::uint64_t after, std::uint64_t through) override;
   std::uint64_t add_commit_listener(CommitListener listener) override;
   void remove_commit_listener(std::uint64_t id) override;
+  std::uint64_t add_append_observer(AppendObserver observer) override;
+  void remove_append_observer(std::uint64_t id) override;
   Result<std::uint64_t> change_token() override;
   Result<void> save_snapshot(const Snapshot& snapshot) override;
   Result<std::optional<Snapshot>> load_snapshot(std::string_view stream_id,

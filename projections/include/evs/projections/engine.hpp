@@ -61,6 +61,8 @@ struct ProjectionHealth {
   std::uint64_t processed = 0;       // events handled since start
   std::uint64_t dead_letters = 0;    // events parked by this projection (all time, if stored)
   std::string last_error;            // the most recent handler or storage error, or empty
+  std::uint64_t errors = 0;          // handler and storage errors since start (each failed attempt counts)
+  std::size_t partitions = 1;        // ProjectionOptions::partitions
   // Claims (ProjectionOptions::node): this node's name, how many partitions it holds now, and how often it
   // found a claim gone (fenced): a batch rolled back, or a renewal refused, after its lease had run out. With claims, `position` is how far
   // this node has read; each partition's stored checkpoint says how far it is processed.

@@ -16,6 +16,7 @@
 #include "evs/core/registry.hpp"
 #include "evs/projections/projection.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <iosfwd>
 #include <string>
@@ -28,12 +29,28 @@ struct ProjectionEntry {
   ProjectionOptions options;         // as the application runs it (database, partitions, ...)
 };
 
+// `serve`: what the command line asked of the HTTP server (evs::http, docs/operations.md).
+struct ServeCommand {
+  std::string db;                                // --db
+  std::string address = "127.0.0.1";            // --address
+  std::uint16_t port = 7470;                     // --port (0: any free port)
+  std::string token;                             // --token (empty: a random one, printed)
+  bool read_only = false;                        // --read-only
+  std::vector<std::string> projection_databases;  // --projections-db (repeatable)
+};
+struct Application;
+// Runs the server until SIGINT or SIGTERM; returns the exit code. Failures throw.
+using ServeFunction = int (*)(const Application& app, const ServeCommand& command, std::ostream& out);
+
 struct Application {
   std::string name = "evs";                    // the program name shown in help and errors
   std::filesystem::path default_db;            // --db when not given (a path or a postgresql:// location);
                                                // empty: --db is required
   std::vector<ProjectionEntry> projections;    // what `rebuild` and `replay` can run
   const EventRegistry* registry = &EventRegistry::global();  // decodes payloads, and `check` verifies them
+  // `serve`: evs::http::serve_command when the program links evs::http; without it the command explains
+  // that this program has no HTTP server.
+  ServeFunction serve = nullptr;
 };
 
 // Runs one command line. Output goes to `out`, errors to `err` as one line "<name>: error: <message>".

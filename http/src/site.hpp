@@ -1,0 +1,99 @@
+// Internal: what the server shows, and the one place that reads it. The store (EventStore, plus its tables
+// through the tool's StoreSql for what the interface does not offer: the stream list, correlation
+// lookups), the projections (the engine's health, or without an engine what their databases record), and
+// their databases (dead letters, partition checkpoints, rebuild shadows).
+//
+// Thread safety: every method may be called from any io_context thread at once. Queries on the store's
+// tables are serialized on one connection (opened on first use, reopened after a failure); figures that
+// cost a query per projection are cached for ServeOptions::cache_for.
+#pragma once
+
+#include "evs/http/server.hpp"
+
+#include "evs/eventstore/event_store.hpp"
+#include "evs/projections/engine.hpp"
+
+#include "commands.hpp"
+#include "metrics.hpp"
+#include "store_sql.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace evs::http {
+
+// One projection as the API and the metrics show it.
+struct ProjectionView {
+  ProjectionHealth health;
+  std::string state;     // to_string(health.state), or "stored" without an engine (read from its database)
+  std::string kind;      // "sql", "memory", "effect"; empty when unknown (stored, not configured here)
+  std::string database;  // its database, or empty (an in-memory view)
+  std::uint64_t retry_queued = 0;  // dead letters queued for retry (from its database)
+  std::vector<std::pair<std::size_t, std::uint64_t>> partition_checkpoints;  // (partition, position) stored
+};
+
+// A Result's value, or evs::Exception with its error.
+template <class T>
+T must(Result<T>&& r) {
+  if (!r) throw Exception(r.error());
+  return std::move(*r);
+}
+
+// Whether `location` names a SQLite file (not a PostgreSQL location), and whether it is one that does not exist.
+bool is_sqlite(const std::string& location);
+bool missing_sqlite_file(const std::string& location);
+
+class Site {
+ public:
+  Site(EventStore& store, ProjectionEngine* engine, cli::Application app, ServeOptions options);
+  ~Site();
+
+  EventStore& store() { return store_; }
+  ProjectionEngine* engine() { return engine_; }
+  const cli::Application& app() const { return app_; }
+  const EventRegistry& registry() const { return *app_.registry; }
+  const ServeOptions& options() const { return options_; }
+  std::string store_location() const { return app_.default_db.string(); }
+  bool postgres() const;
+  Metrics& metrics() { return metrics_; }
+
+  // Runs `query` on the store's tables, serialized with every other such call. An evs::Exception from it
+  // closes the connection (the next call reopens it) and is rethrown.
+  void with_store_sql(const std::function<void(cli::StoreSql&)>& query);
+  // Opens the database at `location` (a projection's) for one use.
+  std::unique_ptr<cli::StoreSql> open_database(const std::string& location, bool writable);
+
+  // Every projection: the engine's, else the stored ones; cached for options().cache_for.
+  std::vector<ProjectionView> projections();
+  // The database of projection `name` (its configured one, else where its rows were found); nullopt when
+  // no database is known for it.
+  std::optional<std::string> database_of(const std::string& name);
+  // Every database that holds projection tables (the configured ones, and the store's own file).
+  std::vector<std::string> projection_databases();
+
+ private:
+  std::vector<ProjectionView> read_projections();
+
+  EventStore& store_;
+  ProjectionEngine* engine_;
+  cli::Application app_;
+  ServeOptions options_;
+  std::ostream discard_;  // the tool's context writes nowhere here
+  cli::Context context_;
+  Metrics metrics_;
+
+  std::mutex sql_mutex_;
+  std::unique_ptr<cli::StoreSql> sql_;
+
+  std::mutex cache_mutex_;
+  std::chrono::steady_clock::time_point cached_at_{};
+  std::vector<ProjectionView> cached_;
+};
+
+}  // namespace evs::http
