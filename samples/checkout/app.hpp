@@ -68,6 +68,17 @@ class Shop {
     fulfilment.attach(engine, read_model, commands.saga_handlers());
   }
 
+  // What the dashboard (evs::http) shows of this shop: its store at `location`, and the projections its engine
+  // runs with their database (dead letters, rebuilds).
+  evs::cli::Application site(const std::string& location) {
+    evs::cli::Application app{"checkout", location};
+    const evs::ProjectionOptions read_model{.database = read_db_for(location)};
+    for (evs::Projection* p : std::initializer_list<evs::Projection*>{&orders, &revenue, &stock, &email,
+                                                                       &warehouse_notification, &fulfilment})
+      app.projections.push_back({p, read_model});
+    return app;
+  }
+
   std::unique_ptr<evs::EventStore> owned_store;
   evs::EventStore& store;
   // The outside world.

@@ -1,5 +1,7 @@
-// `checkout demo LOCATION [--fresh] [--short] [--files DIR]`: the story of one shop, step by step, ending with
-// checks that compare every read model and every fake with the log. Exits 1 if anything disagrees. Step 9 reads
+// `checkout demo LOCATION [--fresh] [--short] [--files DIR] [--port N] [--serve]`: the story of one shop, step
+// by step, ending with checks that compare every read model and every fake with the log. Exits 1 if anything
+// disagrees. The dashboard (evs::http) serves the shop's store and engine from step 1 on; --serve keeps it
+// up after the story until Ctrl-C. Step 9 reads
 // a copy of data/checkout-v1.db, a store written before OrderPlaced had a currency. LOCATION is a SQLite file
 // or a PostgreSQL schema ("postgresql://...?evs_schema=checkout"; read models in "checkout_read"); on
 // PostgreSQL, the steps that use stores of their own (6 and 9) keep them in SQLite files in DIR.
@@ -8,8 +10,11 @@
 #include "choreography.hpp"
 #include "demo.hpp"
 
+#include <evs/http/server.hpp>
+
 #include <boost/describe/enum_to_string.hpp>
 
+#include <csignal>
 #include <cstdarg>
 #include <optional>
 #include <thread>
@@ -108,9 +113,34 @@ void drop_schemas(const std::string& location) {
     if (s != "public") db.session().exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
 }
 
+// The dashboard of the shop's engine: on the requested port, or on 7470 and else any free port.
+std::unique_ptr<evs::http::Server> start_dashboard(Shop& shop, const std::string& db, std::optional<std::uint16_t> port) {
+  evs::http::ServeOptions options;
+  options.port = port.value_or(7470);
+  try {
+    return evs::http::serve(shop.engine, shop.store, shop.site(db), options);
+  } catch (const evs::Exception&) {
+    if (port) throw;
+    options.port = 0;  // 7470 is taken (another demo, say): any free port will do
+    return evs::http::serve(shop.engine, shop.store, shop.site(db), options);
+  }
+}
+
+volatile std::sig_atomic_t interrupted = 0;
+
+// --serve: until SIGINT or SIGTERM.
+void serve_until_interrupted(const evs::http::Server& server) {
+  std::signal(SIGINT, [](int) { interrupted = 1; });
+  std::signal(SIGTERM, [](int) { interrupted = 1; });
+  say("\nserving the dashboard at %s until Ctrl-C", server.dashboard_url().c_str());
+  while (!interrupted) std::this_thread::sleep_for(100ms);
+}
+
 }  // namespace
 
-int run_demo(const std::string& db, bool fresh, bool short_mode, const std::filesystem::path& files) {
+int run_demo(const std::string& db, const DemoOptions& options) {
+  const bool fresh = options.fresh, short_mode = options.short_mode;
+  const std::filesystem::path& files = options.files;
   const bool pg = on_postgresql(db);
   // The stores of steps 6 and 9 are SQLite files: next to the store, or in `files` when it is on PostgreSQL.
   const std::filesystem::path side = pg ? files / "checkout-pg.db" : std::filesystem::path(db);
@@ -126,7 +156,9 @@ int run_demo(const std::string& db, bool fresh, bool short_mode, const std::file
   shop.commands.unreachable_sku = "LAMP";  // the lamp supplier's system is down: its requests get lost
   for (auto [sku, n] : {std::pair{"BOOK", 2000}, {"MUG", 2000}, {"POSTER", 3}, {"LAMP", 10}}) shop.commands.restock(sku, n);
   shop.engine.start();
+  const auto dashboard = start_dashboard(shop, db, options.port);
   say("  event log %s, read models %s", where(db).c_str(), where(read_db_for(db)).c_str());
+  say("  dashboard: %s (metrics at %smetrics)", dashboard->dashboard_url().c_str(), dashboard->url().c_str());
   say("  restocked BOOK, MUG, POSTER (3 left), LAMP; %zu projections follow the log", shop.engine.health().size());
 
   step(2, "Concurrent clients place orders; the checkout answers at once");
@@ -335,6 +367,8 @@ int run_demo(const std::string& db, bool fresh, bool short_mode, const std::file
   check("old store: orders stored as checkout.order_placed v1", v1_placed, 4);
   check("old store: of them, orders listed in USD (upcast v1 -> v2)", v1_in_usd, v1_placed);
   fraud_engine.stop();
+  if (options.serve) serve_until_interrupted(*dashboard);
+  dashboard->stop();
   shop.engine.stop();
   say("\n%s in %.1f s: %lld orders, %s revenue, %lld shipped, %lld compensated.",
       failures ? "MISMATCHES FOUND" : "All checks passed", ms_since(started) / 1000.0, (long long)log.placed,
