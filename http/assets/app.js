@@ -888,6 +888,7 @@ function init() {
   const input = $('#token-input');
   setToken(getToken());
   input.addEventListener('change', () => setToken(input.value.trim()));
+  $('#token-form').addEventListener('submit', (e) => { e.preventDefault(); setToken(input.value.trim()); });
   window.addEventListener('hashchange', route);
   window.addEventListener('resize', debounce(() => page.redraw && page.redraw(), 150));
   route();
