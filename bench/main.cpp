@@ -17,6 +17,8 @@
 //   live_latency       append -> projection applied, in process, at 5k events/s offered
 //   rebuild_memory     peak RSS above idle while rebuilding the SQL read model from 1M events (child process)
 //   append_multi_process  4 processes appending back to back to shared streams: events/s, write waits
+//   http_load          appends + a SQL projection with 32 clients polling /metrics and /api/ every 50 ms, against
+//                      the same run without the server (http_load_append, http_load_projection)
 //
 // The PostgreSQL scenarios (tag pg: built with EVS_POSTGRESQL=ON, run on the server EVS_PG_URL names, each in
 // schemas of its own, against hand-written libpq code; ./dev bench --pg starts a throwaway server):
@@ -107,6 +109,9 @@ constexpr Scenario scenarios[] = {
     {"live_latency", scenario_live_latency, nullptr},
     {"rebuild_memory", scenario_rebuild_memory, needs_log},
     {"append_multi_process", scenario_append_multi_process, nullptr},
+#ifdef EVS_BENCH_HTTP
+    {"http_load", scenario_http_load, nullptr},
+#endif
     {"pg_append_concurrent", EVS_BENCH_PG(scenario_pg_append_concurrent), nullptr, true},
     {"pg_append_multi_process", EVS_BENCH_PG(scenario_pg_append_multi_process), nullptr, true},
     {"pg_append_batch", EVS_BENCH_PG(scenario_pg_append_batch), nullptr, true},

@@ -35,6 +35,9 @@ void scenario_rebuild_memory(const Config& cfg, DataSets& data);
 // prints {"idle_kib","peak_kib","seconds","events"}.
 int child_rebuild_memory(const std::string& mode, const fs::path& log, const fs::path& rm);
 
+// http_load.cpp (built with EVS_HTTP)
+void scenario_http_load(const Config& cfg, DataSets& data);
+
 // multi_process.cpp
 void scenario_append_multi_process(const Config& cfg, DataSets& data);
 // One appending process of append_multi_process (--child-append-multi evs|raw FILE APPENDS START_NS).

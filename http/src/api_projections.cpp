@@ -104,13 +104,14 @@ Response api_dead_letters(Site& site, const Request& r) {
   std::vector<cli::JsonObject> out;
   for (const std::string& db : site.projection_databases()) {
     if (missing_sqlite_file(db)) continue;
-    auto sql = site.open_database(db, false);
-    if (!sql->has_table("evs_dead_letters")) continue;
-    sql->each(std::string("SELECT ") + dead_letter_columns +
-                  " FROM evs_dead_letters WHERE ($1 = '' OR projection = $1) AND ($2 = '' OR status = $2) "
-                  "ORDER BY projection, id LIMIT $3",
-              {cli::SqlParam::text(projection), cli::SqlParam::text(status), cli::SqlParam::of(limit)},
-              [&](const cli::SqlRow& row) { out.push_back(dead_letter_json(row)); });
+    site.with_database(db, [&](cli::StoreSql& sql) {
+      if (!sql.has_table("evs_dead_letters")) return;
+      sql.each(std::string("SELECT ") + dead_letter_columns +
+                   " FROM evs_dead_letters WHERE ($1 = '' OR projection = $1) AND ($2 = '' OR status = $2) "
+                   "ORDER BY projection, id LIMIT $3",
+               {cli::SqlParam::text(projection), cli::SqlParam::text(status), cli::SqlParam::of(limit)},
+               [&](const cli::SqlRow& row) { out.push_back(dead_letter_json(row)); });
+    });
   }
   cli::JsonObject o;
   o.objects("dead_letters", out);
@@ -119,8 +120,9 @@ Response api_dead_letters(Site& site, const Request& r) {
 
 Response api_dead_letter(Site& site, const Request&, const std::string& projection, const std::string& id) {
   const std::int64_t n = dead_letter_id(id);
-  auto sql = site.open_database(database_for(site, projection), false);
-  auto found = find_dead_letter(*sql, projection, n);
+  std::optional<FoundDeadLetter> found;
+  site.with_database(database_for(site, projection),
+                     [&](cli::StoreSql& sql) { found = find_dead_letter(sql, projection, n); });
   if (!found) throw HttpError(404, "no dead letter " + id + " of projection '" + projection + "'");
   if (const auto e = event_at(site, found->position)) found->json.raw("event", event_json(site, *e));
   return json_response(found->json.text());
@@ -133,13 +135,16 @@ Response api_dead_letter_action(Site& site, const Request&, const std::string& p
   const bool retry = action == "retry";
   if (!retry && action != "skip") throw HttpError(404, "no action '" + action + "' (retry or skip)");
   const std::int64_t n = dead_letter_id(id);
-  auto sql = site.open_database(database_for(site, projection), true);
-  const std::uint64_t changed = sql->change(
-      retry ? "UPDATE evs_dead_letters SET status = 'retry' WHERE id = $1 AND projection = $2 AND status = 'parked'"
-            : "UPDATE evs_dead_letters SET status = 'skipped' WHERE id = $1 AND projection = $2 AND "
-              "status IN ('parked', 'retry')",
-      {cli::SqlParam::of(n), cli::SqlParam::text(projection)});
-  auto now = find_dead_letter(*sql, projection, n);
+  std::uint64_t changed = 0;
+  std::optional<FoundDeadLetter> now;
+  site.with_database(database_for(site, projection), [&](cli::StoreSql& sql) {
+    changed = sql.change(
+        retry ? "UPDATE evs_dead_letters SET status = 'retry' WHERE id = $1 AND projection = $2 AND status = 'parked'"
+              : "UPDATE evs_dead_letters SET status = 'skipped' WHERE id = $1 AND projection = $2 AND "
+                "status IN ('parked', 'retry')",
+        {cli::SqlParam::of(n), cli::SqlParam::text(projection)});
+    now = find_dead_letter(sql, projection, n);
+  });
   if (!now) throw HttpError(404, "no dead letter " + id + " of projection '" + projection + "'");
   if (changed == 0)
     throw HttpError(409, "dead letter " + id + " is '" + now->status + "': " + action + " applies only to a dead letter in " +

@@ -50,8 +50,22 @@ void Site::with_store_sql(const std::function<void(cli::StoreSql&)>& query) {
   }
 }
 
-std::unique_ptr<cli::StoreSql> Site::open_database(const std::string& location, bool writable) {
-  return cli::open_sql_at(context_, location, writable);
+void Site::with_database(const std::string& location, const std::function<void(cli::StoreSql&)>& query) {
+  Database* db = nullptr;
+  {
+    std::lock_guard lock(databases_mutex_);
+    auto& slot = databases_[location];
+    if (!slot) slot = std::make_unique<Database>();
+    db = slot.get();
+  }
+  std::lock_guard lock(db->mutex);
+  try {
+    if (!db->sql) db->sql = cli::open_sql_at(context_, location, true);
+    query(*db->sql);
+  } catch (...) {
+    db->sql.reset();
+    throw;
+  }
 }
 
 std::vector<std::string> Site::projection_databases() {
@@ -155,8 +169,8 @@ std::vector<ProjectionView> Site::read_projections() {
       v.retry_queued = s->second.retry;
     }
     if (!v.database.empty() && s != stored.end()) {
-      auto sql = open_database(v.database, false);
-      v.partition_checkpoints = partition_checkpoints(*sql, v.health.name);
+      with_database(v.database,
+                    [&](cli::StoreSql& sql) { v.partition_checkpoints = partition_checkpoints(sql, v.health.name); });
     }
   }
   return out;

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,8 +67,10 @@ class Site {
   // Runs `query` on the store's tables, serialized with every other such call. An evs::Exception from it
   // closes the connection (the next call reopens it) and is rethrown.
   void with_store_sql(const std::function<void(cli::StoreSql&)>& query);
-  // Opens the database at `location` (a projection's) for one use.
-  std::unique_ptr<cli::StoreSql> open_database(const std::string& location, bool writable);
+  // Runs `query` on the database at `location` (a projection's), on a connection kept open for the next
+  // call (opened read-write, so that a SQLite file closed when it was opened is still read as it changes);
+  // serialized per database. An evs::Exception from it closes the connection and is rethrown.
+  void with_database(const std::string& location, const std::function<void(cli::StoreSql&)>& query);
 
   // Every projection: the engine's, else the stored ones; cached for options().cache_for.
   std::vector<ProjectionView> projections();
@@ -90,6 +93,12 @@ class Site {
 
   std::mutex sql_mutex_;
   std::unique_ptr<cli::StoreSql> sql_;
+  struct Database {
+    std::mutex mutex;
+    std::unique_ptr<cli::StoreSql> sql;
+  };
+  std::mutex databases_mutex_;
+  std::map<std::string, std::unique_ptr<Database>> databases_;  // by location; never erased
 
   std::mutex cache_mutex_;
   std::chrono::steady_clock::time_point cached_at_{};
