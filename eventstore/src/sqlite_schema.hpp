@@ -9,11 +9,11 @@
 namespace evs::sqlite {
 
 // The schema version this build creates and migrates to.
-inline constexpr int current_schema_version = 2;
+inline constexpr int current_schema_version = 3;
 
 // The oldest schema version a read-only open reads as it is (no migration: nothing may be written). What
 // later versions added reads as empty or default there: version 2's event_schemas (no recorded schemas)
-// and snapshots.snapshot_version (1).
+// and snapshots.snapshot_version (1); version 3's index only makes correlation lookups faster.
 inline constexpr int oldest_readable_schema_version = 1;
 // The first schema version with the table event_schemas and the column snapshots.snapshot_version.
 inline constexpr int schema_records_since = 2;

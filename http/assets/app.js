@@ -219,10 +219,11 @@ async function run(p, task) {
   }
 }
 
-function poll(p, task) {
+// delay(): milliseconds until the next load (the overview asks sooner while its charts have too few samples).
+function poll(p, task, delay = () => POLL_MS) {
   const tick = async () => {
     await run(p, task);
-    if (isCurrent(p)) p.timer = setTimeout(tick, POLL_MS);
+    if (isCurrent(p)) p.timer = setTimeout(tick, delay());
   };
   tick();
 }
@@ -245,10 +246,24 @@ function pageHead(title, ...extra) {
   return h('div', { class: 'page-head' }, h('h1', {}, title), h('div', { class: 'page-tools' }, extra));
 }
 
-function table(id, headers, rows) {
-  return h('table', { id },
-    h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, rows));
+// Cells whose markup other tools read (<td class="position">N</td>, <td class="state">…) get no extra
+// attribute: on narrow screens the stylesheet labels them by their class instead of by data-label.
+const UNLABELLED = '.position, .state, .status, .error';
+
+// headers: 'Label' or ['Label', 'class']; a numeric column's <th> takes its <td>'s class (num, position,
+// partitions) so that both are right-aligned. Each other cell gets data-label="Label" for the narrow layout,
+// where a table with class "stack" shows every row as a card.
+function table(id, headers, rows, cls) {
+  const cols = headers.map((x) => (Array.isArray(x) ? x : [x, null]));
+  const body = h('tbody', {}, rows);
+  for (const tr of body.rows) {
+    [...tr.cells].forEach((td, i) => {
+      if (cols[i] && !td.hasAttribute('data-label') && !td.matches(UNLABELLED)) td.setAttribute('data-label', cols[i][0]);
+    });
+  }
+  return h('table', { id, class: cls },
+    h('thead', {}, h('tr', {}, cols.map(([t, c]) => h('th', { scope: 'col', class: c }, t)))),
+    body);
 }
 
 // Hidden marker the stylesheet reads (tr:has(...)) to colour the plain-text state/status cell.
@@ -275,16 +290,20 @@ function pager(hasPrev, hasNext, onPrev, onNext) {
   ];
 }
 
-function truncated(text, expandable) {
+// Long text (errors): wraps in the width its column gets and shows at most three lines; the whole text is in
+// the DOM and the tooltip, and a click (or Enter, Space) opens it in place. opened (a Set) and key keep it open
+// across the page's refreshes.
+function clampText(text, opened, key) {
   if (!text) return h('span', { class: 'muted' }, '—');
-  const el = h('span', { class: 'trunc', title: text }, text);
-  if (expandable) {
-    el.tabIndex = 0;
-    el.classList.add('expandable');
-    const toggle = () => { el.classList.toggle('open'); expandable(el.classList.contains('open')); };
-    el.addEventListener('click', toggle);
-    el.addEventListener('keydown', (e) => { if (e.key === 'Enter') toggle(); });
-  }
+  const isOpen = Boolean(opened && opened.has(key));
+  const el = h('span', { class: isOpen ? 'clamp open' : 'clamp', title: text, tabindex: 0, role: 'button', 'aria-expanded': String(isOpen) }, text);
+  const toggle = () => {
+    const open = el.classList.toggle('open');
+    el.setAttribute('aria-expanded', String(open));
+    if (opened) { if (open) opened.add(key); else opened.delete(key); }
+  };
+  el.addEventListener('click', toggle);
+  el.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); toggle(); } });
   return el;
 }
 
@@ -328,7 +347,10 @@ function drawChart(canvas, series, fmt) {
   const pad = { l: 52, r: 12, t: 10, b: 20 };
   const values = series.flatMap((s) => s.points).filter((v) => v != null && Number.isFinite(v));
   const max = niceMax(Math.max(1, ...values) * 1.05);
-  const x = (i) => pad.l + ((w - pad.l - pad.r) * i) / (HISTORY - 1);
+  // The x axis holds at least 12 samples and grows to HISTORY, so a young chart is not a dot at the right edge.
+  const n = Math.max(0, ...series.map((s) => s.points.length));
+  const slots = Math.min(HISTORY, Math.max(12, n));
+  const x = (i) => pad.l + ((w - pad.l - pad.r) * i) / (slots - 1);
   const y = (v) => pad.t + (ht - pad.t - pad.b) * (1 - v / max);
   g.font = '11px system-ui, -apple-system, "Segoe UI", sans-serif';
   g.lineWidth = 1;
@@ -343,8 +365,8 @@ function drawChart(canvas, series, fmt) {
   }
   g.textAlign = 'left';
   g.textBaseline = 'alphabetic';
-  g.fillText(values.length ? `last ${HISTORY} samples, every ${POLL_MS / 1000} s` : 'waiting for samples…', pad.l, ht - 5);
-  for (const s of series) drawSeries(g, s, HISTORY - s.points.length, x, y, series.length === 1 ? y(0) : null);
+  if (n >= 2) g.fillText(`last ${n} samples, one every ${POLL_MS / 1000} s`, pad.l, ht - 5);
+  for (const s of series) drawSeries(g, s, slots - s.points.length, x, y, series.length === 1 ? y(0) : null);
 }
 
 function drawSeries(g, s, offset, x, y, baseline) {
@@ -385,20 +407,33 @@ function recordSample(ov, projections) {
   return rate;
 }
 
-function card(label, value, sub, cls = '') {
+// subs: lines of small text under the value (strings or nodes); long values wrap instead of being cut.
+function card(label, value, subs, cls = '') {
   return h('div', { class: cls ? `card ${cls}` : 'card' },
     h('div', { class: 'card-label' }, label),
     h('div', { class: 'card-value', title: String(value) }, value),
-    sub && h('div', { class: 'card-sub' }, sub));
+    [subs].flat().filter((x) => x != null && x !== '').map((x) => h('div', { class: 'card-sub' }, x)));
 }
+
+// "/work/main/build/checkout.db" -> "checkout.db"; anything else (a PostgreSQL connection) stays whole.
+function storeName(store) {
+  const s = String(store ?? '');
+  const base = s.split(/[\\/]/).filter(Boolean).pop();
+  return base && /^[^\s=]+$/.test(base) ? base : s;
+}
+
+// Text with a line-break opportunity (<wbr>) after each separator (path slashes by default).
+const breakable = (text, after = /(?<=[\\/])/) => String(text).split(after).flatMap((part, i) => (i ? [h('wbr'), part] : [part]));
 
 function overviewCards(ov, rate) {
   if (!ov) return [];
+  const name = storeName(ov.store);
   return [
-    card('Store', ov.store, `${ov.backend} · evs ${ov.version}`, 'mono-value'),
+    card('Store', name, [name !== String(ov.store) && h('span', { class: 'mono path', title: ov.store }, breakable(ov.store)),
+      `${ov.backend} · evs ${ov.version}`], 'mono-value'),
     card('Head position', String(ov.head), 'last event in the log', 'mono-value'),
     card('Streams', fmtInt(ov.streams)),
-    card('Append rate', fmtRate(rate), 'from successive heads'),
+    card('Append rate', fmtRate(rate), rate == null ? 'collecting: needs two samples' : 'from successive heads'),
     card('Since start', `${fmtInt(ov.events_appended)} events`, `in ${fmtInt(ov.appends)} appends by this server`),
     card('Mode', ov.read_only ? 'read-only' : 'read-write', `server time ${timeOfDay(ov.now)}`),
   ];
@@ -416,12 +451,33 @@ function overviewProjectionRows(list) {
     h('td', { class: 'num' }, fmtInt(pr.dead_letters))));
 }
 
+const projectionColor = (i) => COLORS[i % COLORS.length];
+
 function lagSeries(projections) {
   return projections.map((pr, i) => ({
     name: pr.name,
-    color: COLORS[i % COLORS.length],
+    color: projectionColor(i),
     points: state.samples.map((s) => s.lags[pr.name] ?? null),
   }));
+}
+
+// A big number with a caption, shown in a chart's head.
+const stat = (value, caption) =>
+  h('div', { class: 'stat' }, h('span', { class: 'stat-value' }, value), h('span', { class: 'stat-caption' }, caption));
+
+// The current lag of each projection as a bar (also the lag chart's legend).
+function lagBars(projections) {
+  if (!projections.length) return h('li', { class: 'muted' }, 'No projections.');
+  const max = Math.max(0, ...projections.map((pr) => Number(pr.lag_events) || 0));
+  return projections.map((pr, i) => {
+    const lag = Number(pr.lag_events) || 0;
+    return styled(h('li', { 'data-lag': pr.name, title: `${pr.name}: ${fmtInt(pr.lag_events)} events, ${fmtSeconds(pr.lag_seconds)} behind (${pr.state})` },
+      h('span', { class: 'lag-name' }, h('i', { 'aria-hidden': 'true' }), pr.name),
+      h('span', { class: 'lag-value' }, fmtInt(pr.lag_events)),
+      h('span', { class: 'lag-track', 'aria-hidden': 'true' },
+        styled(h('span', { class: 'lag-fill' }), { width: max > 0 ? `${Math.max(lag > 0 ? 2 : 0, (lag / max) * 100)}%` : '0%' }))),
+    { '--c': projectionColor(i) });
+  });
 }
 
 function renderOverview(view, p) {
@@ -429,10 +485,16 @@ function renderOverview(view, p) {
   const rebuilds = h('div');
   const rateCanvas = h('canvas', { class: 'chart', role: 'img', 'aria-label': 'Append rate, events per second' });
   const lagCanvas = h('canvas', { class: 'chart', role: 'img', 'aria-label': 'Projection lag in events' });
-  const legend = h('div', { class: 'legend' });
+  const collecting = (what) => h('p', { class: 'chart-note' }, 'collecting…', h('span', { class: 'small' }, what));
+  const rateNote = collecting(`the rate needs two samples of the head, taken every ${POLL_MS / 1000} s`);
+  const lagNote = collecting(`lag over time, sampled every ${POLL_MS / 1000} s`);
+  const rateStats = h('div', { class: 'stats' });
+  const lagStats = h('div', { class: 'stats' });
+  const bars = h('ul', { class: 'lag-bars', 'aria-label': 'Current lag per projection, in events' });
   const projWrap = h('div', { class: 'table-wrap' }, loading());
   const dlWrap = h('div', { class: 'table-wrap' }, loading());
   const dlCount = h('span', { class: 'muted' });
+  const openErrors = new Set();
   fill(view,
     pageHead('Overview',
       correlationJump(),
@@ -440,8 +502,12 @@ function renderOverview(view, p) {
     cards,
     rebuilds,
     h('div', { class: 'charts' },
-      h('div', { class: 'chart-box' }, h('h2', {}, 'Append rate (events/s)'), rateCanvas),
-      h('div', { class: 'chart-box' }, h('h2', {}, 'Projection lag (events)'), lagCanvas, legend)),
+      h('div', { class: 'chart-box', id: 'append-rate' },
+        h('div', { class: 'chart-head' }, h('h2', {}, 'Append rate (events/s)'), rateStats),
+        h('div', { class: 'chart-area' }, rateCanvas, rateNote)),
+      h('div', { class: 'chart-box', id: 'projection-lag' },
+        h('div', { class: 'chart-head' }, h('h2', {}, 'Projection lag (events)'), lagStats),
+        h('div', { class: 'lag-body' }, h('div', { class: 'chart-area' }, lagCanvas, lagNote), bars))),
     h('section', { id: 'overview-projections', class: 'panel' },
       h('h2', {}, 'Projections ', h('a', { href: '#/projections', class: 'more' }, 'details →')), projWrap),
     h('section', { id: 'overview-dead-letters', class: 'panel' },
@@ -449,8 +515,11 @@ function renderOverview(view, p) {
 
   let projections = [];
   p.redraw = () => {
-    drawChart(rateCanvas, [{ color: COLORS[0], points: state.samples.map((s) => s.rate) }], fmtRate);
+    const rates = state.samples.map((s) => s.rate);
+    drawChart(rateCanvas, [{ color: COLORS[0], points: rates }], fmtRate);
     drawChart(lagCanvas, lagSeries(projections), fmtInt);
+    rateNote.hidden = rates.filter((r) => r != null).length >= 2;
+    lagNote.hidden = state.samples.length >= 2;
   };
 
   poll(p, async () => {
@@ -462,22 +531,33 @@ function renderOverview(view, p) {
     if (ov) setMode(ov.read_only);
     fill(cards, overviewCards(ov, rate));
     fill(rebuilds, rebuildsPanel(rb && rb.rebuilds));
-    fill(legend, projections.map((x, i) => h('span', {}, styled(h('i', {}), { '--c': COLORS[i % COLORS.length] }), x.name)));
+    if (ov) {
+      fill(rateStats, stat(fmtRate(rate), rate == null ? 'now (collecting)' : 'now'),
+        stat(fmtInt(ov.head), 'head position'));
+    }
     if (pr) {
+      const lags = projections.map((x) => Number(x.lag_events) || 0);
+      const behind = lags.filter((v) => v > 0).length;
+      fill(lagStats, stat(fmtInt(Math.max(0, ...lags)), 'max lag'),
+        stat(behind ? `${behind} of ${projections.length}` : 'none', 'behind the head'));
+      fill(bars, lagBars(projections));
       fill(projWrap, projections.length
-        ? table('overview-projections-table', ['Name', 'State', 'Position', 'Head', 'Lag', 'Lag (s)', 'Rate', 'Dead letters'],
-          overviewProjectionRows(projections))
+        ? table('overview-projections-table',
+          ['Name', 'State', ['Position', 'position'], ['Head', 'num'], ['Lag', 'num'], ['Lag (s)', 'num'], ['Rate', 'num'], ['Dead letters', 'num']],
+          overviewProjectionRows(projections), 'stack')
         : empty('No projections.'));
     }
     if (dl) {
       const list = dl.dead_letters || [];
       fill(dlCount, `(${list.length})`);
-      fill(dlWrap, list.length ? deadLetterTable('overview-dead-letters-table', list.slice(0, 20), { compact: true }) : empty('No dead letters.'));
+      fill(dlWrap, list.length
+        ? deadLetterTable('overview-dead-letters-table', list.slice(0, 20), { compact: true, openErrors })
+        : empty('No dead letters.'));
     }
     p.redraw();
     if (ov && pr) markLoaded(p);
     if (errors.length) throw errors[0];
-  });
+  }, () => (state.samples.filter((x) => x.rate != null).length < 2 ? 1000 : POLL_MS));   // first rates sooner
 }
 
 /* ---------- streams ---------- */
@@ -507,7 +587,7 @@ function renderStreams(view, p, _params, query) {
       h('td', {}, s.category),
       h('td', { class: 'num' }, String(s.version)),
       h('td', { class: 'mono', title: s.updated_at }, fmtTime(s.updated_at))));
-    fill(wrap, rows.length ? table('streams-table', ['Stream', 'Category', 'Version', 'Updated (UTC)'], rows) : empty('No streams match.'));
+    fill(wrap, rows.length ? table('streams-table', ['Stream', 'Category', ['Version', 'num'], 'Updated (UTC)'], rows) : empty('No streams match.'));
     fill(pagerBox, pager(stack.length > 0, r.next != null,
       () => { after = stack.pop() || ''; load(); },
       () => { stack.push(after); after = String(r.next); load(); }));
@@ -550,7 +630,7 @@ function renderStream(view, p, [id], query) {
     const r = await api(`/api/streams/${enc(id)}?from=${from}&limit=${EVENTS_PAGE}`);
     const events = r.events || [];
     fill(info, `version ${r.version} · ${events.length} event${events.length === 1 ? '' : 's'} from version ${from}`);
-    fill(wrap, events.length ? table('stream-events-table', ['Position', 'Version', 'Type', 'Recorded at (UTC)', 'Correlation', 'Payload'],
+    fill(wrap, events.length ? table('stream-events-table', [['Position', 'position'], ['Version', 'num'], 'Type', 'Recorded at (UTC)', 'Correlation', 'Payload'],
       events.map((ev) => h('tr', { 'data-position': String(ev.position) },
         h('td', { class: 'position' }, h('a', { href: eventHash(ev.position) }, String(ev.position))),
         h('td', { class: 'num' }, String(ev.version)),
@@ -677,7 +757,7 @@ function partitionsCell(pr) {
 function projectionRow(pr, expanded) {
   return h('tr', { 'data-projection': pr.name },
     h('td', { class: 'name' }, marker(pr.state), h('span', { class: 'mono strong' }, pr.name)),
-    h('td', { class: 'kind' }, pr.kind),
+    h('td', { class: 'kind' }, breakable(pr.kind ?? '', /(?<=_)/)),
     h('td', { class: 'state' }, pr.state),
     h('td', { class: 'position' }, String(pr.position)),
     h('td', { class: 'num' }, String(pr.head)),
@@ -688,11 +768,7 @@ function projectionRow(pr, expanded) {
     h('td', { class: 'num' }, pr.dead_letters
       ? h('a', { href: `#/dead-letters?projection=${enc(pr.name)}` }, fmtInt(pr.dead_letters)) : '0'),
     partitionsCell(pr),
-    h('td', { class: 'last-error' }, pr.last_error ? (() => {
-      const el = truncated(pr.last_error, (open) => (open ? expanded.add(pr.name) : expanded.delete(pr.name)));
-      if (expanded.has(pr.name)) el.classList.add('open');
-      return el;
-    })() : h('span', { class: 'muted' }, '—')));
+    h('td', { class: 'last-error' }, clampText(pr.last_error, expanded, pr.name)));
 }
 
 function renderProjections(view, p) {
@@ -708,8 +784,9 @@ function renderProjections(view, p) {
     if (pr) {
       const list = pr.projections || [];
       fill(wrap, list.length ? table('projections-table',
-        ['Name', 'Kind', 'State', 'Position', 'Head', 'Lag', 'Lag (s)', 'Rate', 'Processed', 'Dead letters', 'Partitions', 'Last error'],
-        list.map((x) => projectionRow(x, expanded))) : empty('No projections.'));
+        ['Name', 'Kind', 'State', ['Position', 'position'], ['Head', 'num'], ['Lag', 'num'], ['Lag (s)', 'num'], ['Rate', 'num'],
+          ['Processed', 'num'], ['Dead letters', 'num'], ['Partitions', 'partitions'], 'Last error'],
+        list.map((x) => projectionRow(x, expanded)), 'stack') : empty('No projections.'));
       fill(stamp, `refreshed ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`);
       markLoaded(p);
     }
@@ -750,24 +827,31 @@ function actionButtons(d, after) {
   ];
 }
 
-function deadLetterTable(id, list, { compact = false, after } = {}) {
+// compact (the overview): no stream, parked time nor actions. The full table puts the stream and the position
+// under the event type and the date under the time, so that it fits a laptop screen with its actions.
+function deadLetterTable(id, list, { compact = false, after, openErrors } = {}) {
   const headers = compact
-    ? ['Projection', 'Id', 'Position', 'Type', 'Error', 'Attempts', 'Status']
-    : ['Projection', 'Id', 'Position', 'Stream', 'Type', 'Error', 'Attempts', 'Parked at (UTC)', 'Status', 'Actions'];
+    ? ['Projection', ['Id', 'num'], ['Position', 'num'], 'Type', 'Error', ['Attempts', 'num'], 'Status']
+    : ['Projection', ['Id', 'num'], 'Event', 'Error', ['Attempts', 'num'], 'Parked at (UTC)', 'Status', 'Actions'];
   return table(id, headers, list.map((d) => h('tr', {
     'data-dead-letter': `${d.projection}/${d.id}`,
-    onclick: (e) => { if (!e.target.closest('a, button')) location.hash = deadLetterHash(d); },
+    onclick: (e) => { if (!e.target.closest('a, button, .clamp')) location.hash = deadLetterHash(d); },
   },
-  h('td', { class: 'mono' }, marker(d.status), d.projection),
+  h('td', { class: 'mono dl-projection' }, marker(d.status), d.projection),
   h('td', { class: 'num' }, h('a', { href: deadLetterHash(d) }, String(d.id))),
-  h('td', { class: 'num' }, h('a', { href: eventHash(d.position) }, String(d.position))),
-  !compact && h('td', { class: 'mono' }, h('a', { href: streamHash(d.stream) }, d.stream)),
-  h('td', { class: 'mono' }, d.type),
-  h('td', { class: 'error' }, truncated(d.error)),
+  compact && h('td', { class: 'num' }, h('a', { href: eventHash(d.position) }, String(d.position))),
+  compact
+    ? h('td', { class: 'mono type' }, d.type)
+    : h('td', { class: 'event' }, h('div', { class: 'mono type' }, d.type),
+      h('div', { class: 'sub mono' }, h('a', { href: streamHash(d.stream) }, d.stream), ' · ',
+        h('a', { href: eventHash(d.position), title: `event at position ${d.position}` }, `#${d.position}`))),
+  h('td', { class: 'error' }, clampText(d.error, openErrors, `${d.projection}/${d.id}`)),
   h('td', { class: 'num' }, String(d.attempts)),
-  !compact && h('td', { class: 'mono', title: d.parked_at }, fmtTime(d.parked_at)),
+  !compact && h('td', { class: 'parked', title: d.parked_at },
+    h('div', { class: 'mono' }, timeOfDay(d.parked_at).replace(/\.\d+$/, '')),
+    h('div', { class: 'sub mono' }, String(d.parked_at || '').slice(0, 10))),
   h('td', { class: 'status' }, d.status),
-  !compact && h('td', { class: 'actions' }, actionButtons(d, after)))));
+  !compact && h('td', { class: 'actions' }, actionButtons(d, after)))), 'stack');
 }
 
 function renderDeadLetters(view, p, _params, query) {
@@ -779,6 +863,7 @@ function renderDeadLetters(view, p, _params, query) {
   const wrap = h('div', { class: 'table-wrap' }, loading());
   const info = h('span', { class: 'muted small' });
   const refresh = h('button', { type: 'button', onclick: () => load() }, 'Refresh');
+  const openErrors = new Set();
   fill(view, pageHead('Dead letters', info, refresh), h('div', { class: 'filters' }, projSel, statusSel), wrap);
 
   const load = () => run(p, async () => {
@@ -789,7 +874,7 @@ function renderDeadLetters(view, p, _params, query) {
     setMode(ov.read_only);
     const list = dl.dead_letters || [];
     fill(info, `${list.length} shown${ov.read_only ? ' · server is read-only: no actions' : ''}`);
-    fill(wrap, list.length ? deadLetterTable('dead-letters-table', list, { after: load }) : empty('No dead letters match.'));
+    fill(wrap, list.length ? deadLetterTable('dead-letters-table', list, { after: load, openErrors }) : empty('No dead letters match.'));
   });
   const change = () => { f.projection = projSel.value; f.status = statusSel.value; setQuery('/dead-letters', f); load(); };
   projSel.addEventListener('change', change);

@@ -3,6 +3,7 @@
 // (header and body size, the timeout, the connection cap) and the server's lifetime.
 #include "evs/http/server.hpp"
 
+#include "exchange.hpp"
 #include "router.hpp"
 #include "site.hpp"
 
@@ -55,17 +56,6 @@ struct Shared {
   }
   void leave() { inside.fetch_sub(1); }
 };
-
-bhttp::response<bhttp::string_body> to_beast(const Response& r, unsigned version, bool keep_alive) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
-  res.set(bhttp::field::server, "evs");
-  res.set(bhttp::field::content_type, r.content_type);
-  for (const auto& [name, value] : r.headers) res.set(name, value);
-  res.keep_alive(keep_alive);
-  res.body() = r.body;
-  res.prepare_payload();
-  return res;
-}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -130,31 +120,13 @@ class Session : public std::enable_shared_from_this<Session> {
         Shared& s;
         ~Leave() { s.leave(); }
       } leave{*shared_};
-      response = answer(req);
+      response = answer(shared_->router, req);
     }
     send(std::move(response), req.version(), keep_alive);
   }
 
-  Response answer(const bhttp::request<bhttp::string_body>& req) {
-    const std::string_view target(req.target().data(), req.target().size());
-    if (target.empty() || target.front() != '/') return error_response(400, "the request target must be a path");
-    Request r;
-    r.method = std::string(req.method_string());
-    const std::size_t q = target.find('?');
-    r.path = std::string(target.substr(0, q));
-    try {
-      if (q != std::string_view::npos) r.query = parse_query(target.substr(q + 1));
-    } catch (const HttpError& e) {
-      return error_response(e.status, e.what());
-    }
-    if (const auto a = req.find(bhttp::field::authorization); a != req.end())
-      r.authorization = std::string(a->value());
-    r.body = req.body();
-    return shared_->router.handle(r);
-  }
-
   void send(Response response, unsigned version, bool keep_alive) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(to_beast(response, version, keep_alive));
+    auto res = std::make_shared<BeastResponse>(to_beast(response, version, keep_alive));
     stream_.expires_after(options().timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
       if (ec || !keep_alive || self->shared_->stopping.load()) return self->close();

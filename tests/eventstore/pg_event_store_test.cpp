@@ -143,6 +143,48 @@ TEST_CASE("pg store: opening refuses a schema that holds something else, and a r
   }
 }
 
+TEST_CASE("pg store: a schema-version-1 store is read as it is read-only, and a writable open adds the correlation index") {
+  test::PgSchema schema;
+  {
+    PgEventStore store(options_for(schema));
+    REQUIRE(store.append("a-1", ExpectedVersion::any(), std::vector{testdomain::deposit(1)}));
+  }
+  const auto version = [&] {
+    return Session(schema.url(), schema.name()).exec("SELECT value FROM evs_meta WHERE key = 'schema_version'");
+  };
+  const auto indexed = [&] {
+    return Session(schema.url(), "public")
+        .exec("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + schema.name() +
+              "' AND indexname = 'events_by_correlation'");
+  };
+  CHECK(version() == "2");
+  CHECK(indexed() == "1");
+  // What a build of schema version 1 wrote.
+  Session(schema.url(), schema.name()).exec("DROP INDEX events_by_correlation; UPDATE evs_meta SET value = '1' WHERE key = 'schema_version'");
+  {
+    PgOptions o = options_for(schema);
+    o.read_only = true;
+    PgEventStore store(o);
+    CHECK(store.read_all(1, 10).value().events.size() == 1);
+  }
+  CHECK(version() == "1");
+  CHECK(indexed() == "0");
+  {
+    PgEventStore store(options_for(schema));
+    CHECK(store.read_all(1, 10).value().events.size() == 1);
+  }
+  CHECK(version() == "2");
+  CHECK(indexed() == "1");
+  // A version this build does not know is refused.
+  Session(schema.url(), schema.name()).exec("UPDATE evs_meta SET value = '3' WHERE key = 'schema_version'");
+  try {
+    PgEventStore store(options_for(schema));
+    FAIL("a store of a newer schema version was opened");
+  } catch (const Exception& e) {
+    CHECK(e.error().is(errc::not_an_evs_database));
+  }
+}
+
 TEST_CASE("pg store: after a restore that reset transaction ids, new events still sort after the stored ones") {
   test::PgSchema schema;
   std::uint64_t stored = 0;

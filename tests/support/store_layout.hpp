@@ -9,8 +9,9 @@
 
 namespace evs::test {
 
-// Turns a closed store of schema version 2 into what a build of schema version 1 wrote: no event_schemas
-// table, no snapshots.snapshot_version column, PRAGMA user_version 1. The file stays in WAL mode and is
+// Turns a closed store of the current schema version into what a build of schema version 1 wrote: no
+// event_schemas table, no snapshots.snapshot_version column, no events_by_correlation index, PRAGMA
+// user_version 1. The file stays in WAL mode and is
 // closed again (no -wal or -shm left) when this returns.
 inline void downgrade_to_schema_v1(const std::filesystem::path& db) {
   sqlite3* c = nullptr;
@@ -18,7 +19,7 @@ inline void downgrade_to_schema_v1(const std::filesystem::path& db) {
   char* error = nullptr;
   const int rc = sqlite3_exec(c,
                               "BEGIN; DROP TABLE event_schemas; ALTER TABLE snapshots DROP COLUMN snapshot_version; "
-                              "PRAGMA user_version = 1; COMMIT;",
+                              "DROP INDEX events_by_correlation; PRAGMA user_version = 1; COMMIT;",
                               nullptr, nullptr, &error);
   CAPTURE((error ? error : ""));
   sqlite3_free(error);

@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view create_tables = R"sql(
 CREATE TABLE evs_meta (key text PRIMARY KEY, value text NOT NULL);
-INSERT INTO evs_meta VALUES ('format', 'evs'), ('schema_version', '1'), ('tx_offset', '0');
+INSERT INTO evs_meta VALUES ('format', 'evs'), ('schema_version', '2'), ('tx_offset', '0');
 
 -- category: the stream id up to the first '-'. Times: microseconds since the unix epoch.
 CREATE TABLE streams (
@@ -41,6 +41,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_type ON events (type, position);
 CREATE INDEX events_by_time ON events (recorded_at);
+-- Schema version 2: the events of one correlation id in log order (the operations server's correlation
+-- view); partial, so an event without one ('') costs nothing.
+CREATE INDEX events_by_correlation ON events (correlation_id, position) WHERE correlation_id <> '';
 
 CREATE TABLE snapshots (
   stream           text PRIMARY KEY,
@@ -136,9 +139,17 @@ Result<void> open_pg_schema(PgConnection& c, std::string_view schema, bool read_
   if (!meta) return meta.error();
   if (meta->text(0, 0) != "evs") return not_evs(c, schema, "evs_meta does not say format 'evs'");
   const std::string version(meta->text(0, 1));
-  if (version != std::to_string(store_schema_version))
+  // Version 1 lacks only the correlation index: a read-only open reads it as it is, a writable one adds it.
+  if (version == "1" && !read_only) {
+    if (auto r = c.exec("CREATE INDEX IF NOT EXISTS events_by_correlation ON events (correlation_id, position) "
+                        "WHERE correlation_id <> ''; UPDATE evs_meta SET value = '2' WHERE key = 'schema_version'",
+                        action);
+        !r)
+      return r.error();
+  } else if (version != "1" && version != std::to_string(store_schema_version)) {
     return not_evs(c, schema, "the store has schema version " + version + ", this build reads version " +
                                   std::to_string(store_schema_version) + " (a newer evs wrote it?)");
+  }
   if (!read_only)
     if (auto r = align_tx_offset(c); !r) return r.error();
   return tx->commit(action);

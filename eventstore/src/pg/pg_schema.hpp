@@ -10,7 +10,7 @@
 namespace evs::pg {
 
 // The schema version this build writes.
-inline constexpr int store_schema_version = 1;
+inline constexpr int store_schema_version = 2;  // 1: without events_by_correlation
 
 // Global positions are (transaction id + tx offset) * 2^20 + the event's index in its transaction.
 inline constexpr int position_shift = 20;
