@@ -21,6 +21,7 @@ Response answer(Router& router, const BeastRequest& req) {
     return error_response(e.status, e.what());
   }
   if (const auto a = req.find(bhttp::field::authorization); a != req.end()) r.authorization = std::string(a->value());
+  if (const auto h = req.find(bhttp::field::host); h != req.end()) r.host = std::string(h->value());
   r.body = req.body();
   return router.handle(r);
 }

@@ -18,6 +18,7 @@ struct Request {
   std::string path;                           // as sent, without the query (path_segments decodes it)
   std::map<std::string, std::string> query;   // decoded query parameters (the last of a repeated name wins)
   std::string authorization;                  // the Authorization header, or empty
+  std::string host;                           // the Host header, or empty
   std::string body;
 };
 

@@ -72,7 +72,43 @@ void Router::authorize(const Request& request) const {
                                        : "wrong token");
 }
 
+namespace {
+
+// "host:port" or "[v6]:port" -> "host" / "v6", lower-cased.
+std::string host_name(std::string_view host) {
+  std::string name;
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    name = std::string(host.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+  } else {
+    name = std::string(host.substr(0, host.rfind(':')));
+  }
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+bool loopback_address(const std::string& address) {
+  return address.starts_with("127.") || address == "::1" || address == "localhost";
+}
+
+}  // namespace
+
+void Router::check_host(const Request& request) const {
+  const ServeOptions& o = site_.options();
+  std::vector<std::string> allowed = o.allowed_hosts;
+  if (allowed.empty()) {
+    if (!loopback_address(o.address)) return;
+    allowed = {"127.0.0.1", "::1", "localhost", o.address};
+  }
+  const std::string name = host_name(request.host);
+  for (const std::string& a : allowed)
+    if (host_name(a) == name || a == name) return;
+  throw HttpError(421, "this server does not answer to the host '" + request.host.substr(0, 100) +
+                           "' (ServeOptions::allowed_hosts)");
+}
+
 Response Router::route(const Request& request) {
+  check_host(request);
   const std::vector<std::string> p = path_segments(request.path);
   const bool get = request.method == "GET";
   if (p.empty() || (p.size() == 1 && p[0] == "index.html")) {

@@ -20,6 +20,7 @@ class Router {
   Response route(const Request& request);
   Response asset(std::string_view name);
   void authorize(const Request& request) const;
+  void check_host(const Request& request) const;
 
   Site& site_;
 };

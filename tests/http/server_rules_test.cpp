@@ -199,11 +199,35 @@ TEST_CASE("http bad requests get a 4xx with a JSON error, and the server keeps s
   }
   SUBCASE("keep-alive: several requests on one connection") {
     RawConnection c(rig.port());
-    c.send("GET /api/overview HTTP/1.1\r\nHost: x\r\n\r\nGET /api/rebuilds HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.send("GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+           "GET /api/rebuilds HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     const auto both = c.read_until_closed(5s);
     REQUIRE(both.has_value());
     CHECK(std::regex_search(*both, std::regex("HTTP/1.1 200 OK[^]*HTTP/1.1 200 OK")));
   }
   // After all that, the server still answers.
   CHECK(rig.get("/api/overview").status == 200);
+}
+
+TEST_CASE("http host names: on loopback only loopback names are answered (no DNS rebinding), or the allowed ones") {
+  evs::test::TempDir dir;
+  const auto with_host = [](std::uint16_t port, const std::string& host) {
+    return evs::test::http_request(port, "GET", "/api/overview", {{"Host", host}});
+  };
+  SUBCASE("loopback") {
+    Rig rig((dir / "events.db").string(), (dir / "read.db").string());
+    const std::string port = std::to_string(rig.port());
+    for (const std::string& host : std::vector<std::string>{"127.0.0.1", "127.0.0.1:" + port, "localhost:" + port,
+                                                           "LOCALHOST", "[::1]:" + port})
+      CHECK_MESSAGE(with_host(rig.port(), host).status == 200, host);
+    const auto rebound = with_host(rig.port(), "attacker.example:" + port);
+    CHECK(rebound.status == 421);
+    CHECK(std::string(parse(rebound.body)["error"].GetString()).find("attacker.example") != std::string::npos);
+    CHECK(with_host(rig.port(), "").status == 421);
+  }
+  SUBCASE("allowed names") {
+    Rig rig((dir / "events.db").string(), (dir / "read.db").string(), {.allowed_hosts = {"dash.example"}});
+    CHECK(with_host(rig.port(), "dash.example:7470").status == 200);
+    CHECK(with_host(rig.port(), "127.0.0.1").status == 421);
+  }
 }

@@ -53,6 +53,11 @@ struct ServeOptions {
   // connection is closed after it too.
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds cache_for{1000};  // how long /metrics and the health pages reuse their figures
+  // The names the server answers to (the Host header, without its port); a request naming another gets 421.
+  // Empty: on a loopback address, only loopback names (127.0.0.1, ::1, localhost), so that a web page whose
+  // domain was rebound to 127.0.0.1 (DNS rebinding) cannot read the API from a browser on this machine; on
+  // any other address, every name.
+  std::vector<std::string> allowed_hosts;
   // Databases with projection tables besides those the application's projections are configured with
   // (and the store's own SQLite file): where `evs serve --projections-db` finds checkpoints and dead letters.
   std::vector<std::string> projection_databases;
