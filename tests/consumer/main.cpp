@@ -3,6 +3,11 @@
 
 #include <cstdio>
 
+#ifdef EVS_CONSUMER_HTTP
+#include <boost/asio/io_context.hpp>
+#include <evs/http/server.hpp>
+#endif
+
 namespace consumer {
 struct Pinged { std::int64_t n = 0; };
 BOOST_DESCRIBE_STRUCT(Pinged, (), (n))
@@ -19,6 +24,12 @@ int main(int argc, char** argv) {
   if (!r) return 1;
   auto back = store.read_stream("ping-1").value();
   auto ping = evs::decode<consumer::Pinged>(back.back().payload, back.back().encoding).value();
+#ifdef EVS_CONSUMER_HTTP
+  boost::asio::io_context io;
+  auto server = evs::http::serve(io, store, evs::cli::Application{"consumer", argv[1]}, {.port = 0});
+  if (server->port() == 0) return 1;
+  server->stop();
+#endif
   std::printf("consumer: stored ping %lld at position %llu\n", static_cast<long long>(ping.n),
               static_cast<unsigned long long>(r->last_position));
   return ping.n == 7 ? 0 : 1;
