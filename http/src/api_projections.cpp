@@ -164,8 +164,18 @@ Response api_rebuilds(Site& site, const Request&) {
     const std::string copy = cli::open_read_model_db(live)->copy_location("rebuild", name);
     const bool sqlite_copy = is_sqlite(copy);
     if (missing_sqlite_file(copy)) continue;
-    const std::uint64_t at = cli::open_read_model_db(copy)->checkpoint(name, false);
-    if (!sqlite_copy && at == 0) continue;  // a PostgreSQL schema: no checkpoint yet, or none at all
+    std::uint64_t at = 0;
+    bool found = false;
+    site.read_once(copy, [&](cli::StoreSql& sql) {
+      if (!sql.has_table("evs_checkpoints")) return;
+      // As the rebuild counts it: the least partition checkpoint.
+      sql.each("SELECT min(position), count(*) FROM evs_checkpoints WHERE projection = $1",
+               {cli::SqlParam::text(name)}, [&](const cli::SqlRow& row) {
+                 found = row.integer(1) > 0;
+                 at = static_cast<std::uint64_t>(row.integer(0));
+               });
+    });
+    if (!sqlite_copy && !found) continue;  // a PostgreSQL schema: no checkpoint yet, or none at all
     out.emplace_back()
         .str("projection", name)
         .num("position", at)

@@ -9,6 +9,9 @@ namespace evs::http {
 namespace {
 
 constexpr std::uint64_t max_page = 1000;
+// A page of events ends early once its JSON passes this size (at least one event is always shown), so a
+// request for many large events cannot make the server hold an unbounded answer.
+constexpr std::size_t max_page_bytes = 4 * 1024 * 1024;
 
 std::string micros_time(std::int64_t micros) { return cli::iso_time(micros); }
 
@@ -25,8 +28,7 @@ std::optional<RecordedEvent> event_at(Site& site, std::uint64_t position) {
 
 Response api_overview(Site& site, const Request&) {
   const std::uint64_t head = must(site.store().last_position());
-  std::int64_t streams = 0;
-  site.with_store_sql([&](cli::StoreSql& sql) { streams = sql.scalar("SELECT count(*) FROM streams"); });
+  const std::int64_t streams = site.stream_count();
   cli::JsonObject o;
   o.str("store", cli::without_password(site.store_location()))
       .str("backend", site.postgres() ? "postgresql" : "sqlite")
@@ -98,10 +100,19 @@ Response api_stream(Site& site, const Request& r, const std::string& stream) {
   auto events = site.store().read_stream(stream, options);
   if (!events && events.error().is(errc::stream_not_found)) throw HttpError(404, "no stream '" + stream + "'");
   std::vector<RecordedEvent> list = must(std::move(events));
-  const bool more = list.size() > limit;
+  bool more = list.size() > limit;
   if (more) list.resize(static_cast<std::size_t>(limit));
   std::vector<std::string> json;
-  for (const RecordedEvent& e : list) json.push_back(event_json(site, e));
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i > 0 && bytes > max_page_bytes) {
+      list.resize(i);
+      more = true;
+      break;
+    }
+    json.push_back(event_json(site, list[i]));
+    bytes += json.back().size();
+  }
   cli::JsonObject o;
   o.str("stream", stream).num("version", must(site.store().stream_version(stream)));
   o.raw("events", json_array(json));
@@ -121,21 +132,39 @@ Response api_event(Site& site, const Request&, const std::string& position) {
 
 Response api_correlation(Site& site, const Request& r, const std::string& correlation_id) {
   const auto limit = static_cast<std::int64_t>(std::max<std::uint64_t>(query_number(r, "limit", 500, max_page), 1));
+  const auto after = static_cast<std::int64_t>(query_number(r, "after", 0, INT64_MAX));
   std::vector<std::uint64_t> positions;
   site.with_store_sql([&](cli::StoreSql& sql) {
     // The condition of the partial index events_by_correlation, spelled out so that both planners use it.
     sql.each(std::string("SELECT position FROM events WHERE correlation_id = $1 AND ") +
                  (sql.postgres() ? "correlation_id <> ''" : "correlation_id IS NOT NULL") +
-                 " ORDER BY position LIMIT $2",
-             {cli::SqlParam::text(correlation_id), cli::SqlParam::of(limit)},
+                 " AND position > $3 ORDER BY position LIMIT $2",
+             {cli::SqlParam::text(correlation_id), cli::SqlParam::of(limit + 1), cli::SqlParam::of(after)},
              [&](const cli::SqlRow& row) { positions.push_back(static_cast<std::uint64_t>(row.integer(0))); });
   });
+  bool more = positions.size() > static_cast<std::size_t>(limit);
+  if (more) positions.resize(static_cast<std::size_t>(limit));
   std::vector<std::string> json;
-  for (const std::uint64_t p : positions)
-    if (const auto e = event_at(site, p)) json.push_back(event_json(site, *e));
+  std::size_t bytes = 0;
+  std::uint64_t last = 0;
+  for (const std::uint64_t p : positions) {
+    if (!json.empty() && bytes > max_page_bytes) {
+      more = true;
+      break;
+    }
+    if (const auto e = event_at(site, p)) {
+      json.push_back(event_json(site, *e));
+      bytes += json.back().size();
+    }
+    last = p;
+  }
   cli::JsonObject o;
   o.str("correlation_id", correlation_id);
   o.raw("events", json_array(json));
+  if (more)
+    o.num("next", last);
+  else
+    o.null("next");
   return json_response(o.text());
 }
 

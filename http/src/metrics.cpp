@@ -96,7 +96,7 @@ struct Metrics::Families {
                         .Register(r)),
         claim_held(prometheus::BuildGauge()
                        .Name("evs_projection_claim_held")
-                       .Help("1 when the partition is claimed by the node in the label, as last read")
+                       .Help("1 when a node holds the partition's claim, 0 when it is free, as last read")
                        .Register(r)),
         fenced(prometheus::BuildCounter()
                    .Name("evs_projection_fenced_total")
@@ -105,7 +105,12 @@ struct Metrics::Families {
         sagas(prometheus::BuildGauge()
                   .Name("evs_saga_instances")
                   .Help("Instances of a process manager by state (running, completed, compensated)")
-                  .Register(r)) {}
+                  .Register(r)),
+        scrape_errors(prometheus::BuildCounter()
+                          .Name("evs_metrics_scrape_errors_total")
+                          .Help("Scrapes that could not read some figures (those keep their last values)")
+                          .Register(r)
+                          .Add({})) {}
 
   Counter& appends;
   Counter& append_failures;
@@ -128,6 +133,7 @@ struct Metrics::Families {
   Family<Gauge>& claim_held;
   Family<Counter>& fenced;
   Family<Gauge>& sagas;
+  Counter& scrape_errors;
 };
 
 // A process manager's instances, counted incrementally from its evs.saga.started and evs.saga.ended events.
@@ -154,7 +160,13 @@ std::uint64_t Metrics::events_appended() const { return static_cast<std::uint64_
 
 std::string Metrics::scrape(Site& site) {
   std::lock_guard lock(scrape_mutex_);
-  update(site);
+  try {
+    update(site);
+  } catch (const std::exception&) {
+    // A database that is down must not hide the rest: the figures read before it, the append counters,
+    // and the last values of the others are served; the error is counted.
+    f_->scrape_errors.Increment();
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
@@ -187,11 +199,13 @@ void Metrics::update(Site& site) {
     f_->partitions_held.Add(p).Set(static_cast<double>(h.node.empty() ? h.partitions : h.partitions_held));
     for (const char* s : states) f_->state.Add({{"projection", h.name}, {"state", s}}).Set(v.state == s ? 1 : 0);
     // Counters move by what the engine's totals grew since the last scrape.
+    // A total below the last one means the projection restarted (engine stop and start): it counts again
+    // from zero, so all of the new total is new.
     const auto advance = [&](Family<Counter>& family, const char* what, std::uint64_t total) {
       std::uint64_t& counted = counted_[std::string(what) + "/" + h.name];
-      if (total > counted) family.Add(p).Increment(static_cast<double>(total - counted));
-      else family.Add(p);
-      counted = std::max(counted, total);
+      const std::uint64_t added = total >= counted ? total - counted : total;
+      family.Add(p).Increment(static_cast<double>(added));
+      counted = total;
     };
     advance(f_->processed, "processed", h.processed);
     advance(f_->errors, "errors", h.errors);
@@ -202,7 +216,8 @@ void Metrics::update(Site& site) {
     for (const PartitionClaim& c : h.claims) {
       const std::string partition = std::to_string(c.partition);
       f_->claim_epoch.Add({{"projection", h.name}, {"partition", partition}}).Set(static_cast<double>(c.epoch));
-      f_->claim_held.Add({{"projection", h.name}, {"partition", partition}, {"node", c.owner}}).Set(c.owner.empty() ? 0 : 1);
+      const bool held = !c.owner.empty() && c.lease_until >= std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now());
+      f_->claim_held.Add({{"projection", h.name}, {"partition", partition}}).Set(held ? 1 : 0);
     }
     if (is_process_manager(v, site.app())) update_sagas(site, h.name);
   }
@@ -213,13 +228,15 @@ void Metrics::update_sagas(Site& site, const std::string& name) {
   if (!tally) tally = std::make_unique<SagaTally>();
   ReadAllFilter started{{std::string(event_info_v<SagaStarted>.name)}, {name}};
   ReadAllFilter ended{{std::string(event_info_v<SagaEnded>.name)}, {name}};
-  for (;;) {  // bounded batches, as far as the store is now
+  // At most 20 batches of each type per scrape: a first scrape of a long history catches up over several
+  // scrapes instead of holding this one (and an engine thread) for long.
+  for (int i = 0; i < 20; ++i) {
     auto batch = site.store().read_all(tally->started_from, 1000, started);
     if (!batch || batch->next_position == tally->started_from) break;
     tally->started += batch->events.size();
     tally->started_from = batch->next_position;
   }
-  for (;;) {
+  for (int i = 0; i < 20; ++i) {
     auto batch = site.store().read_all(tally->ended_from, 1000, ended);
     if (!batch || batch->next_position == tally->ended_from) break;
     for (const RecordedEvent& e : batch->events) {

@@ -1,7 +1,7 @@
 // Internal: the Prometheus metrics of a server, on prometheus-cpp's registry and text serializer. Append
 // figures come from the store's append observer as they happen; everything else (head, projections,
 // claims, sagas) is read from the Site when /metrics is scraped. Every name is listed in
-// docs/operations.md. Labels: projection, partition, state, node; never a stream or an event id.
+// docs/operations.md. Labels: projection, partition, state; never a node, a stream or an event id.
 #pragma once
 
 #include <cstdint>

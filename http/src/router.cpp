@@ -6,6 +6,8 @@
 
 #include "evs/core/error.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <sodium.h>
 
 namespace evs::http {
@@ -88,18 +90,22 @@ std::string host_name(std::string_view host) {
 }
 
 bool loopback_address(const std::string& address) {
-  return address.starts_with("127.") || address == "::1" || address == "localhost";
+  boost::system::error_code ec;
+  const auto a = boost::asio::ip::make_address(address, ec);
+  if (ec) return address == "localhost";
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  return a.is_loopback();
 }
 
 }  // namespace
 
 void Router::check_host(const Request& request) const {
   const ServeOptions& o = site_.options();
-  std::vector<std::string> allowed = o.allowed_hosts;
-  if (allowed.empty()) {
-    if (!loopback_address(o.address)) return;
-    allowed = {"127.0.0.1", "::1", "localhost", o.address};
-  }
+  if (o.allowed_hosts.empty() && !loopback_address(o.address)) return;
+  // The loopback names and the bound address always, plus the allowed ones.
+  std::vector<std::string> allowed = {"127.0.0.1", "::1", "localhost", o.address};
+  allowed.insert(allowed.end(), o.allowed_hosts.begin(), o.allowed_hosts.end());
   const std::string name = host_name(request.host);
   for (const std::string& a : allowed)
     if (host_name(a) == name || a == name) return;

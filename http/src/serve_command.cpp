@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -17,9 +18,22 @@ int serve_command(const cli::Application& app, const cli::ServeCommand& command,
   cli::Application served = app;
   served.default_db = command.db;
   cli::Context ctx{served, out, std::cerr, command.db};
-  // Opened for writing (it never appends): a read-only open of a closed SQLite store would read it as an
-  // immutable file and never see what other processes append afterwards.
-  auto store = ctx.open_store(true, SchemaCheck::warn);
+  // Read-only: a dashboard never migrates or creates a store (on PostgreSQL a migration may build an index
+  // that holds appends back). A SQLite file is read through normal read-only connections, not as an
+  // immutable file (the tool's inspection mode), so what other processes append keeps showing.
+  std::unique_ptr<EventStore> store;
+  const StoreLocation where = ctx.location();
+  if (where.backend == StoreBackend::sqlite) {
+    std::error_code ec;
+    if (!std::filesystem::exists(where.target, ec)) throw cli::Failure("open " + where.target + ": no such file");
+    SqliteOptions o;
+    o.path = where.target;
+    o.read_only = true;
+    o.registry = served.registry;
+    store = std::make_unique<SqliteEventStore>(o);
+  } else {
+    store = ctx.open_store(false, SchemaCheck::warn);
+  }
 
   ServeOptions options;
   options.address = command.address;

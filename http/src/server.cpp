@@ -13,6 +13,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -75,6 +76,7 @@ class Session : public std::enable_shared_from_this<Session> {
       shared_->sessions[this] = weak_from_this();
     }
     asio::dispatch(stream_.get_executor(), [self = shared_from_this(), reject] {
+      if (self->shared_->stopping.load()) return self->close();  // accepted while stop() was closing the rest
       if (reject)
         self->send(error_response(503, "too many connections; try again later"), 11, false);
       else
@@ -82,8 +84,10 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // From any thread: closes the connection on its strand.
-  void close_later() {
+  // From any thread: closes the connection on its strand, or here when the io_context is not running (no
+  // handler of it can run then).
+  void close_from_outside(bool io_stopped) {
+    if (io_stopped) return close();
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
@@ -154,25 +158,40 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void accept() {
     acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || self->shared_->stopping.load()) return;
-      if (!ec) {
-        const std::size_t before = self->shared_->connections.fetch_add(1);
-        const bool reject = before >= self->shared_->options.max_connections;
-        std::make_shared<Session>(std::move(s), self->shared_)->start(reject);
+      if (ec) {
+        // Out of descriptors, say: the connection waits in the backlog; try again shortly instead of spinning.
+        self->retry_.expires_after(std::chrono::milliseconds(50));
+        self->retry_.async_wait([self](beast::error_code) {
+          if (!self->shared_->stopping.load()) self->accept();
+        });
+        return;
       }
-      self->accept();  // an accept error (out of descriptors, say) drops that connection, not the server
+      const std::size_t before = self->shared_->connections.fetch_add(1);
+      const bool reject = before >= self->shared_->options.max_connections;
+      std::make_shared<Session>(std::move(s), self->shared_)->start(reject);
+      self->accept();
     });
   }
 
-  void close_later() {
+  // From any thread. When the io_context is not running (its engine stopped), nothing posted would run:
+  // the acceptor is closed here, which is safe since no handler of it can run meanwhile.
+  void close() {
+    if (io_.stopped()) {
+      beast::error_code ec;
+      acceptor_.close(ec);
+      return;
+    }
     asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->retry_.cancel();
     });
   }
 
  private:
   asio::io_context& io_;
   tcp::acceptor acceptor_;
+  asio::steady_timer retry_{acceptor_.get_executor()};
   std::shared_ptr<Shared> shared_;
 };
 
@@ -187,7 +206,8 @@ std::string random_token() {
 class BeastServer final : public Server {
  public:
   BeastServer(asio::io_context& io, EventStore& store, ProjectionEngine* engine, const cli::Application& app,
-              ServeOptions options) {
+              ServeOptions options)
+      : io_(io) {
     if (sodium_init() < 0) throw Exception(errc::io_error, "serve: libsodium could not be initialized");
     if (options.token.empty()) options.token = random_token();
     beast::error_code ec;
@@ -221,19 +241,20 @@ class BeastServer final : public Server {
 
   void stop() override {
     if (shared_->stopping.exchange(true)) return;
-    listener_->close_later();
+    listener_->close();
     std::vector<std::shared_ptr<Session>> open;
     {
       std::lock_guard lock(shared_->mutex);
       for (auto& [key, weak] : shared_->sessions)
         if (auto s = weak.lock()) open.push_back(std::move(s));
     }
-    for (auto& s : open) s->close_later();
+    for (auto& s : open) s->close_from_outside(io_.stopped());
     // A request being answered finishes before the Site goes away with this object.
     while (shared_->inside.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
  private:
+  asio::io_context& io_;
   std::unique_ptr<Site> site_;
   std::unique_ptr<Router> router_;
   std::shared_ptr<Shared> shared_;

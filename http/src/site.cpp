@@ -42,12 +42,28 @@ bool Site::postgres() const {
 void Site::with_store_sql(const std::function<void(cli::StoreSql&)>& query) {
   std::lock_guard lock(sql_mutex_);
   try {
-    if (!sql_) sql_ = cli::open_store_sql(context_, false);
+    if (!sql_) sql_ = open_kept(store_location());
     query(*sql_);
   } catch (...) {
     sql_.reset();
     throw;
   }
+}
+
+std::unique_ptr<cli::StoreSql> Site::open_kept(const std::string& location) {
+  // A connection kept open must see later changes: a read-only open of a SQLite file that is closed at that
+  // instant would read it as an immutable file. Read-write (it never writes), unless the file cannot be
+  // written (read-only media), where nothing else can change it either.
+  try {
+    return cli::open_sql_at(context_, location, true);
+  } catch (const std::exception&) {
+    return cli::open_sql_at(context_, location, false);
+  }
+}
+
+void Site::read_once(const std::string& location, const std::function<void(cli::StoreSql&)>& query) {
+  auto sql = cli::open_sql_at(context_, location, false);  // never creates a file
+  query(*sql);
 }
 
 void Site::with_database(const std::string& location, const std::function<void(cli::StoreSql&)>& query) {
@@ -60,7 +76,7 @@ void Site::with_database(const std::string& location, const std::function<void(c
   }
   std::lock_guard lock(db->mutex);
   try {
-    if (!db->sql) db->sql = cli::open_sql_at(context_, location, true);
+    if (!db->sql) db->sql = open_kept(location);
     query(*db->sql);
   } catch (...) {
     db->sql.reset();
@@ -88,13 +104,49 @@ std::optional<std::string> Site::database_of(const std::string& name) {
 }
 
 std::vector<ProjectionView> Site::projections() {
-  std::lock_guard lock(cache_mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (cached_at_ == std::chrono::steady_clock::time_point{} || now - cached_at_ >= options_.cache_for) {
-    cached_ = read_projections();
-    cached_at_ = now;
+  std::unique_lock lock(cache_mutex_);
+  for (;;) {
+    const bool loaded = cached_at_ != std::chrono::steady_clock::time_point{};
+    if (loaded && std::chrono::steady_clock::now() - cached_at_ < options_.cache_for) return cached_;
+    // One request reads the figures (without holding the lock: the reads may take a while); the others
+    // serve the last ones meanwhile, or wait for the first.
+    if (refreshing_) {
+      if (loaded) return cached_;
+      refreshed_.wait(lock, [&] { return !refreshing_; });
+      continue;
+    }
+    refreshing_ = true;
+    lock.unlock();
+    std::vector<ProjectionView> views;
+    std::exception_ptr error;
+    try {
+      views = read_projections();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    refreshing_ = false;
+    refreshed_.notify_all();
+    if (error) std::rethrow_exception(error);
+    cached_ = std::move(views);
+    cached_at_ = std::chrono::steady_clock::now();
+    return cached_;
   }
-  return cached_;
+}
+
+std::int64_t Site::stream_count() {
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (streams_at_ != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - streams_at_ < options_.cache_for)
+      return streams_;
+  }
+  std::int64_t n = 0;
+  with_store_sql([&](cli::StoreSql& sql) { n = sql.scalar("SELECT count(*) FROM streams"); });
+  std::lock_guard lock(cache_mutex_);
+  streams_ = n;
+  streams_at_ = std::chrono::steady_clock::now();
+  return n;
 }
 
 namespace {

@@ -18,6 +18,7 @@
 #include "store_sql.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -72,8 +73,14 @@ class Site {
   // serialized per database. An evs::Exception from it closes the connection and is rethrown.
   void with_database(const std::string& location, const std::function<void(cli::StoreSql&)>& query);
 
-  // Every projection: the engine's, else the stored ones; cached for options().cache_for.
+  // Runs `query` on a connection opened for this one call, read-only (a copy that may be gone by the next).
+  void read_once(const std::string& location, const std::function<void(cli::StoreSql&)>& query);
+
+  // Every projection: the engine's, else the stored ones; cached for options().cache_for. While one request
+  // reads them afresh, the others get the last figures instead of waiting (only the first read waits).
   std::vector<ProjectionView> projections();
+  // The number of streams, cached for options().cache_for.
+  std::int64_t stream_count();
   // The database of projection `name` (its configured one, else where its rows were found); nullopt when
   // no database is known for it.
   std::optional<std::string> database_of(const std::string& name);
@@ -82,6 +89,7 @@ class Site {
 
  private:
   std::vector<ProjectionView> read_projections();
+  std::unique_ptr<cli::StoreSql> open_kept(const std::string& location);
 
   EventStore& store_;
   ProjectionEngine* engine_;
@@ -101,8 +109,12 @@ class Site {
   std::map<std::string, std::unique_ptr<Database>> databases_;  // by location; never erased
 
   std::mutex cache_mutex_;
+  std::condition_variable refreshed_;
+  bool refreshing_ = false;
   std::chrono::steady_clock::time_point cached_at_{};
   std::vector<ProjectionView> cached_;
+  std::chrono::steady_clock::time_point streams_at_{};
+  std::int64_t streams_ = 0;
 };
 
 }  // namespace evs::http

@@ -3,8 +3,11 @@
 
 #include "../support/child_process.hpp"
 
+#include <evs/eventstore/sqlite_event_store.hpp>
+
 #include <csignal>
 #include <regex>
+#include <thread>
 
 namespace {
 
@@ -69,6 +72,18 @@ TEST_CASE("evs serve: a standalone server shows the stored projections and dead 
   CHECK(seen["mailer"] == std::pair<std::string, std::uint64_t>{"stored", head});
   const auto overview = parse(evs::test::http_get(s.port, "/api/overview").body);
   CHECK(overview["head"].GetUint64() == head);
+  // It opened the store read-only, and still sees what another process appends afterwards.
+  {
+    evs::SqliteEventStore writer({db, evs::Durability::normal});
+    REQUIRE(writer.append("late-1", evs::ExpectedVersion::any(), std::vector{httptest::deposit(9)}));
+  }
+  std::uint64_t now = 0;
+  for (int i = 0; i < 100 && now != head + 1; ++i) {
+    now = parse(evs::test::http_get(s.port, "/api/overview").body)["head"].GetUint64();
+    if (now != head + 1) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(now == head + 1);
+  CHECK(evs::test::http_get(s.port, "/api/streams/late-1").status == 200);
   // The binary knows no event types: payloads are shown undecoded, with the reason.
   const auto event = parse(evs::test::http_get(s.port, "/api/events/1").body);
   CHECK(event.HasMember("payload_base64"));

@@ -49,14 +49,14 @@ struct ServeOptions {
   std::size_t max_connections = 256;  // connections beyond it get 503 and are closed
   std::size_t max_header_bytes = 8 * 1024;  // larger request headers: 431
   std::size_t max_body_bytes = 64 * 1024;   // larger request bodies: 413
-  // A request must arrive in full within it (a slow client is answered 408 and closed); an idle keep-alive
+  // A request must arrive in full within it (a slow client's connection is closed); an idle keep-alive
   // connection is closed after it too.
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds cache_for{1000};  // how long /metrics and the health pages reuse their figures
-  // The names the server answers to (the Host header, without its port); a request naming another gets 421.
-  // Empty: on a loopback address, only loopback names (127.0.0.1, ::1, localhost), so that a web page whose
-  // domain was rebound to 127.0.0.1 (DNS rebinding) cannot read the API from a browser on this machine; on
-  // any other address, every name.
+  // Names the server answers to besides the loopback names (127.0.0.1, ::1, localhost) and the bound
+  // address (the Host header, without its port); a request naming another gets 421, so that a web page whose
+  // domain was rebound to 127.0.0.1 (DNS rebinding) cannot read the API from a browser on this machine.
+  // Empty on an address that is not loopback: every name is answered.
   std::vector<std::string> allowed_hosts;
   // Databases with projection tables besides those the application's projections are configured with
   // (and the store's own SQLite file): where `evs serve --projections-db` finds checkpoints and dead letters.
