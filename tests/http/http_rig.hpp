@@ -19,6 +19,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace httptest {
 
@@ -58,7 +59,9 @@ class Rig {
   Rig(const std::string& location, const std::string& read_db, evs::http::ServeOptions options = {})
       : location_(location), store_(evs::open_store(location)) {
     const auto append = [&](const std::string& stream, std::vector<evs::EventData> events) {
-      REQUIRE(store_->append(stream, evs::ExpectedVersion::any(), events));
+      const auto r = store_->append(stream, evs::ExpectedVersion::any(), events);
+      REQUIRE(r);
+      head_ = r->last_position;
     };
     append("acc-1", {deposit(100, "", "c-1"), deposit(50)});
     append("acc-2", {deposit(7, "", "c-1")});
@@ -66,7 +69,11 @@ class Rig {
     append("odd stream/\xc3\xa9", {deposit(1)});
     for (int i = 0; i < bulk_streams; ++i)
       append((i < 10 ? "bulk-0" : "bulk-") + std::to_string(i), {deposit(i + 1)});
-    head_ = store_->last_position().value();
+    // PostgreSQL's readers stop at the oldest transaction open on the server (other tests write to it too):
+    // wait until the log readers see the last append, as the API will.
+    for (int i = 0; i < 3000 && store_->last_position().value() < head_; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(store_->last_position().value() == head_);
 
     engine_ = std::make_unique<evs::ProjectionEngine>(*store_);
     evs::ProjectionOptions sql{.database = read_db};
