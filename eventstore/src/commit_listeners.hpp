@@ -4,6 +4,7 @@
 
 #include "evs/eventstore/event_store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -19,17 +20,18 @@ class Callbacks {
   std::uint64_t add(Callback callback) {
     std::lock_guard lock(mutex_);
     callbacks_.emplace(++next_id_, std::move(callback));
+    count_.store(callbacks_.size(), std::memory_order_relaxed);
     return next_id_;
   }
   // Blocks while a notification is running, so the callback is never called after this returns.
   void remove(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     callbacks_.erase(id);
+    count_.store(callbacks_.size(), std::memory_order_relaxed);
   }
-  bool empty() {
-    std::lock_guard lock(mutex_);
-    return callbacks_.empty();
-  }
+  // Lock-free, for committers that skip preparing a notification nobody would receive. A callback added
+  // concurrently may miss the commit in progress (it is called from the next one on).
+  bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
   // Calls every callback; an exception from one is dropped so it cannot harm the committer.
   void notify(Args... args) {
     std::lock_guard lock(mutex_);
@@ -44,6 +46,7 @@ class Callbacks {
  private:
   std::mutex mutex_;  // held during notify: callbacks must not add/remove callbacks themselves
   std::map<std::uint64_t, Callback> callbacks_;
+  std::atomic<std::size_t> count_{0};
   std::uint64_t next_id_ = 0;
 };
 
@@ -54,7 +57,8 @@ class AppendObservers : public Callbacks<EventStore::AppendObserver, const Event
  public:
   using Started = std::chrono::steady_clock::time_point;
 
-  // Collects one commit's appends; report() hands them to the observers (nothing when there are none).
+  // Collects one commit's appends; report() hands them to the observers. Committers build one only when
+  // !empty(), so a store nobody observes does no extra work per commit.
   class Group {
    public:
     void add(Started started, std::size_t events_stored, bool failed) {
@@ -63,7 +67,7 @@ class AppendObservers : public Callbacks<EventStore::AppendObserver, const Event
       if (failed) ++group_.failed;
     }
     void report(AppendObservers& observers) {
-      if (latencies_.empty() || observers.empty()) return;
+      if (latencies_.empty()) return;
       group_.appends = latencies_.size();
       group_.latencies = latencies_;
       observers.notify(group_);

@@ -294,11 +294,13 @@ void Writer::commit(std::optional<WriteJob> first) {
     notified_position_ = committed_position;
     listeners_.notify(notified_position_);
   }
-  detail::AppendObservers::Group observed;
-  for (const WriteJob& job : group)
-    if (const auto* append = std::get_if<AppendJob>(&job))
-      observed.add(append->started, detail::AppendObservers::stored(append->outcome), !append->outcome);
-  observed.report(observers_);
+  if (!observers_.empty()) {
+    detail::AppendObservers::Group observed;
+    for (const WriteJob& job : group)
+      if (const auto* append = std::get_if<AppendJob>(&job))
+        observed.add(append->started, detail::AppendObservers::stored(append->outcome), !append->outcome);
+    observed.report(observers_);
+  }
   for (WriteJob& job : group) complete(job);
   deliver_schema_warnings();
 }

@@ -3,6 +3,7 @@
 // on a SQLite file and on PostgreSQL schemas.
 #pragma once
 
+#include "../support/mailer.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_events.hpp"
 #include "../tools/totals_projection.hpp"
@@ -25,16 +26,7 @@ namespace httptest {
 
 using namespace std::chrono_literals;
 
-// Sends "mail" for each deposit; fails for memo "bad" while `broken` is set.
-struct Mailer : evs::EffectHandler<Mailer, testdomain::Deposited> {
-  static constexpr std::string_view name = "mailer";
-  std::atomic<bool> broken{true};
-  std::atomic<int> sent{0};
-  void handle(const testdomain::Deposited& d, const evs::RecordedEvent&) {
-    if (d.memo == "bad" && broken) throw std::runtime_error("smtp: mailbox unavailable");
-    ++sent;
-  }
-};
+using evs::test::Mailer;
 
 inline evs::EventData deposit(std::int64_t cents, std::string memo = {}, std::string correlation = {}) {
   evs::EventData e = testdomain::deposit(cents, std::move(memo));

@@ -1,6 +1,7 @@
 // Dead letters: their states and transitions (the engine's and the operator's through `evs dead-letters`),
 // re-delivery through the inbox, and the tool's errors for files that hold no projection data.
 #include "../support/child_process.hpp"
+#include "../support/mailer.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/test_events.hpp"
 #include "projection_test_support.hpp"
@@ -18,16 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using evs::test::RawDb;
 
-// Sends "mail" for each deposit; fails for memo "bad" while `broken` is set.
-struct Mailer : evs::EffectHandler<Mailer, testdomain::Deposited> {
-  static constexpr std::string_view name = "mailer";
-  std::atomic<bool> broken{true};
-  std::atomic<int> sent{0};
-  void handle(const testdomain::Deposited& d, const evs::RecordedEvent&) {
-    if (d.memo == "bad" && broken) throw std::runtime_error("smtp: mailbox unavailable");
-    ++sent;
-  }
-};
+using evs::test::Mailer;
 
 struct Run {
   int code = -1;

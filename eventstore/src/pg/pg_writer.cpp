@@ -113,15 +113,19 @@ void PgWriter::run(std::size_t) {
     if (outcome.kind == GroupOutcome::Kind::committed) {
       for (const std::string& w : outcome.warnings) report_schema_warning(shared_.options.schema_warning, w);
       if (outcome.stored) committed_();
-      detail::AppendObservers::Group observed;
-      for (std::size_t i = 0; i < group.size(); ++i)
-        observed.add(group[i].started, detail::AppendObservers::stored(outcome.results[i]), !outcome.results[i]);
-      observed.report(shared_.observers);
+      if (!shared_.observers.empty()) {
+        detail::AppendObservers::Group observed;
+        for (std::size_t i = 0; i < group.size(); ++i)
+          observed.add(group[i].started, detail::AppendObservers::stored(outcome.results[i]), !outcome.results[i]);
+        observed.report(shared_.observers);
+      }
       for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcome.results[i]));
     } else {
-      detail::AppendObservers::Group observed;
-      for (const PendingAppend& a : group) observed.add(a.started, 0, true);
-      observed.report(shared_.observers);
+      if (!shared_.observers.empty()) {
+        detail::AppendObservers::Group observed;
+        for (const PendingAppend& a : group) observed.add(a.started, 0, true);
+        observed.report(shared_.observers);
+      }
       for (PendingAppend& a : group) a.done(outcome.error);
     }
   }
