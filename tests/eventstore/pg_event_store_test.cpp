@@ -9,10 +9,14 @@
 #include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/pg_event_store.hpp>
 
+#include "pg/pg_schema.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
+#include <vector>
 
 using namespace evs;
 using namespace std::chrono_literals;
@@ -65,6 +69,44 @@ std::vector<std::uint64_t> positions(EventStore& store) {
   for (const auto& e : store.read_all(1, 1000).value().events) out.push_back(e.position);
   return out;
 }
+
+// Appends queued together while `session` holds the lock of the stream "blocker-1": the store's writer waits
+// on that lock with a group of its own, and everything queued meanwhile is committed as the next group, in
+// one transaction.
+class HeldWriter {
+ public:
+  HeldWriter(EventStore& store, Session& session, const std::string& schema) : store_(store), session_(session) {
+    session_.exec("BEGIN");
+    session_.exec("SELECT pg_advisory_xact_lock(" + std::to_string(pg::advisory_key(schema, "blocker-1")) + ")");
+    submit("blocker-1", ExpectedVersion::any(), {testdomain::deposit(1)});
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (session_.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "0") {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the writer never waited for the lock");
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  void submit(const std::string& stream, ExpectedVersion expected, std::vector<EventData> events) {
+    auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
+    outcomes_.push_back(promise->get_future());
+    store_.append_async(stream, expected, events, [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); });
+  }
+  // Lets the writer go on; the outcomes of the appends submitted after the blocker, in order.
+  std::vector<Result<AppendResult>> release() {
+    session_.exec("COMMIT");
+    std::vector<Result<AppendResult>> out;
+    for (auto& f : outcomes_) out.push_back(f.get());
+    out.erase(out.begin());
+    return out;
+  }
+
+ private:
+  EventStore& store_;
+  Session& session_;
+  std::vector<std::future<Result<AppendResult>>> outcomes_;
+};
+
+// The transaction a position belongs to (see docs/postgresql.md).
+std::uint64_t transaction_of(std::uint64_t position) { return position >> pg::position_shift; }
 
 }  // namespace
 
@@ -231,4 +273,96 @@ TEST_CASE("store locations name the backend: postgresql URLs with evs_schema, sq
   CHECK(parse_store_location("").error().is(errc::invalid_argument));
   CHECK(parse_store_location("sqlite:").error().is(errc::invalid_argument));
   CHECK(parse_store_location("postgresql://h/db?evs_schema=").error().is(errc::invalid_argument));
+}
+
+TEST_CASE("pg store: a group is decided append by append, whether it commits in one round trip or not") {
+  using testdomain::deposit;
+  test::PgSchema schema;
+  PgEventStore store(options_for(schema));
+  Session session(schema.url(), schema.name());
+  // The type is interned and known before the groups, as in a running application.
+  const std::vector<EventData> stored{deposit(1), deposit(2)};
+  const AppendResult original = store.append("known-1", ExpectedVersion::no_stream(), stored).value();
+  REQUIRE(store.append("known-2", ExpectedVersion::no_stream(), std::vector<EventData>{deposit(3)}));
+
+  SUBCASE("every expectation holds: one transaction, versions and positions as read back") {
+    HeldWriter held(store, session, schema.name());
+    held.submit("new-1", ExpectedVersion::no_stream(), {deposit(4), deposit(5)});
+    held.submit("known-1", ExpectedVersion::exact(2), {deposit(6)});
+    held.submit("known-2", ExpectedVersion::stream_exists(), {deposit(7)});
+    held.submit("new-2", ExpectedVersion::any(), {deposit(8)});
+    const auto r = held.release();
+    REQUIRE(r.size() == 4);
+    for (const auto& one : r) REQUIRE(one);
+    CHECK(r[0]->stream_version == 2);
+    CHECK(r[1]->stream_version == 3);
+    CHECK(r[2]->stream_version == 2);
+    CHECK(r[3]->stream_version == 1);
+    for (const auto& one : r) CHECK(transaction_of(one->first_position) == transaction_of(r[0]->first_position));
+    CHECK(r[0]->last_position == r[0]->first_position + 1);
+    CHECK(r[1]->first_position == r[0]->last_position + 1);
+    wait_visible(store, r[3]->last_position);
+    const auto read = store.read_stream("known-1").value();
+    REQUIRE(read.size() == 3);
+    CHECK(read[2].position == r[1]->first_position);
+    CHECK(read[2].version == 3);
+    CHECK(store.read_stream("new-1").value().at(1).position == r[0]->last_position);
+  }
+  SUBCASE("a wrong expectation fails alone and the rest of the group commits") {
+    // One wrong expectation per group, of each kind, between two appends that hold.
+    const std::pair<std::string, ExpectedVersion> wrong[] = {{"known-1", ExpectedVersion::exact(7)},
+                                                             {"known-1", ExpectedVersion::no_stream()},
+                                                             {"new-9", ExpectedVersion::stream_exists()},
+                                                             {"new-9", ExpectedVersion::exact(1)}};
+    std::uint64_t version = 1;
+    for (const auto& [stream, expected] : wrong) {
+      CAPTURE(expected.to_string());
+      HeldWriter held(store, session, schema.name());
+      held.submit("new-1", ExpectedVersion::any(), {deposit(4)});
+      held.submit(stream, expected, {deposit(5)});
+      held.submit("known-2", ExpectedVersion::exact(version), {deposit(6)});
+      const auto r = held.release();
+      REQUIRE(r.size() == 3);
+      REQUIRE(r[0]);
+      CHECK(r[1].error().is(errc::wrong_expected_version));
+      REQUIRE(r[2]);
+      CHECK(r[2]->stream_version == ++version);
+      CHECK(transaction_of(r[2]->first_position) == transaction_of(r[0]->first_position));
+    }
+    CHECK(store.read_stream("known-1").value().size() == 2);
+    CHECK_FALSE(store.read_stream("new-9"));
+  }
+  SUBCASE("an idempotent retry in a group reports the original result, beside new appends") {
+    HeldWriter held(store, session, schema.name());
+    held.submit("new-1", ExpectedVersion::no_stream(), {deposit(4)});
+    held.submit("known-1", ExpectedVersion::any(), stored);  // an expectation that holds, as a blind retry's
+    held.submit("known-2", ExpectedVersion::exact(1), {deposit(5)});
+    const auto r = held.release();
+    REQUIRE(r.size() == 3);
+    REQUIRE(r[0]);
+    REQUIRE(r[1]);
+    CHECK(r[1]->idempotent_replay);
+    CHECK(r[1]->first_position == original.first_position);
+    CHECK(r[1]->stream_version == 2);
+    REQUIRE(r[2]);
+    CHECK(r[2]->stream_version == 2);
+    CHECK(store.read_stream("known-1").value().size() == 2);
+  }
+  SUBCASE("two appends to one stream in a group see each other, in queue order") {
+    HeldWriter held(store, session, schema.name());
+    held.submit("new-1", ExpectedVersion::no_stream(), {deposit(4)});
+    held.submit("new-1", ExpectedVersion::exact(1), {deposit(5)});
+    held.submit("new-1", ExpectedVersion::no_stream(), {deposit(6)});
+    held.submit("known-2", ExpectedVersion::no_stream(), {deposit(7)});
+    held.submit("known-2", ExpectedVersion::exact(1), {deposit(8)});
+    const auto r = held.release();
+    REQUIRE(r.size() == 5);
+    REQUIRE(r[0]);
+    REQUIRE(r[1]);
+    CHECK(r[1]->stream_version == 2);
+    CHECK(r[2].error().is(errc::wrong_expected_version));
+    CHECK(r[3].error().is(errc::wrong_expected_version));
+    REQUIRE(r[4]);
+    CHECK(r[4]->stream_version == 2);
+  }
 }

@@ -109,7 +109,7 @@ Result<void> PgConnection::apply_session_settings(std::string_view action) {
                           "; SET idle_in_transaction_session_timeout = " +
                           std::to_string(state_->options.idle_in_transaction_timeout.count());
   if (!state_->options.search_path.empty()) sql += "; SET search_path TO " + quote_identifier(state_->options.search_path);
-  if (state_->options.index_plans) sql += "; SET enable_seqscan = off";
+  if (state_->options.index_plans) sql += "; SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan";
   return exec(sql, action);
 }
 

@@ -2,6 +2,8 @@
 
 #include "../append_checks.hpp"
 #include "pg_array.hpp"
+#include "pg_fast_group.hpp"
+#include "pg_group_sql.hpp"
 #include "pg_schema.hpp"
 #include "pg_transaction.hpp"
 
@@ -78,13 +80,7 @@ class Group {
   }
 
  private:
-  GroupOutcome failed(Error e) {
-    GroupOutcome out;
-    out.kind = transient_conflict(e) || e.is(errc::duplicate_event) ? GroupOutcome::Kind::retry
-                                                                     : GroupOutcome::Kind::failed;
-    out.error = std::move(e);
-    return out;
-  }
+  GroupOutcome failed(Error e) { return group_failure(std::move(e)); }
 
   GroupOutcome finish(GroupOutcome out, std::uint64_t base) {
     out.kind = GroupOutcome::Kind::committed;
@@ -108,12 +104,7 @@ class Group {
   // the ids already stored. The load is a statement of its own after the locks, so its snapshot is taken
   // once they are held and sees every append that held them before.
   Result<PgTransaction> begin_and_load() {
-    std::vector<std::int64_t> keys;
-    for (const PendingAppend& a : appends_) keys.push_back(advisory_key(shared_.options.schema, a.stream));
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    PgArray key_array(int8_oid);
-    for (const std::int64_t k : keys) key_array.int64(k);
+    PgArray key_array = lock_keys(shared_.options.schema, appends_);
     std::vector<std::string_view> streams;
     for (const PendingAppend& a : appends_) streams.push_back(a.stream);
     std::sort(streams.begin(), streams.end());
@@ -127,7 +118,7 @@ class Group {
     load.binary(names.bytes(), names.array_type()).binary(ids.bytes(), ids.array_type());
     const PgConnection::Statement statements[] = {
         {"BEGIN", nullptr, false},
-        {"SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, n) ORDER BY n", &lock},
+        {lock_streams_sql, &lock},
         {"SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
          " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"
          " WHERE e.event_id = ANY($2::uuid[])",
@@ -373,33 +364,6 @@ class Group {
     return false;
   }
 
-  // The events' columns as arrays, in row order.
-  struct EventArrays {
-    PgArray indexes{int8_oid}, streams{text_oid}, versions{int8_oid}, ids{uuid_oid}, types{int4_oid},
-        schema_versions{int4_oid}, encodings{int2_oid}, correlations{text_oid}, causations{text_oid},
-        metadata{bytea_oid}, payloads{bytea_oid};
-  };
-  void fill(EventArrays& a) {
-    for (const Row& row : rows_) {
-      const PendingEvent& e = *row.event;
-      a.indexes.int64(static_cast<std::int64_t>(row.index));
-      a.streams.raw(*row.stream);
-      a.versions.int64(static_cast<std::int64_t>(row.version));
-      a.ids.raw(e.id.bytes_view());
-      a.types.int32(type_ids_.at(e.type));
-      a.schema_versions.int32(static_cast<std::int32_t>(e.schema_version));
-      a.encodings.int16(static_cast<std::int16_t>(e.encoding));
-      a.correlations.raw(e.correlation_id);
-      a.causations.raw(e.causation_id);
-      if (e.metadata) {
-        a.metadata.raw(*e.metadata);
-      } else {
-        a.metadata.null();
-      }
-      a.payloads.raw(e.payload);
-    }
-  }
-
   // Round trip 2, in one pipeline: the streams and the events in one statement (the transaction's id and
   // the time come back from it), then COMMIT. Returns the first position of the transaction.
   Result<std::uint64_t> write_and_commit(PgTransaction& tx) {
@@ -409,32 +373,24 @@ class Group {
       categories.raw(stream_category(s));
       stream_versions.int64(static_cast<std::int64_t>(versions_[s]));
     }
-    EventArrays a;
-    fill(a);
+    EventColumns events;
+    for (const Row& row : rows_) events.add(row.index, *row.stream, row.version, *row.event, type_ids_.at(row.event->type));
     PgParams p;
     p.binary(names.bytes(), names.array_type())
         .binary(categories.bytes(), categories.array_type())
         .binary(stream_versions.bytes(), stream_versions.array_type());
-    for (PgArray* column : {&a.indexes, &a.streams, &a.versions, &a.ids, &a.types, &a.schema_versions, &a.encodings,
-                            &a.correlations, &a.causations, &a.metadata, &a.payloads})
-      p.binary(column->bytes(), column->array_type());
-    const PgConnection::Statement statements[] = {
-        {"WITH s AS (INSERT INTO streams (name, category, version, updated_at)"
-         " SELECT n, c, v, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
-         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
-         " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
-         " RETURNING id, name, updated_at),"
-         " x AS (SELECT pg_current_xact_id()::text::bigint"
-         " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset') AS tx, (SELECT max(updated_at) FROM s) AS at),"
-         " e AS (INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at,"
-         " correlation_id, causation_id, metadata, payload)"
-         " SELECT x.tx * 1048576 + u.ix, s.id, u.v, u.i, u.t, u.sv, u.e, x.at, u.c, u.ca, u.m, u.pl"
-         " FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::uuid[], $8::integer[], $9::integer[],"
-         " $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::bytea[])"
-         " AS u(ix, sn, v, i, t, sv, e, c, ca, m, pl) JOIN s ON s.name = u.sn CROSS JOIN x)"
-         " SELECT tx, at FROM x",
-         &p},
-        {"COMMIT", nullptr, false}};
+    events.bind(p);
+    static const std::string sql =
+        "WITH s AS (INSERT INTO streams (name, category, version, updated_at)"
+        " SELECT n, c, v, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
+        " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
+        " RETURNING id, name, updated_at),"
+        " x AS (SELECT pg_current_xact_id()::text::bigint"
+        " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset') AS tx, (SELECT max(updated_at) FROM s) AS at),"
+        " e AS (" + insert_events_sql(4, "u.v", "") + ")"
+        " SELECT tx, at FROM x";
+    const PgConnection::Statement statements[] = {{sql, &p}, {"COMMIT", nullptr, false}};
     auto r = c_.pipeline(statements, action);
     if (!r) return r.error();  // the transaction is aborted on the server; `tx` rolls it back
     if ((*r)[1].command_tag() == "ROLLBACK")
@@ -442,11 +398,7 @@ class Group {
     tx.committed();
     const PgResult& written = (*r)[0];
     if (written.rows() != 1) return Error{errc::io_error, "append to " + shared_.describe() + ": no row came back"};
-    const auto first = static_cast<std::uint64_t>(written.int64(0, 0));
-    if (first >= max_tx)
-      return Error{errc::io_error, "append to " + shared_.describe() + ": the transaction id " + std::to_string(first) +
-                                       " is beyond the 2^43 that positions can encode"};
-    return first << position_shift;
+    return first_position(shared_, written.int64(0, 0));
   }
 
   void remember_committed() {
@@ -479,7 +431,16 @@ bool transient_conflict(const Error& error) {
          error.message.find("SQLSTATE 40001") != std::string::npos;
 }
 
+GroupOutcome group_failure(Error error) {
+  GroupOutcome out;
+  out.kind = transient_conflict(error) || error.is(errc::duplicate_event) ? GroupOutcome::Kind::retry
+                                                                         : GroupOutcome::Kind::failed;
+  out.error = std::move(error);
+  return out;
+}
+
 GroupOutcome commit_group(StoreShared& shared, PgConnection& connection, std::span<const PendingAppend> group) {
+  if (auto fast = commit_group_fast(shared, connection, group)) return std::move(*fast);
   return Group(shared, connection, group).run();
 }
 

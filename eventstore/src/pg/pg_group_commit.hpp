@@ -23,6 +23,12 @@ struct GroupOutcome {
   bool stored = false;                // committed, and at least one event was stored
 };
 
+// The outcome of a group that stored nothing because of `error`: retry for a race another writer won (a
+// deadlock, a serialization failure, an event id stored meanwhile), failed otherwise.
+GroupOutcome group_failure(Error error);
+
+// Commits `group` in one transaction: the one-round-trip way when it can (pg_fast_group.hpp), the general
+// way otherwise.
 GroupOutcome commit_group(StoreShared& shared, PgConnection& connection, std::span<const PendingAppend> group);
 
 }  // namespace evs::pg

@@ -8,6 +8,9 @@
 //      decided in C++ on its own (conflict, idempotent replay, duplicate, schema drift, accepted), so one
 //      failing append fails alone without a savepoint per append;
 //   3. the transaction id (positions), type names, streams, schema records and events, in bulk; COMMIT.
+// A group whose every append the server can check by itself (distinct streams, known types and schemas) is
+// committed in one round trip instead: BEGIN, the locks, one statement that checks and writes, COMMIT
+// (pg_fast_group.hpp). When a check fails there it writes nothing, and the group goes the way above.
 // A group that fails as a whole because the connection was lost is retried on a fresh connection, with the
 // same event ids, until PgOptions::reconnect_timeout: an append that committed before the reply was lost is
 // then an idempotent replay, never a second copy. Deadlocks, serialization failures and an event id
