@@ -198,14 +198,13 @@ void Metrics::update(Site& site) {
     f_->retry_queued.Add(p).Set(static_cast<double>(v.retry_queued));
     f_->partitions_held.Add(p).Set(static_cast<double>(h.node.empty() ? h.partitions : h.partitions_held));
     for (const char* s : states) f_->state.Add({{"projection", h.name}, {"state", s}}).Set(v.state == s ? 1 : 0);
-    // Counters move by what the engine's totals grew since the last scrape.
-    // A total below the last one means the projection restarted (engine stop and start): it counts again
-    // from zero, so all of the new total is new.
+    // Counters move by what the engine's totals grew since the last scrape. The totals of another run
+    // (the engine was stopped and started again) count from zero, so all of them is new.
     const auto advance = [&](Family<Counter>& family, const char* what, std::uint64_t total) {
-      std::uint64_t& counted = counted_[std::string(what) + "/" + h.name];
-      const std::uint64_t added = total >= counted ? total - counted : total;
-      family.Add(p).Increment(static_cast<double>(added));
-      counted = total;
+      Counted& counted = counted_[std::string(what) + "/" + h.name];
+      const bool same_run = counted.run == h.run && total >= counted.total;
+      family.Add(p).Increment(static_cast<double>(same_run ? total - counted.total : total));
+      counted = {h.run, total};
     };
     advance(f_->processed, "processed", h.processed);
     advance(f_->errors, "errors", h.errors);

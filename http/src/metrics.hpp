@@ -46,7 +46,11 @@ class Metrics {
   std::unique_ptr<Families> f_;
   std::uint64_t observer_ = 0;
   std::mutex scrape_mutex_;  // one scrape at a time updates the gauges
-  std::map<std::string, std::uint64_t> counted_;  // what the delta counters were last advanced to
+  // What the delta counters were last advanced to: an engine run (ProjectionHealth::run) and its total.
+  struct Counted {
+    std::uint64_t run = 0, total = 0;
+  };
+  std::map<std::string, Counted> counted_;
   std::map<std::string, std::unique_ptr<SagaTally>> sagas_;
 };
 

@@ -64,6 +64,7 @@ struct ProjectionEngine::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::optional<std::uint64_t> listener;
   bool running = false;
+  std::uint64_t starts = 0;  // start()s so far (ProjectionHealth::run)
 
   mutable std::mutex runners_mutex;  // the runner pointers (read by health() and waits on any thread)
 
@@ -136,8 +137,10 @@ void ProjectionEngine::start() {
   if (impl_->running) return;
   // Fresh runners: a runner let go of at an earlier stop may still wait in the caller's io_context.
   std::vector<std::shared_ptr<Runner>> fresh;
+  ++impl_->starts;
   for (auto& reg : impl_->registrations) {
     fresh.push_back(std::make_shared<Runner>(*reg.projection, reg.options, impl_->store, impl_->options, impl_->io));
+    fresh.back()->engine_run = impl_->starts;
     fresh.back()->open(reg.memory_resume);
   }
   {

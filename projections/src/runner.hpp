@@ -66,6 +66,8 @@ struct Runner : std::enable_shared_from_this<Runner> {
   std::uint64_t unsaved_skip = 0;
   std::optional<SteadyClock::time_point> last_skip_save;
 
+  std::uint64_t engine_run = 0;  // the engine's start() that made this runner (ProjectionHealth::run); set before spawn()
+
   Runner(Projection& p, ProjectionOptions o, EventStore& s, const EngineOptions& eo, boost::asio::io_context& ctx);
 
   // Opens the lanes' databases, runs setup, loads checkpoints. `memory_resume`: where a memory view

@@ -58,6 +58,7 @@ ProjectionHealth Runner::health() {
   ProjectionHealth h;
   h.name = name;
   h.kind = projection.kind();
+  h.run = engine_run;
   SteadyClock::duration since_progress{};
   {
     MutexLock lock(mutex);

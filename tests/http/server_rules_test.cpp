@@ -82,6 +82,32 @@ TEST_CASE("http metrics: the exposition parses and its values are the engine's h
   CHECK(reply.body.find("acc-1") == std::string::npos);
 }
 
+TEST_CASE("http metrics: counters keep growing by what is new when the engine is stopped and started again") {
+  evs::test::TempDir dir;
+  Rig rig((dir / "events.db").string(), (dir / "read.db").string());
+  std::this_thread::sleep_for(1100ms);  // past the figures' cache (ServeOptions::cache_for)
+  const double before = metric(parse_metrics(rig.get("/metrics").body),
+                               "evs_projection_events_processed_total{projection=\"totals\"}");
+  REQUIRE(before == static_cast<double>(rig.engine().health("totals")->processed));
+  REQUIRE(before > 0);
+
+  rig.engine().stop();
+  rig.engine().start();
+  // More new events than the first run's total: the new run's total passes the last one counted before
+  // the next scrape.
+  const int more = static_cast<int>(before) + 5;
+  for (int i = 0; i < more; ++i)
+    REQUIRE(rig.store().append("after-" + std::to_string(i), evs::ExpectedVersion::no_stream(),
+                               std::vector{httptest::deposit(1)}));
+  REQUIRE(rig.engine().wait_for("totals", rig.store().last_position().value(), 30s));
+  const auto health = rig.engine().health("totals").value();
+  CHECK(health.run == 2);
+  REQUIRE(health.processed == static_cast<std::uint64_t>(more));
+  std::this_thread::sleep_for(1100ms);
+  const auto m = parse_metrics(rig.get("/metrics").body);
+  CHECK(metric(m, "evs_projection_events_processed_total{projection=\"totals\"}") == before + more);
+}
+
 TEST_CASE("http tokens: reading needs none, changing state needs the bearer token, read-only refuses it") {
   evs::test::TempDir dir;
   SUBCASE("a generated token") {

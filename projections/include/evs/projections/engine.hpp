@@ -62,6 +62,9 @@ struct ProjectionHealth {
   std::uint64_t dead_letters = 0;    // events parked by this projection (all time, if stored)
   std::string last_error;            // the most recent handler or storage error, or empty
   std::uint64_t errors = 0;          // handler and storage errors since start (each failed attempt counts)
+  // Which start() of the engine the totals "since start" (processed, errors, fenced) belong to: 1 for the
+  // first, one more at every start after a stop. They start again from zero with each.
+  std::uint64_t run = 0;
   std::size_t partitions = 1;        // ProjectionOptions::partitions
   // Claims (ProjectionOptions::node): this node's name, how many partitions it holds now, and how often it
   // found a claim gone (fenced): a batch rolled back, or a renewal refused, after its lease had run out. With claims, `position` is how far
