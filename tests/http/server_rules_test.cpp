@@ -2,6 +2,7 @@
 // and leave the server serving everyone else.
 #include "http_rig.hpp"
 
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -32,6 +33,12 @@ double metric(const std::map<std::string, double>& m, const std::string& key) {
   const auto it = m.find(key);
   REQUIRE_MESSAGE(it != m.end(), "no sample " << key);
   return it->second;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  REQUIRE(out.good());
 }
 
 std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
@@ -106,6 +113,42 @@ TEST_CASE("http metrics: counters keep growing by what is new when the engine is
   std::this_thread::sleep_for(1100ms);
   const auto m = parse_metrics(rig.get("/metrics").body);
   CHECK(metric(m, "evs_projection_events_processed_total{projection=\"totals\"}") == before + more);
+}
+
+TEST_CASE("http metrics: a database that cannot be read is counted, and the rest is still served") {
+  evs::test::TempDir dir;
+  const std::string extra = (dir / "extra.db").string();
+  write_file(extra, "");  // an empty file: SQLite reads it as an empty database
+  evs::http::ServeOptions options;
+  options.projection_databases = {extra};
+  Rig rig((dir / "events.db").string(), (dir / "read.db").string(), options);
+  std::this_thread::sleep_for(1100ms);  // past the figures' cache (ServeOptions::cache_for)
+  const auto good = parse_metrics(rig.get("/metrics").body);
+  CHECK(metric(good, "evs_metrics_scrape_errors_total") == 0);
+  const double position = metric(good, "evs_projection_position{projection=\"totals\"}");
+
+  write_file(extra, std::string(4096, 'x'));  // no longer a database
+  REQUIRE(rig.store().append("late-1", evs::ExpectedVersion::no_stream(), std::vector{httptest::deposit(1)}));
+  const std::uint64_t head = rig.store().last_position().value();
+  REQUIRE(rig.engine().wait_for("totals", head, 30s));
+  std::this_thread::sleep_for(1100ms);
+  const auto reply = rig.get("/metrics");
+  REQUIRE(reply.status == 200);
+  const auto bad = parse_metrics(reply.body);
+  CHECK(metric(bad, "evs_metrics_scrape_errors_total") == 1);
+  CHECK(metric(bad, "evs_store_head_position") == static_cast<double>(head));
+  CHECK(metric(bad, "evs_appends_total") == 1);
+  // The projections' figures keep their last values.
+  CHECK(metric(bad, "evs_projection_position{projection=\"totals\"}") == position);
+  const auto api = rig.get("/api/projections");
+  CHECK(api.status == 500);
+  CHECK(parse(api.body)["error"].IsString());
+
+  write_file(extra, "");  // readable again: the next scrape is whole
+  std::this_thread::sleep_for(1100ms);
+  const auto again = parse_metrics(rig.get("/metrics").body);
+  CHECK(metric(again, "evs_metrics_scrape_errors_total") == 1);
+  CHECK(metric(again, "evs_projection_position{projection=\"totals\"}") == static_cast<double>(head));
 }
 
 TEST_CASE("http tokens: reading needs none, changing state needs the bearer token, read-only refuses it") {
@@ -257,4 +300,23 @@ TEST_CASE("http host names: on loopback only loopback names are answered (no DNS
     CHECK(with_host(rig.port(), "127.0.0.1").status == 200);  // the printed address keeps working
     CHECK(with_host(rig.port(), "other.example").status == 421);
   }
+}
+
+TEST_CASE("http server: stop() closes the listener and the open connections also while the engine is stopped") {
+  evs::test::TempDir dir;
+  Rig rig((dir / "events.db").string(), (dir / "read.db").string());
+  const std::uint16_t port = rig.port();
+  RawConnection idle(port);  // answered once, then kept alive
+  idle.send("GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK_FALSE(idle.read_until_closed(300ms).has_value());
+
+  rig.engine().stop();  // the engine's io_context stops: no handler of the server runs from here
+  rig.server().stop();
+  CHECK_THROWS(RawConnection(port));  // nothing listens
+  CHECK(idle.read_until_closed(2s).has_value());
+
+  rig.engine().start();  // what the stopped server left in the io_context runs, and finds it stopped
+  std::this_thread::sleep_for(200ms);
+  CHECK_THROWS(RawConnection(port));
+  CHECK(rig.engine().health("totals").value().state != evs::ProjectionState::failed);
 }
