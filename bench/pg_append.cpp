@@ -66,6 +66,7 @@ void scenario_pg_append_concurrent(const Config& cfg, DataSets&) {
       evs_schema.reset();
       {
         evs::PgEventStore store(evs_schema.options());
+        warm_up_appends(store, "warm-up");
         evs_s.push_back(append_threads(store, threads, per_thread));
       }
       raw_schema.create_empty_store();

@@ -3,6 +3,9 @@
 #include "raw_pg.hpp"
 #include "workloads.hpp"
 
+#include <stdexcept>
+#include <vector>
+
 namespace bench {
 
 evs::PgOptions pg_options(const std::string& url, const std::string& schema) {
@@ -45,6 +48,13 @@ std::uint64_t build_pg_log(const PgSchema& schema, std::size_t events) {
   db.exec("ANALYZE " + rawpg::ident(schema.name()) + ".events, " + rawpg::ident(schema.name()) + ".streams, " +
           rawpg::ident(schema.name()) + ".event_types");
   return store.last_position().value();
+}
+
+void warm_up_appends(evs::EventStore& store, const std::string& stream) {
+  const std::vector<evs::EventData> both{event_data(stream, 0, evs::Encoding::binary),
+                                         event_data(stream, 3, evs::Encoding::binary)};  // movement(3): a withdrawal
+  if (!store.append(stream, evs::ExpectedVersion::any(), both))
+    throw std::runtime_error("the warm-up append failed");
 }
 
 }  // namespace bench

@@ -37,6 +37,11 @@ class PgSchema {
   std::string url_, name_;
 };
 
+// Readies `store` for a timed append run as the raw appender's constructor readies its connection: the
+// writer connected, both event types interned and their schemas recorded, by one append of a deposit and a
+// withdrawal to `stream` (a stream the run does not use). Throws if it fails.
+void warm_up_appends(evs::EventStore& store, const std::string& stream);
+
 // The log the read scenarios read: `events` binary events appended by evs into `schema`, 100 events per
 // append round-robin over 100 streams (append_batches), then ANALYZEd. Returns the log's last position.
 std::uint64_t build_pg_log(const PgSchema& schema, std::size_t events);

@@ -38,6 +38,7 @@ int child_pg_append_multi(const std::string& mode, const std::string& url, const
     o.readers = child_readers;
     o.writers = writers;
     evs::PgEventStore store(o);
+    warm_up_appends(store, "warm-up-" + std::to_string(process));
     std::this_thread::sleep_until(start);
     append_threads(store, appenders_per_process, appends, process * appenders_per_process, &waits);
     total = appenders_per_process * appends;

@@ -315,8 +315,11 @@ TEST_CASE("pg store: a group is decided append by append, whether it commits in 
                                                              {"new-9", ExpectedVersion::stream_exists()},
                                                              {"new-9", ExpectedVersion::exact(1)}};
     std::uint64_t version = 1;
-    for (const auto& [stream, expected] : wrong) {
-      CAPTURE(expected.to_string());
+    for (const auto& one : wrong) {
+      const std::string& stream = one.first;
+      const ExpectedVersion expected = one.second;
+      const std::string expectation = expected.to_string();
+      CAPTURE(expectation);
       HeldWriter held(store, session, schema.name());
       held.submit("new-1", ExpectedVersion::any(), {deposit(4)});
       held.submit(stream, expected, {deposit(5)});
