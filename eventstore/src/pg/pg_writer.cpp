@@ -66,6 +66,17 @@ std::vector<PendingAppend> PgWriter::take_group(std::unique_lock<std::mutex>& lo
 
 void PgWriter::run(std::size_t) {
   std::optional<PgConnection> connection;
+  const auto connect = [&]() -> Result<void> {
+    PgConnectOptions writer = shared_.connect;
+    writer.index_plans = true;
+    auto c = PgConnection::connect(shared_.options.url, writer);
+    if (!c) return c.error();
+    connection.emplace(std::move(*c));
+    return {};
+  };
+  // Connected before the first append arrives, so that it does not wait for it; a failure here is retried
+  // when a group needs the connection.
+  (void)connect();
   for (;;) {
     std::vector<PendingAppend> group;
     {
@@ -80,15 +91,7 @@ void PgWriter::run(std::size_t) {
     auto backoff = std::chrono::milliseconds(10);
     for (;;) {
       if (!connection || connection->broken()) {
-        Result<void> ready = connection ? connection->reconnect("append to")
-                                        : [&]() -> Result<void> {
-          PgConnectOptions writer = shared_.connect;
-          writer.index_plans = true;
-          auto c = PgConnection::connect(shared_.options.url, writer);
-          if (!c) return c.error();
-          connection.emplace(std::move(*c));
-          return {};
-        }();
+        Result<void> ready = connection ? connection->reconnect("append to") : connect();
         if (!ready) {
           outcome.kind = GroupOutcome::Kind::failed;
           outcome.error = ready.error();

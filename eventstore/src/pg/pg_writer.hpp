@@ -1,7 +1,7 @@
 // The PostgreSQL store's writers: group commit over PgOptions::writers connections (internal).
 //
-// Appends queue up; each writer thread takes everything queued (up to max_group appends, max_group_bytes
-// and 2^20 - 1 events) and commits it as one transaction:
+// Each writer thread connects when it starts. Appends queue up; each writer thread takes everything queued
+// (up to max_group appends, max_group_bytes and 2^20 - 1 events) and commits it as one transaction:
 //   1. BEGIN; advisory locks on the group's streams, in key order (deadlock-free, and no transaction id is
 //      taken before every lock is held, so a stream's next version always gets a larger position);
 //   2. the streams' versions, the event ids already stored, the schema records; each append's outcome is
