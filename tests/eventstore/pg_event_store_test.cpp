@@ -76,11 +76,17 @@ std::vector<std::uint64_t> positions(EventStore& store) {
 class HeldWriter {
  public:
   HeldWriter(EventStore& store, Session& session, const std::string& schema) : store_(store), session_(session) {
+    const auto key = static_cast<std::uint64_t>(pg::advisory_key(schema, "blocker-1"));
     session_.exec("BEGIN");
-    session_.exec("SELECT pg_advisory_xact_lock(" + std::to_string(pg::advisory_key(schema, "blocker-1")) + ")");
+    session_.exec("SELECT pg_advisory_xact_lock(" + std::to_string(static_cast<std::int64_t>(key)) + ")");
     submit("blocker-1", ExpectedVersion::any(), {testdomain::deposit(1)});
+    // Other tests take advisory locks on the same server: wait for this key's waiter.
+    const std::string waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                                " AND classid::bigint = " + std::to_string(key >> 32) +
+                                " AND objid::bigint = " + std::to_string(key & 0xffffffffu) + " AND objsubid = 1";
     const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (session_.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "0") {
+    while (session_.exec(waiting) == "0") {
       REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the writer never waited for the lock");
       std::this_thread::sleep_for(1ms);
     }
@@ -94,7 +100,11 @@ class HeldWriter {
   std::vector<Result<AppendResult>> release() {
     session_.exec("COMMIT");
     std::vector<Result<AppendResult>> out;
-    for (auto& f : outcomes_) out.push_back(f.get());
+    for (auto& f : outcomes_) {
+      REQUIRE_MESSAGE(f.wait_for(60s) == std::future_status::ready, "an append never completed");
+      out.push_back(f.get());
+    }
+    REQUIRE(out.front());  // the blocker's own group
     out.erase(out.begin());
     return out;
   }

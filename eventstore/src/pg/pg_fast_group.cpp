@@ -95,7 +95,7 @@ std::optional<GroupOutcome> commit_group_fast(StoreShared& shared, PgConnection&
       .binary(counts.bytes(), counts.array_type());
   events.bind(write);
   const PgConnection::Statement statements[] = {
-      {"BEGIN", nullptr, false}, {lock_streams_sql, &lock}, {fast_sql(), &write}, {"COMMIT", nullptr, false}};
+      {begin_group_sql, nullptr, false}, {lock_streams_sql, &lock}, {fast_sql(), &write}, {"COMMIT", nullptr, false}};
 
   auto r = c.pipeline(statements, action);
   if (!r) {

@@ -117,7 +117,7 @@ class Group {
     lock.binary(key_array.bytes(), key_array.array_type());
     load.binary(names.bytes(), names.array_type()).binary(ids.bytes(), ids.array_type());
     const PgConnection::Statement statements[] = {
-        {"BEGIN", nullptr, false},
+        {begin_group_sql, nullptr, false},
         {lock_streams_sql, &lock},
         {"SELECT NULL::uuid, name, version, 0::bigint FROM streams WHERE name = ANY($1::text[])"
          " UNION ALL SELECT e.event_id, s.name, e.version, e.position FROM events e JOIN streams s ON s.id = e.stream"

@@ -11,6 +11,10 @@
 
 namespace evs::pg {
 
+// Opens a group's transaction. READ COMMITTED whatever the database's default: each statement's snapshot
+// must be taken when it starts, so the one after the locks sees every append that held them before.
+inline constexpr std::string_view begin_group_sql = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 // Takes the advisory locks of the group's streams in key order (deadlock-free between writers; they take
 // no transaction id). Parameter: lock_keys().
 inline constexpr std::string_view lock_streams_sql =
