@@ -86,58 +86,6 @@ void scenario_append_1(const Config& cfg, DataSets&) {
 
 // ---- append_concurrent ------------------------------------------------------------------------------------
 
-namespace {
-
-// The same with 64 asynchronous appenders (coroutine style): each issues its next append from the
-// completion callback of the previous one, so no thread waits per append.
-Sample evs_append_concurrent_async(const fs::path& p, std::size_t appenders, std::size_t per_appender) {
-  evs::SqliteEventStore store(store_options(p, evs::Durability::full));
-  struct Appender {
-    std::string stream;
-    std::size_t next = 0;
-    SteadyClock::time_point started;
-  };
-  std::vector<Appender> state(appenders);
-  for (std::size_t t = 0; t < appenders; ++t) state[t].stream = bench::account_name(t);
-  std::mutex m;
-  std::condition_variable cv;
-  std::size_t running = appenders;
-  int failures = 0;
-  std::vector<double> lat;
-  std::function<void(std::size_t)> issue = [&](std::size_t t) {
-    Appender& a = state[t];
-    evs::EventData e = bench::event_data(a.stream, std::int64_t(a.next), evs::Encoding::binary);
-    a.started = SteadyClock::now();
-    store.append_async(a.stream, evs::ExpectedVersion::exact(a.next), std::span(&e, 1),
-                       [&, t](evs::Result<evs::AppendResult> r) {
-                         Appender& b = state[t];
-                         {
-                           std::lock_guard lock(m);
-                           lat.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - b.started).count());
-                           if (!r) ++failures;
-                         }
-                         if (++b.next < per_appender) {
-                           issue(t);
-                         } else {
-                           std::lock_guard lock(m);
-                           if (--running == 0) cv.notify_all();
-                         }
-                       });
-  };
-  const auto t0 = SteadyClock::now();
-  for (std::size_t t = 0; t < appenders; ++t) issue(t);
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return running == 0; });
-  }
-  Sample s{appenders * per_appender, seconds_since(t0)};
-  if (failures) throw std::runtime_error("append_concurrent: appends failed");
-  with_latencies(s, std::move(lat));
-  return s;
-}
-
-}  // namespace
-
 void scenario_append_concurrent(const Config& cfg, DataSets&) {
   const std::size_t threads = 64;
   const std::size_t per_thread = cfg.quick ? 1 : 25;
@@ -151,7 +99,8 @@ void scenario_append_concurrent(const Config& cfg, DataSets&) {
         evs::SqliteEventStore store(store_options(p, evs::Durability::full));
         evs_s.push_back(append_threads(store, threads, per_thread));
       } else {
-        evs_s.push_back(evs_append_concurrent_async(p, threads, per_thread));
+        evs::SqliteEventStore store(store_options(p, evs::Durability::full));
+        evs_s.push_back(append_chained(store, threads, per_thread));
       }
       create_empty_store(p, evs::Durability::full);
       raw_s.push_back(raw_append_one(p, raw_appends));
@@ -252,6 +201,51 @@ Sample append_threads(evs::EventStore& store, std::size_t threads, std::size_t p
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   if (waits_ms) *waits_ms = all;
   with_latencies(s, std::move(all));
+  return s;
+}
+
+Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender) {
+  struct Appender {
+    std::string stream;
+    std::size_t next = 0;
+    SteadyClock::time_point started;
+  };
+  std::vector<Appender> state(appenders);
+  for (std::size_t t = 0; t < appenders; ++t) state[t].stream = bench::account_name(t);
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t running = appenders;
+  int failures = 0;
+  std::vector<double> lat;
+  std::function<void(std::size_t)> issue = [&](std::size_t t) {
+    Appender& a = state[t];
+    evs::EventData e = bench::event_data(a.stream, std::int64_t(a.next), evs::Encoding::binary);
+    a.started = SteadyClock::now();
+    store.append_async(a.stream, evs::ExpectedVersion::exact(a.next), std::span(&e, 1),
+                       [&, t](evs::Result<evs::AppendResult> r) {
+                         Appender& b = state[t];
+                         {
+                           std::lock_guard lock(m);
+                           lat.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - b.started).count());
+                           if (!r) ++failures;
+                         }
+                         if (++b.next < per_appender) {
+                           issue(t);
+                         } else {
+                           std::lock_guard lock(m);
+                           if (--running == 0) cv.notify_all();
+                         }
+                       });
+  };
+  const auto t0 = SteadyClock::now();
+  for (std::size_t t = 0; t < appenders; ++t) issue(t);
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return running == 0; });
+  }
+  Sample s{appenders * per_appender, seconds_since(t0)};
+  if (failures) throw std::runtime_error("chained appends failed");
+  with_latencies(s, std::move(lat));
   return s;
 }
 

@@ -58,26 +58,34 @@ Sample raw_pg_append_batch(const std::string& url, const std::string& schema, st
 void scenario_pg_append_concurrent(const Config& cfg, DataSets&) {
   PgSchema evs_schema(cfg, "append_concurrent"), raw_schema(cfg, "append_concurrent_raw");
   const std::size_t raw_appends = cfg.scale(500, 5);
-  for (const std::size_t threads : {1, 4, 16, 64}) {
+  struct Line {
+    std::size_t appenders;
+    bool threaded;
+  };
+  // Threads calling append(), then the 64 appenders again in coroutine style (as append_concurrent on SQLite).
+  for (const Line line : {Line{1, true}, Line{4, true}, Line{16, true}, Line{64, true}, Line{64, false}}) {
     // About 500 appends with one appender, 3,200 with 64.
-    const std::size_t per_thread = cfg.scale(std::max<std::size_t>(50, 500 / threads), 1);
+    const std::size_t per_appender = cfg.scale(std::max<std::size_t>(50, 500 / line.appenders), 1);
     std::vector<Sample> evs_s, raw_s;
     for (int r = 0; r < cfg.reps; ++r) {
       evs_schema.reset();
       {
         evs::PgEventStore store(evs_schema.options());
         warm_up_appends(store, "warm-up");
-        evs_s.push_back(append_threads(store, threads, per_thread));
+        evs_s.push_back(line.threaded ? append_threads(store, line.appenders, per_appender)
+                                      : append_chained(store, line.appenders, per_appender));
       }
       raw_schema.create_empty_store();
       raw_s.push_back(raw_pg_append_one(cfg.pg_url, raw_schema.name(), raw_appends));
     }
     const Summary e = summarize(evs_s), b = summarize(raw_s);
     const double ratio = e.rate / b.rate;
-    const bool targeted = threads == 64;
+    const bool targeted = line.appenders == 64;
     emit(cfg, "pg_append_concurrent",
-         Json().num("events_per_append", 1).num("appenders", std::uint64_t(threads))
-             .str("appender", "thread calling append(), own stream").num("appends_per_appender", std::uint64_t(per_thread))
+         Json().num("events_per_append", 1).num("appenders", std::uint64_t(line.appenders))
+             .str("appender", line.threaded ? "thread calling append(), own stream"
+                                            : "coroutine style: append_async() chained from its callback, own stream")
+             .num("appends_per_appender", std::uint64_t(per_appender))
              .num("writers", std::uint64_t(evs::PgOptions{}.writers)).str("synchronous_commit", "on")
              .str("baseline", "raw libpq, one client, one row per transaction (autocommit, one statement)"),
          e, b, true, ratio,

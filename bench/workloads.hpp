@@ -22,6 +22,11 @@ namespace bench {
 Sample append_threads(evs::EventStore& store, std::size_t threads, std::size_t per_thread, std::size_t first_stream = 0,
                       std::vector<double>* waits_ms = nullptr);
 
+// `appenders` asynchronous appenders (coroutine style), each appending `per_appender` single events with
+// exact expected versions to its own stream (account_name(t)): each issues its next append from the
+// completion callback of the previous one, so no thread waits per append. Throws if any append failed.
+Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender);
+
 // One appender: `appends` appends of `per_append` events (encoded inside the timed loop), round-robin over
 // 100 streams with exact expected versions. Latency per append.
 Sample append_batches(evs::EventStore& store, std::size_t appends, std::size_t per_append, evs::Encoding enc);
