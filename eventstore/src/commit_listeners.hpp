@@ -57,8 +57,7 @@ class AppendObservers : public Callbacks<EventStore::AppendObserver, const Event
  public:
   using Started = std::chrono::steady_clock::time_point;
 
-  // Collects one commit's appends; report() hands them to the observers. Committers build one only when
-  // !empty(), so a store nobody observes does no extra work per commit.
+  // One commit's appends, as a committer reports them.
   class Group {
    public:
     void add(Started started, std::size_t events_stored, bool failed) {
@@ -66,17 +65,25 @@ class AppendObservers : public Callbacks<EventStore::AppendObserver, const Event
       group_.events += events_stored;
       if (failed) ++group_.failed;
     }
-    void report(AppendObservers& observers) {
-      if (latencies_.empty()) return;
-      group_.appends = latencies_.size();
-      group_.latencies = latencies_;
-      observers.notify(group_);
-    }
 
    private:
+    friend class AppendObservers;
     EventStore::AppendGroup group_;
-    std::vector<std::chrono::nanoseconds> latencies_;
+    std::vector<std::chrono::nanoseconds> latencies_;  // what group_.latencies shows
   };
+
+  // Reports one commit: `fill(Group&)` adds its appends. Nothing is built, and `fill` is not called, when
+  // nobody observes the store, so an unobserved commit does no extra work.
+  template <class Fill>
+  void report(Fill&& fill) {
+    if (empty()) return;
+    Group g;
+    fill(g);
+    if (g.latencies_.empty()) return;
+    g.group_.appends = g.latencies_.size();
+    g.group_.latencies = g.latencies_;
+    notify(g.group_);
+  }
 
   // The events an outcome stored: none for an error or an idempotent replay.
   static std::size_t stored(const Result<AppendResult>& outcome) {

@@ -114,11 +114,9 @@ Result<AppendResult> MemoryEventStore::append(std::string_view stream_id, Expect
   std::vector<std::string> warnings;
   const auto started = std::chrono::steady_clock::now();
   auto result = append_locked(stream_id, expected, events, warnings);
-  if (!impl_->observers.empty()) {
-    detail::AppendObservers::Group group;
+  impl_->observers.report([&](detail::AppendObservers::Group& group) {
     group.add(started, detail::AppendObservers::stored(result), !result);
-    group.report(impl_->observers);
-  }
+  });
   for (const std::string& w : warnings) report_schema_warning(impl_->options.schema_warning, w);
   if (result && result->last_position != 0 && !result->idempotent_replay) impl_->notify_in_order(*result);
   return result;

@@ -294,13 +294,11 @@ void Writer::commit(std::optional<WriteJob> first) {
     notified_position_ = committed_position;
     listeners_.notify(notified_position_);
   }
-  if (!observers_.empty()) {
-    detail::AppendObservers::Group observed;
+  observers_.report([&](detail::AppendObservers::Group& observed) {
     for (const WriteJob& job : group)
       if (const auto* append = std::get_if<AppendJob>(&job))
         observed.add(append->started, detail::AppendObservers::stored(append->outcome), !append->outcome);
-    observed.report(observers_);
-  }
+  });
   for (WriteJob& job : group) complete(job);
   deliver_schema_warnings();
 }

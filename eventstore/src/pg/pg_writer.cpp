@@ -113,24 +113,18 @@ void PgWriter::run(std::size_t) {
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
 
-    if (outcome.kind == GroupOutcome::Kind::committed) {
+    const bool committed = outcome.kind == GroupOutcome::Kind::committed;
+    if (committed) {
       for (const std::string& w : outcome.warnings) report_schema_warning(shared_.options.schema_warning, w);
       if (outcome.stored) committed_();
-      if (!shared_.observers.empty()) {
-        detail::AppendObservers::Group observed;
-        for (std::size_t i = 0; i < group.size(); ++i)
-          observed.add(group[i].started, detail::AppendObservers::stored(outcome.results[i]), !outcome.results[i]);
-        observed.report(shared_.observers);
-      }
-      for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcome.results[i]));
-    } else {
-      if (!shared_.observers.empty()) {
-        detail::AppendObservers::Group observed;
-        for (const PendingAppend& a : group) observed.add(a.started, 0, true);
-        observed.report(shared_.observers);
-      }
-      for (PendingAppend& a : group) a.done(outcome.error);
     }
+    shared_.observers.report([&](detail::AppendObservers::Group& observed) {
+      for (std::size_t i = 0; i < group.size(); ++i)
+        observed.add(group[i].started, committed ? detail::AppendObservers::stored(outcome.results[i]) : 0,
+                     !committed || !outcome.results[i]);
+    });
+    for (std::size_t i = 0; i < group.size(); ++i)
+      group[i].done(committed ? std::move(outcome.results[i]) : Result<AppendResult>(outcome.error));
   }
 }
 
