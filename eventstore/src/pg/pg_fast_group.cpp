@@ -52,16 +52,13 @@ const std::string& fast_sql() {
       " WITH ORDINALITY AS u(n, c, k, ev, cnt, ord) LEFT JOIN streams st ON st.name = u.n),"
       " ok AS (SELECT bool_and(CASE a.k WHEN 0 THEN true WHEN 1 THEN a.cur = 0 WHEN 2 THEN a.cur > 0"
       " ELSE a.cur = a.ev END) AND NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($9::uuid[])) AS go FROM a),"
-      " s AS (INSERT INTO streams (name, category, version, updated_at)"
-      " SELECT a.n, a.c, a.cur + a.cnt, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
-      " FROM a CROSS JOIN ok WHERE ok.go"
-      " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
-      " RETURNING id, name, updated_at),"
-      " x AS (SELECT pg_current_xact_id()::text::bigint + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset')"
-      " AS tx, (SELECT max(updated_at) FROM s) AS at FROM ok WHERE ok.go),"
-      " e AS (" +
-      insert_events_sql(6, "a.cur + u.v", "JOIN a ON a.n = u.sn") +
-      ")"
+      " " +
+      group_write_sql({.stream_columns = "a.n, a.c, a.cur + a.cnt",
+                       .stream_rows = "FROM a CROSS JOIN ok WHERE ok.go",
+                       .gate = "FROM ok WHERE ok.go",
+                       .first = 6,
+                       .version = "a.cur + u.v",
+                       .events_join = "JOIN a ON a.n = u.sn"}) +
       " SELECT ok.go::int, x.tx, a.cur FROM a CROSS JOIN ok LEFT JOIN x ON true ORDER BY a.ord";
   return sql;
 }

@@ -381,14 +381,11 @@ class Group {
         .binary(stream_versions.bytes(), stream_versions.array_type());
     events.bind(p);
     static const std::string sql =
-        "WITH s AS (INSERT INTO streams (name, category, version, updated_at)"
-        " SELECT n, c, v, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)"
-        " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)"
-        " ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
-        " RETURNING id, name, updated_at),"
-        " x AS (SELECT pg_current_xact_id()::text::bigint"
-        " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset') AS tx, (SELECT max(updated_at) FROM s) AS at),"
-        " e AS (" + insert_events_sql(4, "u.v", "") + ")"
+        "WITH " +
+        group_write_sql({.stream_columns = "n, c, v",
+                         .stream_rows = "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, c, v)",
+                         .first = 4,
+                         .version = "u.v"}) +
         " SELECT tx, at FROM x";
     const PgConnection::Statement statements[] = {{sql, &p}, {"COMMIT", nullptr, false}};
     auto r = c_.pipeline(statements, action);

@@ -44,19 +44,30 @@ void EventColumns::bind(PgParams& p) {
     p.binary(column->bytes(), column->array_type());
 }
 
-std::string insert_events_sql(int first, std::string_view version, std::string_view extra_join) {
+std::string group_write_sql(const GroupWrite& w) {
   static constexpr std::string_view types[] = {"bigint", "text", "bigint",  "uuid", "integer", "integer",
                                                "smallint", "text", "text", "bytea", "bytea"};
-  std::string sql =
-      "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at,"
-      " correlation_id, causation_id, metadata, payload) SELECT x.tx * 1048576 + u.ix, s.id, ";
-  sql.append(version).append(", u.i, u.t, u.sv, u.e, x.at, u.c, u.ca, u.m, u.pl FROM unnest(");
+  std::string sql = "s AS (INSERT INTO streams (name, category, version, updated_at) SELECT ";
+  sql.append(w.stream_columns)
+      .append(", (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) ")  // a scalar: one time
+      .append(w.stream_rows)
+      .append(" ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at"
+              " RETURNING id, name, updated_at),"
+              " x AS (SELECT pg_current_xact_id()::text::bigint"
+              " + (SELECT value::bigint FROM evs_meta WHERE key = 'tx_offset') AS tx,"
+              " (SELECT max(updated_at) FROM s) AS at ")
+      .append(w.gate)
+      .append("), e AS (INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding,"
+              " recorded_at, correlation_id, causation_id, metadata, payload) SELECT x.tx * 1048576 + u.ix, s.id, ")
+      .append(w.version)
+      .append(", u.i, u.t, u.sv, u.e, x.at, u.c, u.ca, u.m, u.pl FROM unnest(");
   for (int i = 0; i < 11; ++i) {
     if (i != 0) sql.append(", ");
-    sql.append("$").append(std::to_string(first + i)).append("::").append(types[i]).append("[]");
+    sql.append("$").append(std::to_string(w.first + i)).append("::").append(types[i]).append("[]");
   }
-  sql.append(") AS u(ix, sn, v, i, t, sv, e, c, ca, m, pl) JOIN s ON s.name = u.sn ");
-  sql.append(extra_join).append(" CROSS JOIN x");
+  sql.append(") AS u(ix, sn, v, i, t, sv, e, c, ca, m, pl) JOIN s ON s.name = u.sn ")
+      .append(w.events_join)
+      .append(" CROSS JOIN x)");
   return sql;
 }
 

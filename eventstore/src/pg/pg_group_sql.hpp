@@ -12,7 +12,9 @@
 namespace evs::pg {
 
 // Opens a group's transaction. READ COMMITTED whatever the database's default: each statement's snapshot
-// must be taken when it starts, so the one after the locks sees every append that held them before.
+// is then taken when it starts, so the one after the locks sees every append that held them before. Under
+// a REPEATABLE READ or SERIALIZABLE default the snapshot would predate the locks, and a group that raced
+// another writer would fail with a serialization error and run again (at most 16 times) instead.
 inline constexpr std::string_view begin_group_sql = "BEGIN ISOLATION LEVEL READ COMMITTED";
 
 // Takes the advisory locks of the group's streams in key order (deadlock-free between writers; they take
@@ -36,10 +38,23 @@ struct EventColumns {
   void bind(PgParams& p);
 };
 
-// SQL of the INSERT into events, given CTEs `s` (the streams written: id, name), `x` (tx, at) and the source
-// rows `u(ix, sn, v, i, t, sv, e, c, ca, m, pl)`, where `version` is the SQL expression of an event's
-// version; `first` is the number of the first of EventColumns' eleven parameters.
-std::string insert_events_sql(int first, std::string_view version, std::string_view extra_join);
+// How a group statement writes, as its CTEs `s`, `x` and `e`, to follow its own CTEs after a comma:
+//   s: upserts the streams `SELECT <stream_columns> (name, category, new version), now <stream_rows>`;
+//   x: the transaction's id (`tx`, which makes the positions) and the time (`at`), taken `<gate>`;
+//   e: inserts the events from EventColumns' eleven arrays, starting at parameter `$first`, as rows
+//      `u(ix, sn, v, i, t, sv, e, c, ca, m, pl)` joined with `s` by name `<events_join>`, at version `<version>`.
+// The general statement passes its own streams and versions; the one-round-trip statement passes what it
+// read and checked, and gates `s` and `x` on its checks, so that nothing is written and no transaction id
+// is taken when one fails.
+struct GroupWrite {
+  std::string_view stream_columns;  // "n, c, v"
+  std::string_view stream_rows;     // "FROM unnest(...) AS u(n, c, v)"
+  std::string_view gate;            // "" or "FROM ok WHERE ok.go"
+  int first = 0;                    // the parameter number of the first event array
+  std::string_view version;         // "u.v"
+  std::string_view events_join;     // "" or "JOIN a ON a.n = u.sn"
+};
+std::string group_write_sql(const GroupWrite& w);
 
 // The transaction's first position, from the tx column a group statement returns; an error when it does not
 // fit the 2^43 transactions positions can encode.
