@@ -379,3 +379,41 @@ TEST_CASE("pg store: a group is decided append by append, whether it commits in 
     CHECK(r[4]->stream_version == 2);
   }
 }
+
+TEST_CASE("pg store: racing writers stay exact where the database defaults to serializable") {
+  using testdomain::deposit;
+  test::PgSchema schema;
+  PgOptions o = options_for(schema);
+  // Every session of these stores starts its transactions SERIALIZABLE unless told otherwise.
+  o.url += (o.url.find('?') == std::string::npos ? "?" : "&") +
+           std::string("options=-c%20default_transaction_isolation%3Dserializable");
+  PgEventStore first(o), second(o);
+  EventStore* stores[] = {&first, &second};
+  constexpr int threads = 4;
+  constexpr std::uint64_t rounds = 30;
+  std::vector<std::vector<std::uint64_t>> won(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      EventStore& store = *stores[t % 2];  // two writers, each with its own connection
+      for (std::uint64_t v = 0; v < rounds;) {
+        auto r = store.append("race-1", ExpectedVersion::exact(v), std::vector{deposit(t)});
+        if (r) {
+          won[t].push_back(r->stream_version);
+          v = r->stream_version;
+        } else {
+          CHECK_MESSAGE(r.error().is(errc::wrong_expected_version), r.error().message);
+          v = store.stream_version("race-1").value();
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  std::vector<int> winners(rounds + 1, 0);
+  for (const auto& w : won)
+    for (auto v : w) winners.at(v)++;
+  for (std::uint64_t v = 1; v <= rounds; ++v) CHECK_MESSAGE(winners[v] == 1, "version " << v);
+  const auto stream = first.read_stream("race-1").value();
+  REQUIRE(stream.size() == rounds);
+  for (std::size_t i = 0; i < stream.size(); ++i) CHECK(stream[i].version == i + 1);
+}
