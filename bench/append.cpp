@@ -204,14 +204,15 @@ Sample append_threads(evs::EventStore& store, std::size_t threads, std::size_t p
   return s;
 }
 
-Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender) {
+Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender,
+                      std::size_t first_stream, std::vector<double>* waits_ms) {
   struct Appender {
     std::string stream;
     std::size_t next = 0;
     SteadyClock::time_point started;
   };
   std::vector<Appender> state(appenders);
-  for (std::size_t t = 0; t < appenders; ++t) state[t].stream = bench::account_name(t);
+  for (std::size_t t = 0; t < appenders; ++t) state[t].stream = bench::account_name(first_stream + t);
   std::mutex m;
   std::condition_variable cv;
   std::size_t running = appenders;
@@ -245,6 +246,7 @@ Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t
   }
   Sample s{appenders * per_appender, seconds_since(t0)};
   if (failures) throw std::runtime_error("chained appends failed");
+  if (waits_ms) *waits_ms = lat;
   with_latencies(s, std::move(lat));
   return s;
 }

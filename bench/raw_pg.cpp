@@ -173,6 +173,27 @@ std::string append_sql(std::size_t count, bool notify) {
   return sql;
 }
 
+// Parameters: $1 recorded_at (also the streams' updated_at); then per append (stream name, category, the
+// stream's new version, event id, type, payload).
+std::string group_sql(std::size_t count) {
+  std::string values;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t p = 2 + 6 * i;
+    const auto arg = [&](std::size_t k, const char* type) { return "$" + std::to_string(p + k) + "::" + type; };
+    values += (i ? ", (" : "(") + std::to_string(i) + ", " + arg(0, "text") + ", " + arg(1, "text") + ", " +
+              arg(2, "bigint") + ", " + arg(3, "uuid") + ", " + arg(4, "int") + ", " + arg(5, "bytea") + ")";
+  }
+  return "WITH v(i, n, c, ver, id, type, payload) AS (VALUES " + values +
+         "), s AS (INSERT INTO streams (name, category, version, updated_at) SELECT v.n, v.c, v.ver, $1::bigint FROM v "
+         "ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at "
+         "RETURNING id, name), "
+         "x AS (SELECT pg_current_xact_id()::text::bigint * 1048576 AS base) "
+         "INSERT INTO events (position, stream, version, event_id, type, schema_version, encoding, recorded_at, "
+         "correlation_id, causation_id, metadata, payload) "
+         "SELECT x.base + v.i, s.id, v.ver, v.id, v.type, 1, 0, $1::bigint, '', '', NULL, v.payload "
+         "FROM v JOIN s ON s.name = v.n CROSS JOIN x";
+}
+
 }  // namespace
 
 Appender::Appender(const std::string& url, const std::string& schema) : db_(url), params_(5 + 3 * 1024) {
@@ -189,6 +210,38 @@ const char* Appender::prepared(std::size_t count, bool notify) {
     it = statements_.emplace(key, name).first;
   }
   return it->second.c_str();
+}
+
+const char* Appender::prepared_group(std::size_t count) {
+  const std::uint64_t key = (std::uint64_t(1) << 40) | count;  // apart from append()'s (count, notify) keys
+  auto it = statements_.find(key);
+  if (it == statements_.end()) {
+    const std::string name = "group_" + std::to_string(count);
+    db_.prepare(name.c_str(), group_sql(count));
+    it = statements_.emplace(key, name).first;
+  }
+  return it->second.c_str();
+}
+
+void Appender::append_group(const std::vector<std::string>& streams, std::int64_t seq) {
+  const std::size_t count = streams.size();
+  if (count == 0 || 1 + 6 * count > 5 + 3 * 1024) throw std::invalid_argument("rawpg::Appender: 1..512 streams");
+  const char* statement = prepared_group(count);
+  payloads_.resize(std::max(payloads_.size(), count));
+  ids_.resize(std::max(ids_.size(), count));
+  const bench::Movement m = bench::movement(seq);
+  params_.clear();
+  params_.int64(raw::now_us());
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string& stream = streams[i];
+    raw::encode_movement(payloads_[i], stream, m.cents, m.seq);
+    gen_.fill(ids_[i].data());
+    params_.text(stream).text(std::string_view(stream).substr(0, stream.find('-')));
+    params_.int64(versions_[stream] + 1).uuid(ids_[i].data());
+    params_.int32(std::int32_t(m.deposit ? types_.deposited : types_.withdrawn)).bytes(payloads_[i]);
+  }
+  db_.run(statement, params_);
+  for (const std::string& stream : streams) ++versions_[stream];
 }
 
 void Appender::append(const std::string& stream, std::int64_t first_seq, std::size_t count, bool notify) {

@@ -139,10 +139,15 @@ class Appender {
   // Appends `count` movements (seq first_seq...) to `stream` in one transaction. `notify`: the same statement
   // also NOTIFYs channel `evs_bench` (the live baseline).
   void append(const std::string& stream, std::int64_t first_seq, std::size_t count, bool notify = false);
+  // Appends movement `seq` to each of `streams` (distinct), all in one statement and one transaction: a
+  // commit group written with none of evs's checks (no stream locks, expectations or id lookups). What the
+  // server alone can do with groups of this size: the scenarios report it as their "ceiling".
+  void append_group(const std::vector<std::string>& streams, std::int64_t seq);
   Conn& conn() { return db_; }
 
  private:
   const char* prepared(std::size_t count, bool notify);
+  const char* prepared_group(std::size_t count);
   Conn db_;
   Types types_;
   std::unordered_map<std::string, std::int64_t> versions_;

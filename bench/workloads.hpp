@@ -23,9 +23,11 @@ Sample append_threads(evs::EventStore& store, std::size_t threads, std::size_t p
                       std::vector<double>* waits_ms = nullptr);
 
 // `appenders` asynchronous appenders (coroutine style), each appending `per_appender` single events with
-// exact expected versions to its own stream (account_name(t)): each issues its next append from the
-// completion callback of the previous one, so no thread waits per append. Throws if any append failed.
-Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender);
+// exact expected versions to its own stream (account_name(first_stream + t)): each issues its next append
+// from the completion callback of the previous one, so no thread waits per append. Latency per append;
+// `waits_ms`, if given, receives every append's. Throws if any append failed.
+Sample append_chained(evs::EventStore& store, std::size_t appenders, std::size_t per_appender,
+                      std::size_t first_stream = 0, std::vector<double>* waits_ms = nullptr);
 
 // One appender: `appends` appends of `per_append` events (encoded inside the timed loop), round-robin over
 // 100 streams with exact expected versions. Latency per append.

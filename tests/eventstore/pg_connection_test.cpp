@@ -231,6 +231,42 @@ TEST_CASE("pg errors: a SQL error keeps the server's message, the connection sta
   CHECK(ok->int64(0, 0) == 1);
 }
 
+TEST_CASE("pg pipeline: a statement that may fail fails alone, also where the connection is lost in it" *
+          doctest::skip(no_server())) {
+  PgConnection c = connect_or_fail(server_url());
+  using Statement = PgConnection::Statement;
+  constexpr auto text = ResultFormat::text;
+  Statement failing[] = {{"SELECT 41 + 1", nullptr, false, text}, {"SELECT 1 / 0", nullptr, false, text, true}};
+  auto r = c.pipeline(failing, "run");
+  REQUIRE(r);
+  REQUIRE(r->size() == 2);
+  CHECK((*r)[0].text(0, 0) == "42");
+  CHECK((*r)[1].rows() == 0);
+  CHECK_FALSE(c.broken());
+
+  failing[1].may_fail = false;  // the same failure, in a statement that matters, is the pipeline's
+  auto failed = c.pipeline(failing, "run");
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().message.find("SQLSTATE 22012") != std::string::npos);
+  CHECK_FALSE(c.broken());
+
+  // The session ends inside the last statement: what came before stands, and the connection is lost.
+  Statement ending[] = {{"SELECT 7", nullptr, false, text},
+                        {"SELECT pg_terminate_backend(pg_backend_pid())", nullptr, false, text, true}};
+  auto ended = c.pipeline(ending, "run");
+  REQUIRE(ended);
+  REQUIRE(ended->size() == 2);
+  CHECK((*ended)[0].text(0, 0) == "7");
+  CHECK(c.broken());
+  REQUIRE(c.reconnect("run"));
+
+  ending[1].may_fail = false;  // where it matters, a lost session is the pipeline's failure
+  auto lost = c.pipeline(ending, "run");
+  REQUIRE_FALSE(lost);
+  CHECK(lost.error().is(errc::unavailable));
+  CHECK(c.broken());
+}
+
 TEST_CASE("pg errors: a unique violation is duplicate_event and names the constraint" *
           doctest::skip(no_server())) {
   PgConnection c = connect_or_fail(server_url());

@@ -13,8 +13,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -377,6 +380,46 @@ TEST_CASE("pg store: a group is decided append by append, whether it commits in 
     CHECK(r[3].error().is(errc::wrong_expected_version));
     REQUIRE(r[4]);
     CHECK(r[4]->stream_version == 2);
+  }
+}
+
+TEST_CASE("pg store: commits wake another store object's followers through NOTIFY, long before its fallback "
+          "poll, also in a schema whose name is as long as PostgreSQL allows") {
+  using testdomain::deposit;
+  for (const std::size_t length : {std::size_t{0}, std::size_t{63}}) {
+    CAPTURE(length);
+    test::PgSchema schema(length);
+    PgEventStore writer(options_for(schema));
+    PgOptions slow = options_for(schema);
+    slow.poll_interval = 120s;  // within the test, only a notification can wake it
+    PgEventStore follower(slow);
+    std::mutex m;
+    std::condition_variable cv;
+    std::uint64_t heard = 0;
+    follower.add_commit_listener([&](std::uint64_t head) {
+      {
+        std::lock_guard lock(m);
+        heard = std::max(heard, head);
+      }
+      cv.notify_all();
+    });
+    // The change token moves once the follower's LISTEN is in place: commits from then on are heard.
+    const std::uint64_t token = follower.change_token().value();
+    const auto listening_by = std::chrono::steady_clock::now() + 30s;
+    while (follower.change_token().value() == token) {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < listening_by, "the follower never LISTENed");
+      std::this_thread::sleep_for(1ms);
+    }
+    // The first append of a type goes the general way (it interns the type); the next ones to streams of
+    // their own commit in one round trip. Each group's pipeline notifies.
+    for (const char* stream : {"wake-1", "wake-2", "wake-3"}) {
+      CAPTURE(stream);
+      const auto appended = writer.append(stream, ExpectedVersion::no_stream(), std::vector{deposit(1)});
+      REQUIRE(appended);
+      std::unique_lock lock(m);
+      CHECK_MESSAGE(cv.wait_for(lock, 30s, [&] { return heard >= appended->last_position; }),
+                    "position " << appended->last_position << " not heard; the last heard is " << heard);
+    }
   }
 }
 

@@ -54,10 +54,12 @@ inline void pg_exec(const std::string& url, const std::string& sql) {
 // A fresh schema on the test server, dropped (with everything in it) on destruction.
 class PgSchema {
  public:
-  PgSchema() : url_(pg_url()) {
+  // `length`: the name is padded to that many bytes (63: as long as PostgreSQL allows).
+  explicit PgSchema(std::size_t length = 0) : url_(pg_url()) {
     static std::atomic<int> counter{0};
     name_ = "t" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
             std::to_string(std::random_device{}() % 100000);
+    if (name_.size() < length) name_.append(length - name_.size(), 'x');
   }
   ~PgSchema() {
     try {

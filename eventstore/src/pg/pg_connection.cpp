@@ -240,24 +240,37 @@ Result<std::vector<PgResult>> PgConnection::pipeline(std::span<const Statement> 
   std::vector<PgResult> results;
   results.reserve(statements.size());
   std::optional<Error> failure;
+  // The connection failed while reading statement `at`'s result (or the sync, at the end): when every
+  // statement that matters has succeeded by then, the results stand and only the connection is dropped.
+  const auto lost_at = [&](std::size_t at) -> Result<std::vector<PgResult>> {
+    Error error = lost();
+    if (failure) return *failure;
+    for (std::size_t i = at; i < statements.size(); ++i)
+      if (!statements[i].may_fail) return error;
+    results.resize(statements.size());
+    return std::move(results);
+  };
   for (std::size_t i = 0; i < statements.size(); ++i) {
     PGresult* raw = PQgetResult(conn);
-    if (raw == nullptr) return lost();
+    if (raw == nullptr) return lost_at(i);
     if (PQresultStatus(raw) == PGRES_PIPELINE_ABORTED) {  // skipped after an earlier failure
       PQclear(raw);
       results.emplace_back();
     } else {
       auto r = check(raw, action);
-      if (!r && !failure) failure = r.error();
+      if (!r && !failure && !statements[i].may_fail) failure = r.error();
       results.push_back(r ? std::move(*r) : PgResult());
-      if (broken()) return failure ? *failure : lost();
+      if (broken()) {
+        results.pop_back();
+        return lost_at(r ? i + 1 : i);
+      }
     }
-    if (PQgetResult(conn) != nullptr) return lost();  // each statement's results end with a null
+    if (PQgetResult(conn) != nullptr) return lost_at(i + 1);  // each statement's results end with a null
   }
   PGresult* sync = PQgetResult(conn);
   const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
   PQclear(sync);
-  if (!synced || PQexitPipelineMode(conn) != 1) return lost();
+  if (!synced || PQexitPipelineMode(conn) != 1) return lost_at(statements.size());
   if (failure) return *failure;
   return results;
 }

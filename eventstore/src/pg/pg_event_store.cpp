@@ -134,7 +134,7 @@ PgEventStore::PgEventStore(PgOptions options) : impl_(std::make_unique<Impl>()) 
   if (options.schema.empty() || options.schema.find('\0') != std::string::npos)
     throw Exception(Error{errc::invalid_argument, "PgOptions::schema must be a non-empty name without NUL"});
   s.options = std::move(options);
-  s.channel = "evs:" + s.options.schema;
+  s.channel = notify_channel(s.options.schema);
   s.registry = s.options.registry != nullptr ? s.options.registry : &EventRegistry::global();
   s.connect.connect_timeout = s.options.connect_timeout;
   s.connect.statement_timeout = s.options.statement_timeout;
@@ -153,9 +153,9 @@ PgEventStore::PgEventStore(PgOptions options) : impl_(std::make_unique<Impl>()) 
   }
   impl_->follower = std::make_unique<PgFollower>(s);
   if (!s.options.read_only)
-    impl_->writer = std::make_unique<PgWriter>(s, [this] {
+    impl_->writer = std::make_unique<PgWriter>(s, [this](bool notified) {
       ++impl_->shared.changes;
-      impl_->follower->committed();
+      impl_->follower->committed(notified);
     });
 }
 

@@ -91,8 +91,12 @@ std::optional<GroupOutcome> commit_group_fast(StoreShared& shared, PgConnection&
       .binary(expected.bytes(), expected.array_type())
       .binary(counts.bytes(), counts.array_type());
   events.bind(write);
-  const PgConnection::Statement statements[] = {
-      {begin_group_sql, nullptr, false}, {lock_streams_sql, &lock}, {fast_sql(), &write}, {"COMMIT", nullptr, false}};
+  const PgParams channel = notify_params(shared);
+  const PgConnection::Statement statements[] = {{begin_group_sql, nullptr, false},
+                                                {lock_streams_sql, &lock},
+                                                {fast_sql(), &write},
+                                                {"COMMIT", nullptr, false},
+                                                {notify_sql, &channel, true, ResultFormat::binary, true}};
 
   auto r = c.pipeline(statements, action);
   if (!r) {
@@ -111,6 +115,7 @@ std::optional<GroupOutcome> commit_group_fast(StoreShared& shared, PgConnection&
   GroupOutcome out;
   out.kind = GroupOutcome::Kind::committed;
   out.stored = true;
+  out.notified = notified((*r)[4]);
   out.results.reserve(group.size());
   std::uint64_t first = *base;
   for (std::size_t i = 0; i < group.size(); ++i) {

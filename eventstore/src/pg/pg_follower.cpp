@@ -52,9 +52,11 @@ PgFollower::~PgFollower() {
   ::close(wake_fd_);
 }
 
-void PgFollower::committed() {
-  notify_wanted_ = true;
-  poke();
+void PgFollower::committed(bool notified) {
+  if (!notified) notify_wanted_ = true;
+  // The head is read for this process's own followers only (commit listeners, change-token readers): a
+  // process that only appends, and whose writer notified, has nothing to do here.
+  if (!notified || listen_wanted_.load(std::memory_order_relaxed)) poke();
 }
 
 void PgFollower::want_notifications() {

@@ -15,10 +15,11 @@
 // every listening session, and with many appending processes listening for nothing the server spent four
 // times the CPU of the appends on it (pg_append_multi_process). Its commits only bump the change token.
 //
-// It also sends this process's notifications: after a commit, `pg_notify` in a transaction of its own on
-// the follower's session, with synchronous_commit off. Never inside the append's transaction: a transaction
-// that notified holds the cluster's notify queue lock through its WAL flush, which would serialize every
-// commit. Its own notification wakes it too; that costs one head read.
+// The writers notify the other processes themselves, in each group's pipeline after its COMMIT (notify_sql
+// in pg_group_sql.hpp). The follower sends the notification only for a group whose own one failed: then
+// `pg_notify` in a transaction of its own on the follower's session, with synchronous_commit off. Never
+// inside the append's transaction: a transaction that notified holds the cluster's notify queue lock
+// through its WAL flush, which would serialize every commit.
 #pragma once
 
 #include <atomic>
@@ -38,9 +39,10 @@ class PgFollower {
   PgFollower(const PgFollower&) = delete;
   PgFollower& operator=(const PgFollower&) = delete;
 
-  // A writer of this process committed: look at the head now, and notify the other processes. Commits
-  // made before the follower gets to it share one notification.
-  void committed();
+  // A writer of this process committed: look at the head now if this process follows the log, and notify
+  // the other processes unless the writer did (`notified`). Commits made before the follower gets to it
+  // share one notification.
+  void committed(bool notified);
   // This process follows the log: LISTEN from now on. When the LISTEN is in place the change token moves,
   // so a caller who read the token before then looks again and misses no commit of another process.
   void want_notifications();

@@ -76,6 +76,7 @@ class Group {
     if (!base) return failed(base.error());
     remember_committed();
     out.stored = true;
+    out.notified = notified_;
     return finish(std::move(out), *base);
   }
 
@@ -365,7 +366,7 @@ class Group {
   }
 
   // Round trip 2, in one pipeline: the streams and the events in one statement (the transaction's id and
-  // the time come back from it), then COMMIT. Returns the first position of the transaction.
+  // the time come back from it), COMMIT, and the notification. Returns the first position of the transaction.
   Result<std::uint64_t> write_and_commit(PgTransaction& tx) {
     PgArray names(text_oid), categories(text_oid), stream_versions(int8_oid);
     for (const std::string& s : touched_) {
@@ -387,12 +388,15 @@ class Group {
                          .first = 4,
                          .version = "u.v"}) +
         " SELECT tx, at FROM x";
-    const PgConnection::Statement statements[] = {{sql, &p}, {"COMMIT", nullptr, false}};
+    const PgParams channel = notify_params(shared_);
+    const PgConnection::Statement statements[] = {
+        {sql, &p}, {"COMMIT", nullptr, false}, {notify_sql, &channel, true, ResultFormat::binary, true}};
     auto r = c_.pipeline(statements, action);
     if (!r) return r.error();  // the transaction is aborted on the server; `tx` rolls it back
     if ((*r)[1].command_tag() == "ROLLBACK")
       return Error{errc::io_error, "append to " + shared_.describe() + ": PostgreSQL rolled the group back"};
     tx.committed();
+    notified_ = notified((*r)[2]);
     const PgResult& written = (*r)[0];
     if (written.rows() != 1) return Error{errc::io_error, "append to " + shared_.describe() + ": no row came back"};
     return first_position(shared_, written.int64(0, 0));
@@ -416,6 +420,7 @@ class Group {
   std::vector<Decision> decisions_;
   std::vector<Row> rows_;
   std::set<std::string> touched_;  // streams this group appends to
+  bool notified_ = false;          // the notification after the COMMIT went out
   std::unordered_map<std::string, std::int32_t> type_ids_;
   std::vector<std::pair<std::int32_t, std::string>> new_types_;
   std::vector<RecordedSchema> new_schemas_;

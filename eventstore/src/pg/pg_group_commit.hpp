@@ -21,6 +21,7 @@ struct GroupOutcome {
   Error error;
   std::vector<std::string> warnings;  // schema-drift warnings to report after the commit (SchemaCheck::warn)
   bool stored = false;                // committed, and at least one event was stored
+  bool notified = false;              // the other processes were told (notify_sql ran after the COMMIT)
 };
 
 // The outcome of a group that stored nothing because of `error`: retry for a race another writer won (a

@@ -2,6 +2,7 @@
 
 #include "pg_transaction.hpp"
 
+#include <cstdio>
 #include <string>
 
 namespace evs::pg {
@@ -102,6 +103,16 @@ std::int64_t advisory_key(std::string_view schema, std::string_view name) {
   mix(std::string_view("\0", 1));
   mix(name);
   return static_cast<std::int64_t>(h);
+}
+
+std::string notify_channel(std::string_view schema) {
+  constexpr std::size_t max_identifier = 63;
+  std::string channel = "evs:" + std::string(schema);
+  if (channel.size() <= max_identifier) return channel;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(advisory_key(schema, std::string_view("\x03" "channel"))));
+  return "evs:#" + std::string(hex);
 }
 
 std::int64_t projection_batch_key(std::string_view schema, std::string_view projection) {

@@ -26,6 +26,10 @@ inline constexpr std::string_view fence_sql =
 
 // A 64-bit advisory-lock key for `name` within the store's `schema` (FNV-1a).
 std::int64_t advisory_key(std::string_view schema, std::string_view name);
+// The NOTIFY channel of the store in `schema`: "evs:" + schema, or "evs:#" + 16 hex digits of a hash of the
+// name where that would pass PostgreSQL's 63-byte identifiers (pg_notify refuses a longer channel, LISTEN
+// cuts it short).
+std::string notify_channel(std::string_view schema);
 // The lock a SQL projection's batch holds shared and a rebuild's swap takes exclusively, for the projection
 // `projection` whose database is the schema `schema` (projections/src/pg_projection_db.cpp,
 // tools/src/pg_read_model_db.cpp).

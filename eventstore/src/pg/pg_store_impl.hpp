@@ -35,7 +35,7 @@ bool transient_conflict(const Error& error);
 // State shared by the writer, the follower and the readers. Members are thread-safe as annotated.
 struct StoreShared {
   PgOptions options;
-  std::string channel;         // the NOTIFY channel of this store ("evs:" + schema)
+  std::string channel;         // the NOTIFY channel of this store (notify_channel())
   PgConnectOptions connect;    // with search_path = the store's schema
   const EventRegistry* registry = nullptr;
   detail::CommitListeners listeners;

@@ -23,7 +23,7 @@ Error unknown_outcome(const Error& cause, std::chrono::milliseconds waited) {
 
 }  // namespace
 
-PgWriter::PgWriter(StoreShared& shared, std::function<void()> committed)
+PgWriter::PgWriter(StoreShared& shared, std::function<void(bool)> committed)
     : shared_(shared), committed_(std::move(committed)) {
   const std::size_t n = std::max<std::size_t>(shared_.options.writers, 1);
   for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this, i] { run(i); });
@@ -116,7 +116,7 @@ void PgWriter::run(std::size_t) {
     const bool committed = outcome.kind == GroupOutcome::Kind::committed;
     if (committed) {
       for (const std::string& w : outcome.warnings) report_schema_warning(shared_.options.schema_warning, w);
-      if (outcome.stored) committed_();
+      if (outcome.stored) committed_(outcome.notified);
     }
     shared_.observers.report([&](detail::AppendObservers::Group& observed) {
       for (std::size_t i = 0; i < group.size(); ++i)

@@ -14,8 +14,10 @@
 // A group that fails as a whole because the connection was lost is retried on a fresh connection, with the
 // same event ids, until PgOptions::reconnect_timeout: an append that committed before the reply was lost is
 // then an idempotent replay, never a second copy. Deadlocks, serialization failures and an event id
-// inserted concurrently by another process are retried too. After each commit `committed` runs: it wakes
-// this process's follower, which also tells the other processes (pg_follower.hpp).
+// inserted concurrently by another process are retried too. The last statement of a group's pipeline, after
+// its COMMIT, notifies the other processes (notify_sql in pg_group_sql.hpp): one notification per commit
+// group, with no round trip of its own. After each commit `committed` runs: it wakes this process's
+// follower when this process follows the log, and has it notify when the group's own notification failed.
 #pragma once
 
 #include "evs/eventstore/event_store.hpp"
@@ -48,7 +50,9 @@ struct PendingAppend {
 
 class PgWriter {
  public:
-  PgWriter(StoreShared& shared, std::function<void()> committed);
+  // `committed(notified)` runs after each group that stored events; `notified`: the group's own pipeline
+  // told the other processes (notify_sql), so nobody else needs to.
+  PgWriter(StoreShared& shared, std::function<void(bool notified)> committed);
   ~PgWriter();  // commits what is queued, then stops
   PgWriter(const PgWriter&) = delete;
   PgWriter& operator=(const PgWriter&) = delete;
@@ -61,7 +65,7 @@ class PgWriter {
   std::vector<PendingAppend> take_group(std::unique_lock<std::mutex>& lock);
 
   StoreShared& shared_;
-  std::function<void()> committed_;
+  std::function<void(bool)> committed_;
   std::mutex mutex_;
   std::condition_variable queued_;
   std::deque<PendingAppend> queue_;
