@@ -389,13 +389,13 @@ TEST_CASE("pg store: commits wake another store object's followers through NOTIF
   for (const std::size_t length : {std::size_t{0}, std::size_t{63}}) {
     CAPTURE(length);
     test::PgSchema schema(length);
+    std::mutex m;  // declared before the stores: the follower's thread uses them until the stores are gone
+    std::condition_variable cv;
+    std::uint64_t heard = 0;
     PgEventStore writer(options_for(schema));
     PgOptions slow = options_for(schema);
     slow.poll_interval = 120s;  // within the test, only a notification can wake it
     PgEventStore follower(slow);
-    std::mutex m;
-    std::condition_variable cv;
-    std::uint64_t heard = 0;
     follower.add_commit_listener([&](std::uint64_t head) {
       {
         std::lock_guard lock(m);
