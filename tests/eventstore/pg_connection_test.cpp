@@ -231,36 +231,67 @@ TEST_CASE("pg errors: a SQL error keeps the server's message, the connection sta
   CHECK(ok->int64(0, 0) == 1);
 }
 
-TEST_CASE("pg pipeline: a statement that may fail fails alone, also where the connection is lost in it" *
-          doctest::skip(no_server())) {
+TEST_CASE("pg pipeline: statements that may fail, at the end after a COMMIT, fail alone, also where the "
+          "connection is lost in them or their commit fails" * doctest::skip(no_server())) {
   PgConnection c = connect_or_fail(server_url());
   using Statement = PgConnection::Statement;
   constexpr auto text = ResultFormat::text;
-  Statement failing[] = {{"SELECT 41 + 1", nullptr, false, text}, {"SELECT 1 / 0", nullptr, false, text, true}};
+  REQUIRE(c.exec("CREATE TEMP TABLE d (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)", "set up"));
+  const Statement begin{"BEGIN", nullptr, false, text}, seven{"SELECT 7", nullptr, false, text},
+      commit{"COMMIT", nullptr, false, text};
+
+  Statement failing[] = {begin, seven, commit, {"SELECT 1 / 0", nullptr, false, text, true}};
   auto r = c.pipeline(failing, "run");
   REQUIRE(r);
-  REQUIRE(r->size() == 2);
-  CHECK((*r)[0].text(0, 0) == "42");
-  CHECK((*r)[1].rows() == 0);
+  REQUIRE(r->size() == 4);
+  CHECK((*r)[1].text(0, 0) == "7");
+  CHECK((*r)[3].rows() == 0);
   CHECK_FALSE(c.broken());
 
-  failing[1].may_fail = false;  // the same failure, in a statement that matters, is the pipeline's
+  failing[3].may_fail = false;  // the same failure, in a statement that matters, is the pipeline's
   auto failed = c.pipeline(failing, "run");
   REQUIRE_FALSE(failed);
   CHECK(failed.error().message.find("SQLSTATE 22012") != std::string::npos);
   CHECK_FALSE(c.broken());
 
-  // The session ends inside the last statement: what came before stands, and the connection is lost.
-  Statement ending[] = {{"SELECT 7", nullptr, false, text},
+  // The tail's own transaction fails when it commits, at the sync (a deferred unique check): what came before
+  // stands, the tail's results are dropped, the session goes on.
+  const Statement twice{"INSERT INTO d VALUES (1), (1) RETURNING id", nullptr, false, text, true};
+  const Statement deferred[] = {begin, seven, commit, twice};
+  auto at_sync = c.pipeline(deferred, "run");
+  REQUIRE(at_sync);
+  CHECK((*at_sync)[1].text(0, 0) == "7");
+  CHECK((*at_sync)[3].rows() == 0);
+  CHECK_FALSE(c.broken());
+  // Where the failing commit matters, it is the pipeline's failure, and the session still goes on.
+  const Statement alone[] = {{"INSERT INTO d VALUES (1), (1)", nullptr, false, text}};
+  auto refused = c.pipeline(alone, "run");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().is(errc::duplicate_event));
+  CHECK_FALSE(c.broken());
+  auto stored = c.query("SELECT count(*) FROM d", PgParams{}, "read");
+  REQUIRE(stored);
+  CHECK(stored->int64(0, 0) == 0);
+
+  // A statement that may fail before one that may not is refused before anything is sent.
+  const Statement misplaced[] = {twice, seven};
+  auto misused = c.pipeline(misplaced, "run");
+  REQUIRE_FALSE(misused);
+  CHECK(misused.error().is(errc::invalid_argument));
+  CHECK_FALSE(c.broken());
+
+  // The session ends inside the tail: what came before stands, and the connection is lost.
+  Statement ending[] = {begin, seven, commit,
                         {"SELECT pg_terminate_backend(pg_backend_pid())", nullptr, false, text, true}};
   auto ended = c.pipeline(ending, "run");
   REQUIRE(ended);
-  REQUIRE(ended->size() == 2);
-  CHECK((*ended)[0].text(0, 0) == "7");
+  REQUIRE(ended->size() == 4);
+  CHECK((*ended)[1].text(0, 0) == "7");
+  CHECK((*ended)[3].rows() == 0);
   CHECK(c.broken());
   REQUIRE(c.reconnect("run"));
 
-  ending[1].may_fail = false;  // where it matters, a lost session is the pipeline's failure
+  ending[3].may_fail = false;  // where it matters, a lost session is the pipeline's failure
   auto lost = c.pipeline(ending, "run");
   REQUIRE_FALSE(lost);
   CHECK(lost.error().is(errc::unavailable));

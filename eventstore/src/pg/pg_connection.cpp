@@ -218,6 +218,14 @@ Result<std::vector<PgResult>> PgConnection::pipeline(std::span<const Statement> 
     if (!name) return name.error();
     names[i] = std::move(*name);
   }
+  // The statements that may fail form the pipeline's tail, from `tail` on.
+  std::size_t tail = statements.size();
+  while (tail > 0 && statements[tail - 1].may_fail) --tail;
+  for (std::size_t i = 0; i < tail; ++i)
+    if (statements[i].may_fail)
+      return Error{errc::invalid_argument, std::string(action) + " " + state_->target +
+                                               ": a pipeline statement that may fail must follow every one that "
+                                               "may not"};
   PGconn* conn = state_->conn;
   // A send that fails means the connection did; the session is dropped (a reconnect starts a fresh one).
   const auto lost = [&]() -> Error {
@@ -240,15 +248,19 @@ Result<std::vector<PgResult>> PgConnection::pipeline(std::span<const Statement> 
   std::vector<PgResult> results;
   results.reserve(statements.size());
   std::optional<Error> failure;
-  // The connection failed while reading statement `at`'s result (or the sync, at the end): when every
-  // statement that matters has succeeded by then, the results stand and only the connection is dropped.
+  // The tail failed (or its transaction's commit at the sync did): its results are dropped. What came before
+  // it stands, since an explicit COMMIT ended it (see the header).
+  const auto drop_tail = [&]() -> Result<std::vector<PgResult>> {
+    results.resize(tail);
+    results.resize(statements.size());
+    return std::move(results);
+  };
+  // The connection was lost while reading statement `at`'s result (statements.size(): the sync's).
   const auto lost_at = [&](std::size_t at) -> Result<std::vector<PgResult>> {
     Error error = lost();
     if (failure) return *failure;
-    for (std::size_t i = at; i < statements.size(); ++i)
-      if (!statements[i].may_fail) return error;
-    results.resize(statements.size());
-    return std::move(results);
+    if (tail == statements.size() || at < tail) return error;
+    return drop_tail();
   };
   for (std::size_t i = 0; i < statements.size(); ++i) {
     PGresult* raw = PQgetResult(conn);
@@ -258,20 +270,40 @@ Result<std::vector<PgResult>> PgConnection::pipeline(std::span<const Statement> 
       results.emplace_back();
     } else {
       auto r = check(raw, action);
-      if (!r && !failure && !statements[i].may_fail) failure = r.error();
-      results.push_back(r ? std::move(*r) : PgResult());
-      if (broken()) {
-        results.pop_back();
-        return lost_at(r ? i + 1 : i);
-      }
+      const bool ok = r.has_value();
+      if (!ok && !failure && i < tail) failure = r.error();
+      results.push_back(ok ? std::move(*r) : PgResult());
+      if (broken()) return lost_at(ok ? i + 1 : i);
     }
-    if (PQgetResult(conn) != nullptr) return lost_at(i + 1);  // each statement's results end with a null
+    if (PGresult* extra = PQgetResult(conn); extra != nullptr) {  // each statement's results end with a null
+      PQclear(extra);
+      return lost_at(i + 1);
+    }
   }
-  PGresult* sync = PQgetResult(conn);
-  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-  PQclear(sync);
-  if (!synced || PQexitPipelineMode(conn) != 1) return lost_at(statements.size());
+  // Then the sync. An error before it is the commit of the last implicit transaction failing (a server
+  // error: the session goes on), or the connection.
+  std::optional<Error> at_sync;
+  for (int nulls = 0;;) {
+    PGresult* raw = PQgetResult(conn);
+    if (raw == nullptr) {
+      if (++nulls > 1) return lost_at(statements.size());
+      continue;
+    }
+    nulls = 0;
+    if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
+      PQclear(raw);
+      break;
+    }
+    auto r = check(raw, action);
+    if (broken()) return lost_at(statements.size());
+    if (!r && !at_sync) at_sync = r.error();
+  }
+  if (PQexitPipelineMode(conn) != 1) return lost_at(statements.size());
   if (failure) return *failure;
+  if (at_sync) {
+    if (tail == statements.size()) return *at_sync;
+    return drop_tail();
+  }
   return results;
 }
 

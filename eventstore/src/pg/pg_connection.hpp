@@ -95,8 +95,9 @@ class PgConnection {
                             ResultFormat format = ResultFormat::binary);
 
   // One statement of a pipeline(): `sql` with `params` (none when null), through the prepared-statement cache
-  // unless `prepare` is false. `may_fail`: a statement whose failure does not fail the pipeline (only at its
-  // end, after every statement that matters, e.g. a notification after a COMMIT).
+  // unless `prepare` is false. `may_fail`: a statement whose failure does not fail the pipeline, e.g. a
+  // notification after a COMMIT. Such statements come last, and an explicit COMMIT must end the ones
+  // before them: until the sync, statements outside BEGIN/COMMIT share one implicit transaction.
   struct Statement {
     std::string_view sql;
     const PgParams* params = nullptr;
@@ -107,8 +108,10 @@ class PgConnection {
   // Runs `statements` in order in one round trip (libpq pipeline mode, one sync at the end) and returns
   // their results in order. When one fails, PostgreSQL skips the rest: the first failure is returned (a
   // transaction open on the connection is then aborted on the server, as after a failed query()). When only
-  // `may_fail` statements failed, or the connection was lost while they ran, the results are returned with
-  // theirs empty (and the connection broken, in the second case: the next call finds it so).
+  // `may_fail` statements failed, or their transaction's commit at the sync, or the connection was lost
+  // while they ran, the results are returned with theirs all empty (and the connection broken, in the last
+  // case: the next call finds it so). A lost connection anywhere else is the pipeline's failure, also after
+  // the last result: the commit of an implicit transaction happens at the sync.
   // Statements new to the prepared-statement cache are prepared first, one round trip each.
   Result<std::vector<PgResult>> pipeline(std::span<const Statement> statements, std::string_view action);
 
