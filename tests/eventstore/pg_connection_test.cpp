@@ -239,13 +239,17 @@ TEST_CASE("pg pipeline: statements that may fail, at the end after a COMMIT, fai
   REQUIRE(c.exec("CREATE TEMP TABLE d (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)", "set up"));
   const Statement begin{"BEGIN", nullptr, false, text}, seven{"SELECT 7", nullptr, false, text},
       commit{"COMMIT", nullptr, false, text};
+  // Each pipeline below is {BEGIN, SELECT 7, COMMIT, tail}: what came before the tail stands, the tail's
+  // result is empty.
+  const auto tail_dropped = [](const Result<std::vector<PgResult>>& r) {
+    REQUIRE(r);
+    REQUIRE(r->size() == 4);
+    CHECK((*r)[1].text(0, 0) == "7");
+    CHECK((*r)[3].rows() == 0);
+  };
 
   Statement failing[] = {begin, seven, commit, {"SELECT 1 / 0", nullptr, false, text, true}};
-  auto r = c.pipeline(failing, "run");
-  REQUIRE(r);
-  REQUIRE(r->size() == 4);
-  CHECK((*r)[1].text(0, 0) == "7");
-  CHECK((*r)[3].rows() == 0);
+  tail_dropped(c.pipeline(failing, "run"));
   CHECK_FALSE(c.broken());
 
   failing[3].may_fail = false;  // the same failure, in a statement that matters, is the pipeline's
@@ -258,10 +262,7 @@ TEST_CASE("pg pipeline: statements that may fail, at the end after a COMMIT, fai
   // stands, the tail's results are dropped, the session goes on.
   const Statement twice{"INSERT INTO d VALUES (1), (1) RETURNING id", nullptr, false, text, true};
   const Statement deferred[] = {begin, seven, commit, twice};
-  auto at_sync = c.pipeline(deferred, "run");
-  REQUIRE(at_sync);
-  CHECK((*at_sync)[1].text(0, 0) == "7");
-  CHECK((*at_sync)[3].rows() == 0);
+  tail_dropped(c.pipeline(deferred, "run"));
   CHECK_FALSE(c.broken());
   // Where the failing commit matters, it is the pipeline's failure, and the session still goes on.
   const Statement alone[] = {{"INSERT INTO d VALUES (1), (1)", nullptr, false, text}};
@@ -283,11 +284,7 @@ TEST_CASE("pg pipeline: statements that may fail, at the end after a COMMIT, fai
   // The session ends inside the tail: what came before stands, and the connection is lost.
   Statement ending[] = {begin, seven, commit,
                         {"SELECT pg_terminate_backend(pg_backend_pid())", nullptr, false, text, true}};
-  auto ended = c.pipeline(ending, "run");
-  REQUIRE(ended);
-  REQUIRE(ended->size() == 4);
-  CHECK((*ended)[1].text(0, 0) == "7");
-  CHECK((*ended)[3].rows() == 0);
+  tail_dropped(c.pipeline(ending, "run"));
   CHECK(c.broken());
   REQUIRE(c.reconnect("run"));
 

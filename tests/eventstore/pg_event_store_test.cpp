@@ -9,7 +9,10 @@
 #include <evs/eventstore/open_store.hpp>
 #include <evs/eventstore/pg_event_store.hpp>
 
+#include "pg/pg_follower.hpp"
 #include "pg/pg_schema.hpp"
+
+#include <poll.h>
 
 #include <doctest/doctest.h>
 
@@ -45,6 +48,23 @@ class Session {
     return value;
   }
   int pid() const { return PQbackendPID(c_); }
+  // The notifications (LISTEN) that arrive within `within`, counted until there are `enough`.
+  int notifications(std::chrono::milliseconds within, int enough) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    int n = 0;
+    while (n < enough) {
+      while (PGnotify* note = PQnotifies(c_)) {
+        PQfreemem(note);
+        ++n;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                              std::chrono::steady_clock::now());
+      if (n >= enough || left.count() <= 0) break;
+      pollfd fd{PQsocket(c_), POLLIN, 0};
+      if (::poll(&fd, 1, static_cast<int>(left.count())) > 0) REQUIRE(PQconsumeInput(c_) == 1);
+    }
+    return n;
+  }
 
  private:
   PGconn* c_;
@@ -421,6 +441,23 @@ TEST_CASE("pg store: commits wake another store object's followers through NOTIF
                     "position " << appended->last_position << " not heard; the last heard is " << heard);
     }
   }
+}
+
+TEST_CASE("pg follower: it notifies the other processes for a commit whose group's own notification failed, "
+          "and only then") {
+  test::PgSchema schema;
+  { PgEventStore made(options_for(schema)); }  // the store's tables, for the follower's head reads
+  pg::StoreShared shared;
+  shared.options = options_for(schema);
+  shared.channel = pg::notify_channel(schema.name());
+  shared.connect.search_path = schema.name();
+  Session other(schema.url(), schema.name());  // another process, following the store
+  other.exec("LISTEN \"" + shared.channel + "\"");
+  pg::PgFollower follower(shared);
+  follower.committed(true);  // the group's pipeline notified: the follower adds nothing
+  CHECK(other.notifications(1s, 1) == 0);
+  follower.committed(false);  // its notification failed: the follower sends it
+  CHECK(other.notifications(30s, 1) == 1);
 }
 
 TEST_CASE("pg store: racing writers stay exact where the database defaults to serializable") {

@@ -91,7 +91,7 @@ std::optional<GroupOutcome> commit_group_fast(StoreShared& shared, PgConnection&
       .binary(expected.bytes(), expected.array_type())
       .binary(counts.bytes(), counts.array_type());
   events.bind(write);
-  const PgParams channel = notify_params(shared);
+  const PgParams channel = notify_params(shared.channel);
   const PgConnection::Statement statements[] = {{begin_group_sql, nullptr, false},
                                                 {lock_streams_sql, &lock},
                                                 {fast_sql(), &write},

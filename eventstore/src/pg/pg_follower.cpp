@@ -105,10 +105,8 @@ void PgFollower::run() {
       }
     }
     if (notify_wanted_.exchange(false)) {
-      PgParams channel;
-      channel.text(shared_.channel);
       // A failed notification only delays the other processes until their fallback poll.
-      (void)c->prepared("SELECT pg_notify($1, '')", channel, "notify the followers of");
+      (void)c->prepared(notify_sql, notify_params(shared_.channel), "notify the followers of");
       if (c->broken()) continue;
     }
     std::chrono::milliseconds wait = shared_.options.poll_interval;

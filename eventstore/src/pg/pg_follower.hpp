@@ -16,10 +16,8 @@
 // times the CPU of the appends on it (pg_append_multi_process). Its commits only bump the change token.
 //
 // The writers notify the other processes themselves, in each group's pipeline after its COMMIT (notify_sql
-// in pg_group_sql.hpp). The follower sends the notification only for a group whose own one failed: then
-// `pg_notify` in a transaction of its own on the follower's session, with synchronous_commit off. Never
-// inside the append's transaction: a transaction that notified holds the cluster's notify queue lock
-// through its WAL flush, which would serialize every commit.
+// in pg_schema.hpp, see pg_group_sql.hpp). The follower sends the same notification, on its own session,
+// only for a group whose own one failed.
 #pragma once
 
 #include <atomic>

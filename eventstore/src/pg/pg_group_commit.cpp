@@ -388,7 +388,7 @@ class Group {
                          .first = 4,
                          .version = "u.v"}) +
         " SELECT tx, at FROM x";
-    const PgParams channel = notify_params(shared_);
+    const PgParams channel = notify_params(shared_.channel);
     const PgConnection::Statement statements[] = {
         {sql, &p}, {"COMMIT", nullptr, false}, {notify_sql, &channel, true, ResultFormat::binary, true}};
     auto r = c_.pipeline(statements, action);

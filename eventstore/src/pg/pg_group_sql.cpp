@@ -19,12 +19,6 @@ PgArray lock_keys(std::string_view schema, std::span<const PendingAppend> append
   return array;
 }
 
-PgParams notify_params(const StoreShared& shared) {
-  PgParams p;
-  p.text(shared.channel);
-  return p;
-}
-
 void EventColumns::add(std::uint64_t index, std::string_view stream, std::uint64_t number, const PendingEvent& e,
                        std::int32_t type) {
   indexes.int64(static_cast<std::int64_t>(index));

@@ -22,16 +22,11 @@ inline constexpr std::string_view begin_group_sql = "BEGIN ISOLATION LEVEL READ 
 inline constexpr std::string_view lock_streams_sql =
     "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, n) ORDER BY n";
 
-// Tells every process following the store that a group committed: the last statement of the group's
-// pipeline, after its COMMIT, in a transaction of its own (one statement, autocommit) whose commit does not
-// wait for the WAL flush (a lost notification costs a fallback poll, never an event). Never inside the
-// group's transaction: a transaction that notifies holds the cluster's notify queue lock through its WAL
-// flush, which would serialize every commit. Run as a PgConnection::Statement with `may_fail`: the group
-// stands whether the notification is sent or not. Parameter: the store's channel (notify_params()).
-inline constexpr std::string_view notify_sql =
-    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
-PgParams notify_params(const StoreShared& shared);
-// Whether the notification went out, from notify_sql's result (empty when it failed or was not reached).
+// A group's pipeline ends, after its COMMIT, with notify_sql (pg_schema.hpp) in a transaction of its own:
+// never inside the group's, since a transaction that notifies holds the cluster's notify queue lock through
+// its WAL flush, which would serialize every commit. Run as a PgConnection::Statement with `may_fail`: the
+// group stands whether the notification is sent or not. Whether it went out, from its result (empty when
+// it failed or was not reached):
 inline bool notified(const PgResult& r) { return r.rows() == 1; }
 
 // The sorted, distinct advisory keys of the group's streams.

@@ -115,6 +115,12 @@ std::string notify_channel(std::string_view schema) {
   return "evs:#" + std::string(hex);
 }
 
+PgParams notify_params(std::string_view channel) {
+  PgParams p;
+  p.text(channel);
+  return p;
+}
+
 std::int64_t projection_batch_key(std::string_view schema, std::string_view projection) {
   return advisory_key(schema, "\x02projection " + std::string(projection));
 }

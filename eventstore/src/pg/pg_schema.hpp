@@ -30,6 +30,12 @@ std::int64_t advisory_key(std::string_view schema, std::string_view name);
 // name where that would pass PostgreSQL's 63-byte identifiers (pg_notify refuses a longer channel, LISTEN
 // cuts it short).
 std::string notify_channel(std::string_view schema);
+// Tells every process following the store to look (a notification's payload is never trusted), in a
+// statement whose transaction's commit does not wait for the WAL flush: a lost notification costs a
+// fallback poll, never an event. Parameter: notify_params(channel).
+inline constexpr std::string_view notify_sql =
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
+PgParams notify_params(std::string_view channel);
 // The lock a SQL projection's batch holds shared and a rebuild's swap takes exclusively, for the projection
 // `projection` whose database is the schema `schema` (projections/src/pg_projection_db.cpp,
 // tools/src/pg_read_model_db.cpp).

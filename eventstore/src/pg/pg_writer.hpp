@@ -15,7 +15,7 @@
 // same event ids, until PgOptions::reconnect_timeout: an append that committed before the reply was lost is
 // then an idempotent replay, never a second copy. Deadlocks, serialization failures and an event id
 // inserted concurrently by another process are retried too. The last statement of a group's pipeline, after
-// its COMMIT, notifies the other processes (notify_sql in pg_group_sql.hpp): one notification per commit
+// its COMMIT, notifies the other processes (notify_sql in pg_schema.hpp): one notification per commit
 // group, with no round trip of its own. After each commit `committed` runs: it wakes this process's
 // follower when this process follows the log, and has it notify when the group's own notification failed.
 #pragma once
